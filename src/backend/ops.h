@@ -1,0 +1,76 @@
+// The op interface model code calls. Front ends validate shapes/dtypes (errors name the op and the
+// shapes), allocate the output and dispatch to the context's backend; kernels trust their inputs.
+//
+// Conventions
+// - PyTorch dimension order: images [N, C, H, W]; sequences [B, S, C].
+// - Activations are f32 in and out. Weights may be f32, f16 or bf16; ctx.compute_dtype (f32 or bf16)
+//   is the precision conv/linear/matmul/attention use internally (bf16 = bf16 products, f32 accumulation).
+// - Inputs may be non-contiguous views unless a comment says otherwise; outputs are contiguous.
+// - An undefined Tensor() means "absent" (e.g. no bias).
+#pragma once
+#include "core/tensor.h"
+
+#include <span>
+#include <string>
+
+namespace sdpp {
+
+class Backend;
+
+struct Ctx {
+    Backend* backend = nullptr;            // nullptr: the CPU backend
+    DType compute_dtype = DType::F32;      // F32 or BF16
+    Backend& be() const;
+};
+
+// ---- dense -----------------------------------------------------------------------------------
+// x [N, Cin, H, W], w [Cout, Cin, kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo]
+Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride = 1, int padding = 0);
+// x [..., in], w [out, in] (nn.Linear layout), bias [out] or undefined -> [..., out]
+Tensor linear(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias);
+// a [..., M, K] (or [..., K, M] with trans_a), b [..., K, N] (or [..., N, K] with trans_b);
+// leading batch dims broadcast. Returns alpha * a @ b, [..., M, N].
+Tensor matmul(Ctx& ctx, const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
+              float alpha = 1.0f);
+
+// ---- normalisation ---------------------------------------------------------------------------
+// x [N, C, *], gamma/beta [C] (or undefined); optional SiLU fused after the affine.
+Tensor group_norm(Ctx& ctx, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                  bool fuse_silu = false);
+// Normalises over the last dim; gamma/beta [C].
+Tensor layer_norm(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
+// Softmax over the last dim.
+Tensor softmax(Ctx& ctx, const Tensor& x);
+
+// ---- attention -------------------------------------------------------------------------------
+// Multi-head scaled-dot-product attention without materialising [Sq, Sk] for long sequences
+// (tiled online softmax). q [B, Sq, H*D], k and v [B, Sk, H*D] (the last dim must be contiguous;
+// row strides are free, so q/k/v may be slices of one packed projection). scale 0 = 1/sqrt(D).
+// causal: query i attends to keys j <= i (CLIP). Returns [B, Sq, H*D].
+Tensor attention(Ctx& ctx, const Tensor& q, const Tensor& k, const Tensor& v, int n_heads, bool causal = false,
+                 float scale = 0.0f);
+
+// ---- activations -----------------------------------------------------------------------------
+Tensor silu(Ctx& ctx, const Tensor& x);
+Tensor gelu(Ctx& ctx, const Tensor& x, bool tanh_approx = false);  // exact erf form by default
+Tensor quick_gelu(Ctx& ctx, const Tensor& x);                       // x * sigmoid(1.702 x)
+// x [..., 2F] -> x[..., :F] * gelu(x[..., F:])  (diffusers GEGLU: hidden, gate = chunk(2))
+Tensor geglu(Ctx& ctx, const Tensor& x);
+
+// ---- elementwise, numpy broadcasting ----------------------------------------------------------
+Tensor add(Ctx& ctx, const Tensor& a, const Tensor& b);
+Tensor sub(Ctx& ctx, const Tensor& a, const Tensor& b);
+Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b);
+Tensor scale(Ctx& ctx, const Tensor& x, float a, float b = 0.0f);  // a * x + b
+
+// ---- shape -----------------------------------------------------------------------------------
+Tensor concat(Ctx& ctx, std::span<const Tensor> xs, int dim);
+Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x);                       // [N,C,H,W] -> [N,C,2H,2W]
+// Bilinear resize of [N, C, H, W] (torch F.interpolate(mode="bilinear", antialias=False)).
+Tensor resize_bilinear(Ctx& ctx, const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners = false);
+
+// ---- reductions ------------------------------------------------------------------------------
+Tensor mean(Ctx& ctx, const Tensor& x, int dim, bool keepdim = false);
+Tensor std_dev(Ctx& ctx, const Tensor& x, int dim, bool keepdim = false, bool unbiased = true);
+
+}  // namespace sdpp

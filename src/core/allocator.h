@@ -1,0 +1,54 @@
+// Caching allocator for tensor storage (the MLX BufferCache idea): freed blocks go back to a
+// per-size-class free list and are reused, so after the first denoising step nothing calls malloc.
+// It keeps the live and peak byte counts the CLI reports with --verbose.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace sdpp {
+
+struct AllocatorStats {
+    size_t live_bytes = 0;     // bytes handed out and not yet released
+    size_t peak_bytes = 0;     // high-water mark of live_bytes since the last reset_peak()
+    size_t cached_bytes = 0;   // bytes held in free lists
+    uint64_t n_allocs = 0;     // calls that reached the system allocator
+    uint64_t n_reuses = 0;     // calls served from the cache
+};
+
+class Allocator {
+public:
+    Allocator() = default;
+    ~Allocator();
+    Allocator(const Allocator&) = delete;
+    Allocator& operator=(const Allocator&) = delete;
+
+    // 64-byte aligned block of at least `bytes`; the block returns to this cache when the last
+    // owner drops it. The allocator must outlive every block (the default one lives forever).
+    std::shared_ptr<std::byte> allocate(size_t bytes);
+
+    AllocatorStats stats() const;
+    void reset_peak();
+    // Frees every cached block (e.g. after a generation, or before loading the VAE).
+    void trim();
+    // The cache keeps at most this many bytes in free lists; larger frees go to the system.
+    void set_cache_limit(size_t bytes);
+
+    static size_t size_class(size_t bytes);
+
+private:
+    void release(std::byte* p, size_t cls);
+
+    mutable std::mutex mu_;
+    std::map<size_t, std::vector<std::byte*>> free_;
+    AllocatorStats stats_;
+    size_t cache_limit_ = size_t(8) << 30;
+};
+
+// The process-wide allocator tensors use unless told otherwise.
+Allocator& default_allocator();
+
+}  // namespace sdpp

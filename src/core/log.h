@@ -1,0 +1,25 @@
+// Levelled logging to stderr. The CLI sets the level from --quiet / --verbose.
+#pragma once
+#include <sstream>
+#include <string>
+
+namespace sdpp {
+
+enum class LogLevel { Quiet = 0, Error = 1, Warn = 2, Info = 3, Debug = 4 };
+
+void set_log_level(LogLevel l);
+LogLevel log_level();
+void log_line(LogLevel l, const std::string& msg);
+
+template <class... Args>
+void log(LogLevel l, const Args&... args) {
+    if (int(l) > int(log_level())) return;
+    std::ostringstream os;
+    (os << ... << args);
+    log_line(l, os.str());
+}
+template <class... Args> void log_info(const Args&... a) { log(LogLevel::Info, a...); }
+template <class... Args> void log_warn(const Args&... a) { log(LogLevel::Warn, a...); }
+template <class... Args> void log_debug(const Args&... a) { log(LogLevel::Debug, a...); }
+
+}  // namespace sdpp

@@ -1,0 +1,65 @@
+#include "common/fixtures.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace sdpp::testing {
+
+std::string fixtures_dir() {
+    if (const char* e = std::getenv("SDPP_FIXTURES"); e && *e) return e;
+    return std::string(SDPP_SOURCE_DIR) + "/../shared/fixtures";
+}
+
+std::string fixture_path(const std::string& rel) { return fixtures_dir() + "/" + rel; }
+
+const nlohmann::json& manifest() {
+    static const nlohmann::json m = [] {
+        std::ifstream is(fixture_path("manifest.json"));
+        if (!is) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
+        return nlohmann::json::parse(is);
+    }();
+    return m;
+}
+
+CompareResult compare(const Tensor& actual, const Tensor& expected, double rel_tol, double abs_tol,
+                      const std::string& what) {
+    CompareResult r;
+    std::ostringstream os;
+    if (actual.shape() != expected.shape()) {
+        r.ok = false;
+        os << what << ": shape " << actual.shape_str() << " != expected " << expected.shape_str();
+        r.report = os.str();
+        return r;
+    }
+    std::vector<float> a = actual.to_vector(), e = expected.to_vector();
+    for (size_t i = 0; i < a.size(); ++i) {
+        double d = std::fabs(double(a[i]) - double(e[i]));
+        if (!(d <= r.max_abs_diff) || std::isnan(a[i])) {  // NaN counts as worst
+            if (std::isnan(d)) d = INFINITY;
+            if (d > r.max_abs_diff || r.worst_index < 0) { r.max_abs_diff = d; r.worst_index = int64_t(i); }
+        }
+        r.ref_max_abs = std::max(r.ref_max_abs, std::fabs(double(e[i])));
+    }
+    r.rel = r.max_abs_diff / std::max(r.ref_max_abs, 1e-12);
+    r.ok = r.max_abs_diff <= rel_tol * r.ref_max_abs + abs_tol;
+    if (!r.ok) {
+        os << what << ": max abs diff " << r.max_abs_diff << " at index " << r.worst_index << " (rel " << r.rel
+           << ", tol " << rel_tol << ", ref max abs " << r.ref_max_abs << ")\n";
+        os << "  first values (actual | expected):";
+        for (size_t i = 0; i < std::min<size_t>(5, a.size()); ++i) os << "  " << a[i] << " | " << e[i];
+        if (r.worst_index >= 0)
+            os << "\n  at worst index: " << a[size_t(r.worst_index)] << " | " << e[size_t(r.worst_index)];
+        r.report = os.str();
+    }
+    return r;
+}
+
+void print_parity_summary(const std::string& kind, int passed, int total) {
+    std::printf("parity %s: %d/%d passed\n", kind.c_str(), passed, total);
+    std::fflush(stdout);
+}
+
+}  // namespace sdpp::testing
