@@ -1,0 +1,65 @@
+// The `sdpp` command: dispatches to the registered subcommands. Every sdpp::Error becomes one line
+// on stderr and exit code 2; anything unexpected is exit code 1.
+#include "cli/command.h"
+#include "core/error.h"
+
+#include <cstdio>
+#include <map>
+#include <new>
+
+namespace sdpp::cli {
+
+namespace {
+std::vector<Command>& registry() {
+    static std::vector<Command> r;
+    return r;
+}
+}  // namespace
+
+bool register_command(Command c) {
+    registry().push_back(std::move(c));
+    return true;
+}
+const std::vector<Command>& commands() { return registry(); }
+
+}  // namespace sdpp::cli
+
+int main(int argc, char** argv) {
+    using namespace sdpp::cli;
+    CLI::App app{"sdpp: Stable Diffusion in C++ (SD 1.x, SD 2.x, SDXL)", "sdpp"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "sdpp 0.1.0");
+    std::map<CLI::App*, CommandRun> runs;
+    for (const Command& c : commands()) {
+        CLI::App* sub = app.add_subcommand(c.name, c.help);
+        for (auto& a : c.aliases) sub->alias(a);
+        runs[sub] = c.setup(*sub);
+    }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        if (e.get_exit_code() != 0) std::fprintf(stderr, "Run with --help for usage.\n");
+        return e.get_exit_code() == 0 ? 0 : kExitUsage;
+    }
+    try {
+        for (auto& [sub, run] : runs)
+            if (sub->parsed()) return run();
+        return kExitUsage;
+    } catch (const sdpp::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kExitUsage;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "error: out of memory\n");
+        return kExitFailure;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "internal error: %s\n", e.what());
+        return kExitFailure;
+    }
+}

@@ -1,0 +1,53 @@
+// The small layers every model is built from, each bound from a WeightScope by its key names.
+// Dimensions come from the tensor shapes; forward calls the op interface only.
+#pragma once
+#include "backend/ops.h"
+#include "model/weights.h"
+
+namespace sdpp {
+
+// torch.nn.Linear: "weight" [out, in], optional "bias" [out]
+struct Linear {
+    Tensor weight;
+    Tensor bias;
+    static Linear load(const WeightScope& w, int64_t in = -1, int64_t out = -1, bool bias = true);
+    int64_t in_features() const { return weight.dim(1); }
+    int64_t out_features() const { return weight.dim(0); }
+    Tensor operator()(Ctx& ctx, const Tensor& x) const { return linear(ctx, x, weight, bias); }
+};
+
+// torch.nn.Conv2d: "weight" [out, in, k, k], optional "bias" [out]
+struct Conv2d {
+    Tensor weight;
+    Tensor bias;
+    int stride = 1;
+    int padding = 0;
+    // padding defaults to k / 2 ("same" for odd kernels)
+    static Conv2d load(const WeightScope& w, int stride = 1, int padding = -1, bool bias = true);
+    int64_t in_channels() const { return weight.dim(1); }
+    int64_t out_channels() const { return weight.dim(0); }
+    Tensor operator()(Ctx& ctx, const Tensor& x) const { return conv2d(ctx, x, weight, bias, stride, padding); }
+};
+
+// torch.nn.GroupNorm: "weight" [C], "bias" [C]
+struct GroupNorm {
+    Tensor weight;
+    Tensor bias;
+    int groups = 32;
+    float eps = 1e-5f;
+    static GroupNorm load(const WeightScope& w, int groups = 32, float eps = 1e-5f);
+    Tensor operator()(Ctx& ctx, const Tensor& x, bool fuse_silu = false) const {
+        return group_norm(ctx, x, groups, weight, bias, eps, fuse_silu);
+    }
+};
+
+// torch.nn.LayerNorm over the last dim: "weight" [C], "bias" [C]
+struct LayerNorm {
+    Tensor weight;
+    Tensor bias;
+    float eps = 1e-5f;
+    static LayerNorm load(const WeightScope& w, float eps = 1e-5f);
+    Tensor operator()(Ctx& ctx, const Tensor& x) const { return layer_norm(ctx, x, weight, bias, eps); }
+};
+
+}  // namespace sdpp
