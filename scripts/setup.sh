@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libdnnl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev
       libzip-dev zlib1g-dev libpng-dev libjpeg-dev libicu-dev
-      libgtest-dev libbenchmark-dev clang-14 libclang-rt-14-dev)
+      libyaml-cpp-dev libgtest-dev libbenchmark-dev clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
