@@ -73,4 +73,14 @@ Tensor resize_bilinear(Ctx& ctx, const Tensor& x, int64_t out_h, int64_t out_w, 
 Tensor mean(Ctx& ctx, const Tensor& x, int dim, bool keepdim = false);
 Tensor std_dev(Ctx& ctx, const Tensor& x, int dim, bool keepdim = false, bool unbiased = true);
 
+// ---- weight preparation (optional load-time hooks; added by the kernels engineer) --------------
+// Converts/reorders a conv2d or linear weight into the backend's preferred form now, so the first
+// forward call does not pay for it. Without these the backend prepares weights lazily on first use
+// (cached by storage; the cache entry dies with the weight's storage).
+void prepare_conv2d_weight(Ctx& ctx, const Tensor& w);
+void prepare_linear_weight(Ctx& ctx, const Tensor& w);
+// Drops every prepared weight the context's backend holds (e.g. before loading another model).
+void release_prepared_weights(Ctx& ctx);
+size_t prepared_weight_bytes(Ctx& ctx);
+
 }  // namespace sdpp

@@ -1,0 +1,107 @@
+// The Backend interface under ops.h (the ATen-stub / MLX-primitive idea): one virtual per coarse
+// op, over raw views (pointer, shape, strides, dtype), writing into preallocated outputs. The ops.h
+// front ends validate and allocate; a backend trusts what it is given. Each method documents the
+// layouts it accepts; the front ends bring inputs into those layouts.
+//
+// Backends: ref/ (naive double-accumulating loops, the test oracle) and cpu/ (oneDNN + own
+// vectorised OpenMP kernels, the production path).
+#pragma once
+#include "core/tensor.h"
+
+#include <memory>
+#include <span>
+
+namespace sdpp {
+
+// A raw view of tensor memory. `storage` identifies the owning block (for weight caches); it may
+// be empty for views that are not tensors.
+struct View {
+    void* data = nullptr;
+    DType dtype = DType::F32;
+    Shape shape;
+    std::vector<int64_t> strides;  // in elements
+    std::weak_ptr<std::byte> storage;
+
+    bool defined() const { return data != nullptr; }
+    int ndim() const { return int(shape.size()); }
+    int64_t numel() const { return numel_of(shape); }
+    bool is_contiguous() const;
+    template <class T> T* as() const { return static_cast<T*>(data); }
+    float* f32() const { return static_cast<float*>(data); }
+};
+
+View view_of(const Tensor& t);  // undefined tensor -> undefined view
+
+enum class Unary : uint8_t { SiLU, GeluErf, GeluTanh, QuickGelu };
+enum class Binary : uint8_t { Add, Sub, Mul };
+enum class Reduce : uint8_t { Mean, Std };
+enum class Act : uint8_t { None, SiLU };           // fused after conv2d
+enum class WeightUse : uint8_t { Conv2d, Linear };  // prepare_weight hint
+
+enum class Op : uint8_t {
+    Conv2d, Linear, Matmul, GroupNorm, LayerNorm, Softmax, Attention, Unary, Geglu, Binary, Scale,
+    Concat, Upsample, Resize, Reduce
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual const char* name() const = 0;
+    // Whether `op` runs in `compute` precision natively (false: the backend falls back to f32).
+    virtual bool supports(Op op, DType compute) const { return compute == DType::F32; }
+
+    // Load-time hook: convert / reorder a weight into the backend's preferred layout now, so that
+    // the first call does not pay for it. Optional; the kernels prepare lazily otherwise.
+    virtual void prepare_weight(const View& w, WeightUse use, DType compute) {}
+    // Drops every prepared weight this backend caches.
+    virtual void release_prepared_weights() {}
+    // Bytes held by prepared weights.
+    virtual size_t prepared_weight_bytes() const { return 0; }
+
+    // ---- dense: x, y f32; weights f32/f16/bf16 contiguous; bias f32 [Cout] or undefined
+    // x [N,Cin,H,W] contiguous, w [Cout,Cin,kh,kw], y [N,Cout,Ho,Wo] contiguous.
+    virtual void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act,
+                        DType compute, const View& y) = 0;
+    // x [M,K] (row stride free, unit column stride), w [N,K] contiguous, y [M,N] contiguous.
+    virtual void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) = 0;
+    // a [B,M,K], b [B,K,N] f32 with any strides (batch stride 0 broadcasts), y [B,M,N] contiguous:
+    // y = alpha * a @ b.
+    virtual void matmul(const View& a, const View& b, float alpha, DType compute, const View& y) = 0;
+
+    // ---- normalisation (all contiguous f32; gamma/beta may be undefined)
+    // x, y [N, C, S]
+    virtual void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps,
+                            bool silu, const View& y) = 0;
+    // x, y [R, C]
+    virtual void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y) = 0;
+    // x, y [R, C], softmax over C
+    virtual void softmax(const View& x, const View& y) = 0;
+
+    // q [B,Sq,H*D], k/v [B,Sk,H*D] f32 with unit last stride and free row/batch strides;
+    // y [B,Sq,H*D] contiguous. scale > 0.
+    virtual void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale,
+                           DType compute, const View& y) = 0;
+
+    // ---- elementwise (f32)
+    virtual void unary(Unary op, const View& x, const View& y) = 0;    // both contiguous, same numel
+    virtual void geglu(const View& x, const View& y) = 0;              // x [R,2F] contiguous -> y [R,F]
+    // a, b: views with y's shape (broadcast dims have stride 0); y contiguous.
+    virtual void binary(Binary op, const View& a, const View& b, const View& y) = 0;
+    virtual void scale(const View& x, float a, float b, const View& y) = 0;  // contiguous
+
+    // ---- shape
+    // xs: views of any strides with y's shape except along `dim`; y contiguous.
+    virtual void concat(std::span<const View> xs, int dim, const View& y) = 0;
+    // x [N,C,H,W] contiguous -> y [N,C,2H,2W]
+    virtual void upsample_nearest2x(const View& x, const View& y) = 0;
+    // x [N,C,H,W] contiguous -> y [N,C,Ho,Wo]
+    virtual void resize_bilinear(const View& x, bool align_corners, const View& y) = 0;
+
+    // ---- reductions: x [outer, n, inner] contiguous -> y [outer, inner]
+    virtual void reduce(Reduce op, const View& x, bool unbiased, const View& y) = 0;
+};
+
+Backend& cpu_backend();
+Backend& ref_backend();
+
+}  // namespace sdpp

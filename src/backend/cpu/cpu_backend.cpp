@@ -1,0 +1,61 @@
+// Binds the CPU kernels (cpu_kernels.h) to the Backend interface; the process-wide instance is
+// what Ctx::be() returns when no backend is set.
+#include "backend/cpu/cpu_kernels.h"
+
+namespace sdpp {
+namespace {
+
+class CpuBackend final : public Backend {
+public:
+    const char* name() const override { return "cpu"; }
+    bool supports(Op op, DType compute) const override {
+        if (compute == DType::F32) return true;
+        if (compute != DType::BF16) return false;
+        return (op == Op::Conv2d || op == Op::Linear || op == Op::Matmul) && cpu::native_bf16();
+    }
+    void prepare_weight(const View& w, WeightUse use, DType compute) override { cpu::prepare_weight(w, use, compute); }
+    void release_prepared_weights() override { cpu::release_prepared_weights(); }
+    size_t prepared_weight_bytes() const override { return cpu::prepared_weight_bytes(); }
+
+    void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
+                const View& y) override {
+        cpu::conv2d(x, w, bias, stride, padding, act, compute, y);
+    }
+    void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) override {
+        cpu::linear(x, w, bias, compute, y);
+    }
+    void matmul(const View& a, const View& b, float alpha, DType compute, const View& y) override {
+        cpu::matmul(a, b, alpha, compute, y);
+    }
+    void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
+                    const View& y) override {
+        cpu::group_norm(x, groups, gamma, beta, eps, silu, y);
+    }
+    void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y) override {
+        cpu::layer_norm(x, gamma, beta, eps, y);
+    }
+    void softmax(const View& x, const View& y) override { cpu::softmax(x, y); }
+    void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType compute,
+                   const View& y) override {
+        cpu::attention(q, k, v, heads, causal, scale, compute, y);
+    }
+    void unary(Unary op, const View& x, const View& y) override { cpu::unary(op, x, y); }
+    void geglu(const View& x, const View& y) override { cpu::geglu(x, y); }
+    void binary(Binary op, const View& a, const View& b, const View& y) override { cpu::binary(op, a, b, y); }
+    void scale(const View& x, float a, float b, const View& y) override { cpu::scale(x, a, b, y); }
+    void concat(std::span<const View> xs, int dim, const View& y) override { cpu::concat(xs, dim, y); }
+    void upsample_nearest2x(const View& x, const View& y) override { cpu::upsample_nearest2x(x, y); }
+    void resize_bilinear(const View& x, bool align_corners, const View& y) override {
+        cpu::resize_bilinear(x, align_corners, y);
+    }
+    void reduce(Reduce op, const View& x, bool unbiased, const View& y) override { cpu::reduce(op, x, unbiased, y); }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+    static CpuBackend be;
+    return be;
+}
+
+}  // namespace sdpp

@@ -1,0 +1,42 @@
+// The CPU backend's kernels, one group per file: dense.cpp (oneDNN conv/linear/matmul with
+// primitive and prepared-weight caches), attention.cpp (tiled online-softmax attention),
+// norm.cpp (group/layer norm, softmax), elementwise.cpp (activations, broadcasting binary ops,
+// shape ops, reductions). cpu_backend.cpp binds them to the Backend interface.
+#pragma once
+#include "backend/backend.h"
+
+namespace sdpp::cpu {
+
+// dense.cpp
+void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
+            const View& y);
+void linear(const View& x, const View& w, const View& bias, DType compute, const View& y);
+void matmul(const View& a, const View& b, float alpha, DType compute, const View& y);
+void prepare_weight(const View& w, WeightUse use, DType compute);
+void release_prepared_weights();
+size_t prepared_weight_bytes();
+bool native_bf16();  // oneDNN has bf16 conv/matmul kernels on this CPU
+
+// attention.cpp
+void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType compute,
+               const View& y);
+
+// norm.cpp
+void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
+                const View& y);
+void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y);
+void softmax(const View& x, const View& y);
+
+// elementwise.cpp
+void unary(Unary op, const View& x, const View& y);
+void geglu(const View& x, const View& y);
+void binary(Binary op, const View& a, const View& b, const View& y);
+void scale(const View& x, float a, float b, const View& y);
+void concat(std::span<const View> xs, int dim, const View& y);
+void upsample_nearest2x(const View& x, const View& y);
+void resize_bilinear(const View& x, bool align_corners, const View& y);
+void reduce(Reduce op, const View& x, bool unbiased, const View& y);
+// Copies any-strided f32 `src` into contiguous `dst` of the same shape (threaded).
+void copy_to_contiguous(const View& src, float* dst);
+
+}  // namespace sdpp::cpu

@@ -1,0 +1,325 @@
+// conv2d / linear / batched matmul through oneDNN 2.6 (the path PyTorch's CPU backend takes via
+// mkldnn/ideep): op descriptor -> primitive descriptor -> primitive, created once per shape and
+// kept in a cache; weights converted (f16/bf16 -> compute type) and reordered into the layout the
+// primitive asks for ONCE, cached by weight storage (a weak reference: an entry dies with its
+// weight). Activations stay f32 NCHW in the tensor API; conv src/dst are reordered to the
+// primitive's preferred layout around each call (see docs/performance.md for the measurements).
+// bf16 compute uses oneDNN's bf16 kernels where the CPU has them (avx512_bf16 / AMX); elsewhere
+// it runs the f32 kernels (oneDNN 2.6 has no bf16 conv/matmul for AVX2-only CPUs).
+#include "backend/cpu/cpu_kernels.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <list>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+namespace sdpp::cpu {
+namespace {
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+engine& eng() {
+    static engine e(engine::kind::cpu, 0);
+    return e;
+}
+stream& strm() {
+    thread_local stream s(eng());
+    return s;
+}
+
+std::mutex g_mu;  // guards the caches below
+
+// ---- prepared weights --------------------------------------------------------------------------
+
+struct Prepared {
+    std::weak_ptr<std::byte> owner;
+    const void* ptr;
+    DType dtype;
+    memory::desc md;
+    memory mem;
+};
+std::list<Prepared> g_weights;
+size_t g_weight_bytes = 0;
+
+bool same_owner(const std::weak_ptr<std::byte>& a, const std::weak_ptr<std::byte>& b) {
+    return !a.owner_before(b) && !b.owner_before(a);
+}
+
+void purge_expired() {
+    for (auto it = g_weights.begin(); it != g_weights.end();) {
+        if (it->owner.expired()) {
+            g_weight_bytes -= it->md.get_size();
+            it = g_weights.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+// f32 (or the weight's own data) as a oneDNN memory of `plain` dims/strides, converting f16/bf16.
+memory user_weight(const View& w, const memory::desc& plain_f32, std::vector<float>& tmp) {
+    if (w.dtype == DType::F32) return memory(plain_f32, eng(), w.data);
+    tmp.resize(size_t(w.numel()));
+    convert(w.data, w.dtype, tmp.data(), DType::F32, tmp.size());
+    return memory(plain_f32, eng(), tmp.data());
+}
+
+// The weight in layout `want`: the user's memory when it already matches, else a cached reorder.
+memory get_weight(const View& w, const memory::desc& plain_f32, const memory::desc& want) {
+    if (w.dtype == DType::F32 && want == plain_f32) return memory(plain_f32, eng(), w.data);
+    bool cacheable = !w.storage.expired();
+    {
+        std::lock_guard<std::mutex> lk(g_mu);
+        for (const Prepared& p : g_weights)
+            if (p.ptr == w.data && p.dtype == w.dtype && p.md == want && same_owner(p.owner, w.storage) &&
+                !p.owner.expired())
+                return p.mem;
+    }
+    std::vector<float> tmp;
+    memory src = user_weight(w, plain_f32, tmp);
+    memory dst(want, eng());
+    reorder(src, dst).execute(strm(), src, dst);
+    strm().wait();
+    if (cacheable) {
+        std::lock_guard<std::mutex> lk(g_mu);
+        purge_expired();
+        g_weights.push_back({w.storage, w.data, w.dtype, want, dst});
+        g_weight_bytes += want.get_size();
+    }
+    return dst;
+}
+
+// ---- primitive caches --------------------------------------------------------------------------
+
+template <class T>
+std::string key_of(const T& v) {
+    std::ostringstream os;
+    for (auto x : v) os << x << ',';
+    return os.str();
+}
+
+dt compute_type(DType compute) { return compute == DType::BF16 && native_bf16() ? dt::bf16 : dt::f32; }
+
+// Runs `src` through a reorder into `want` when the layouts differ; the scratch tensor (from the
+// caching allocator) owns the reordered copy.
+memory to_layout(memory src, const memory::desc& want, Tensor& scratch) {
+    if (src.get_desc() == want) return src;
+    scratch = Tensor::empty({int64_t((want.get_size() + 3) / 4)});
+    memory dst(want, eng(), scratch.raw());
+    reorder(src, dst).execute(strm(), src, dst);
+    return dst;
+}
+
+struct ConvEntry {
+    convolution_forward::primitive_desc pd;
+    convolution_forward prim;
+    memory::desc src_user, dst_user, w_plain;
+};
+std::unordered_map<std::string, std::shared_ptr<ConvEntry>> g_convs;
+
+std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bias, int stride, int pad, Act act,
+                                      dt cdt) {
+    std::string key = key_of(xs) + "|" + key_of(ws) + "|" + std::to_string(bias) + std::to_string(stride) + "," +
+                      std::to_string(pad) + "," + std::to_string(int(act)) + "," + std::to_string(int(cdt));
+    std::lock_guard<std::mutex> lk(g_mu);
+    auto it = g_convs.find(key);
+    if (it != g_convs.end()) return it->second;
+    memory::dim n = xs[0], ci = xs[1], h = xs[2], w = xs[3], co = ws[0], kh = ws[2], kw = ws[3];
+    memory::dim ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
+    memory::desc src({n, ci, h, w}, cdt, tag::any), wei({co, ci, kh, kw}, cdt, tag::any);
+    memory::desc dst({n, co, ho, wo}, dt::f32, tag::any);
+    memory::desc bmd = bias ? memory::desc({co}, dt::f32, tag::x) : memory::desc();
+    convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, bmd, dst,
+                                {stride, stride}, {pad, pad}, {pad, pad});
+    primitive_attr attr;
+    if (act == Act::SiLU) {
+        post_ops po;
+        po.append_eltwise(1.0f, algorithm::eltwise_swish, 1.0f, 0.0f);
+        attr.set_post_ops(po);
+    }
+    auto e = std::make_shared<ConvEntry>();
+    e->pd = convolution_forward::primitive_desc(d, attr, eng());
+    e->prim = convolution_forward(e->pd);
+    e->src_user = memory::desc({n, ci, h, w}, dt::f32, tag::nchw);
+    e->dst_user = memory::desc({n, co, ho, wo}, dt::f32, tag::nchw);
+    e->w_plain = memory::desc({co, ci, kh, kw}, dt::f32, tag::oihw);
+    g_convs.emplace(key, e);
+    return e;
+}
+
+struct MatmulEntry {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul prim;
+    memory::desc src_user, wei_user, dst_user;
+};
+std::unordered_map<std::string, std::shared_ptr<MatmulEntry>> g_matmuls;
+
+// src [B?,M,K], wei [B?,K,N], dst [B?,M,N] with the given user descs; weights_any lets oneDNN
+// choose the weight layout (used for linear, whose weights are prepared once).
+std::shared_ptr<MatmulEntry> matmul_entry(const std::string& key, const memory::desc& src, const memory::desc& wei,
+                                          const memory::desc& dst, bool bias, float alpha, bool weights_any,
+                                          dt cdt) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    auto it = g_matmuls.find(key);
+    if (it != g_matmuls.end()) return it->second;
+    memory::dims sd = src.dims(), wd = wei.dims(), dd = dst.dims();
+    memory::desc s = cdt == dt::f32 ? src : memory::desc(sd, cdt, sd.size() == 2 ? tag::ab : tag::abc);
+    memory::desc w = weights_any || cdt != dt::f32 ? memory::desc(wd, cdt, tag::any) : wei;
+    memory::desc b;
+    if (bias) {
+        memory::dims bd(dd.size(), 1);
+        bd[dd.size() - 1] = dd[dd.size() - 1];
+        b = memory::desc(bd, dt::f32, dd.size() == 2 ? tag::ab : tag::abc);
+    }
+    primitive_attr attr;
+    if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+    auto e = std::make_shared<MatmulEntry>();
+    e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, w, b, dst), attr, eng());
+    e->prim = dnnl::matmul(e->pd);
+    e->src_user = src;
+    e->wei_user = wei;
+    e->dst_user = dst;
+    g_matmuls.emplace(key, e);
+    return e;
+}
+
+[[noreturn]] void rethrow(const char* op, const dnnl::error& e, const std::string& shapes) {
+    throw sdpp::error("[", op, "] oneDNN failed for ", shapes, ": ", e.what());
+}
+
+}  // namespace
+
+bool native_bf16() {
+    static const bool ok = [] {
+        try {
+            memory::desc a({64, 64}, dt::bf16, tag::ab), c({64, 64}, dt::f32, tag::ab);
+            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, a, c), eng());
+            std::string impl = pd.impl_info_str();
+            return impl.find("ref") == std::string::npos;
+        } catch (const dnnl::error&) {
+            return false;
+        }
+    }();
+    return ok;
+}
+
+void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
+            const View& y) {
+    try {
+        auto e = conv_entry(x.shape, w.shape, bias.defined(), stride, padding, act, compute_type(compute));
+        memory xm(e->src_user, eng(), x.data), ym(e->dst_user, eng(), y.data);
+        Tensor xs, ys;
+        memory src = to_layout(xm, e->pd.src_desc(), xs);
+        memory wei = get_weight(w, e->w_plain, e->pd.weights_desc());
+        memory dst = ym;
+        bool dst_reorder = e->pd.dst_desc() != e->dst_user;
+        if (dst_reorder) {
+            ys = Tensor::empty({int64_t((e->pd.dst_desc().get_size() + 3) / 4)});
+            dst = memory(e->pd.dst_desc(), eng(), ys.raw());
+        }
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+        if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({w.shape[0]}, dt::f32, tag::x), eng(), bias.data);
+        e->prim.execute(strm(), args);
+        if (dst_reorder) reorder(dst, ym).execute(strm(), dst, ym);
+        strm().wait();
+    } catch (const dnnl::error& err) {
+        rethrow("conv2d", err, "input " + to_string(x.shape) + " weight " + to_string(w.shape));
+    }
+}
+
+void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) {
+    try {
+        memory::dim m = x.shape[0], k = x.shape[1], n = w.shape[0];
+        memory::desc src({m, k}, dt::f32, memory::dims{x.strides[0], 1});
+        memory::desc wei({k, n}, dt::f32, memory::dims{1, k});
+        memory::desc dst({m, n}, dt::f32, memory::dims{n, 1});
+        dt cdt = compute_type(compute);
+        std::string key = "lin" + key_of(memory::dims{m, k, n, x.strides[0], bias.defined(), int(cdt)});
+        auto e = matmul_entry(key, src, wei, dst, bias.defined(), 1.0f, true, cdt);
+        Tensor xs;
+        memory sm = to_layout(memory(src, eng(), x.data), e->pd.src_desc(), xs);
+        memory wm = get_weight(w, wei, e->pd.weights_desc());
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm},
+                                             {DNNL_ARG_DST, memory(dst, eng(), y.data)}};
+        if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({1, n}, dt::f32, tag::ab), eng(), bias.data);
+        e->prim.execute(strm(), args);
+        strm().wait();
+    } catch (const dnnl::error& err) {
+        rethrow("linear", err, "input " + to_string(x.shape) + " weight " + to_string(w.shape));
+    }
+}
+
+void matmul(const View& a_, const View& b_, float alpha, DType compute, const View& y) {
+    // oneDNN's gemm-based matmul needs a unit stride in one of the two inner dims.
+    Tensor ac, bc;
+    View a = a_, b = b_;
+    auto fix = [](const View& v, Tensor& store) {
+        if (v.strides[1] == 1 || v.strides[2] == 1) return v;
+        store = Tensor::empty(v.shape);
+        copy_to_contiguous(v, store.data<float>());
+        View c = view_of(store);
+        if (v.strides[0] == 0) c.strides[0] = 0;
+        return c;
+    };
+    a = fix(a, ac);
+    b = fix(b, bc);
+    try {
+        memory::dim bs = y.shape[0], m = y.shape[1], n = y.shape[2], k = a.shape[2];
+        memory::dim ba = a.strides[0] == 0 ? 1 : bs, bb = b.strides[0] == 0 ? 1 : bs;
+        memory::desc src({ba, m, k}, dt::f32, memory::dims{ba == 1 ? m * k : a.strides[0], a.strides[1], a.strides[2]});
+        memory::desc wei({bb, k, n}, dt::f32, memory::dims{bb == 1 ? k * n : b.strides[0], b.strides[1], b.strides[2]});
+        memory::desc dst({bs, m, n}, dt::f32, tag::abc);
+        dt cdt = compute_type(compute);
+        std::string key = "mm" + key_of(memory::dims{ba, bb, bs, m, k, n, a.strides[0], a.strides[1], a.strides[2],
+                                                     b.strides[0], b.strides[1], b.strides[2], int(cdt)}) +
+                          std::to_string(alpha);
+        auto e = matmul_entry(key, src, wei, dst, false, alpha, false, cdt);
+        Tensor as, bsc;
+        memory am = to_layout(memory(src, eng(), a.data), e->pd.src_desc(), as);
+        memory bm = to_layout(memory(wei, eng(), b.data), e->pd.weights_desc(), bsc);
+        e->prim.execute(strm(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, memory(dst, eng(), y.data)}});
+        strm().wait();
+    } catch (const dnnl::error& err) {
+        rethrow("matmul", err, "a " + to_string(a.shape) + " b " + to_string(b.shape));
+    }
+}
+
+void prepare_weight(const View& w, WeightUse use, DType compute) {
+    try {
+        if (use == WeightUse::Conv2d) {
+            int pad = int(w.shape[2] / 2);
+            auto e = conv_entry({1, w.shape[1], 64, 64}, w.shape, true, 1, pad, Act::None, compute_type(compute));
+            get_weight(w, e->w_plain, e->pd.weights_desc());
+        } else {
+            memory::dim m = 64, k = w.shape[1], n = w.shape[0];
+            memory::desc src({m, k}, dt::f32, memory::dims{k, 1});
+            memory::desc wei({k, n}, dt::f32, memory::dims{1, k});
+            memory::desc dst({m, n}, dt::f32, memory::dims{n, 1});
+            dt cdt = compute_type(compute);
+            std::string key = "lin" + key_of(memory::dims{m, k, n, k, 1, int(cdt)});
+            auto e = matmul_entry(key, src, wei, dst, true, 1.0f, true, cdt);
+            get_weight(w, wei, e->pd.weights_desc());
+        }
+    } catch (const dnnl::error& err) {
+        rethrow("prepare_weight", err, "weight " + to_string(w.shape));
+    }
+}
+
+void release_prepared_weights() {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_weights.clear();
+    g_weight_bytes = 0;
+}
+
+size_t prepared_weight_bytes() {
+    std::lock_guard<std::mutex> lk(g_mu);
+    purge_expired();
+    return g_weight_bytes;
+}
+
+}  // namespace sdpp::cpu

@@ -1,0 +1,436 @@
+// ops.h front ends (the ATen/MLX op layer): validate shapes and dtypes with messages that name the
+// op and the shapes, bring inputs into the layouts backend.h documents, allocate outputs with
+// Tensor::empty (the caching allocator), and dispatch to ctx.be().
+#include "backend/ops.h"
+
+#include "backend/backend.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sdpp {
+
+Backend& Ctx::be() const { return backend ? *backend : cpu_backend(); }
+
+bool View::is_contiguous() const {
+    int64_t acc = 1;
+    for (int i = ndim() - 1; i >= 0; --i) {
+        if (shape[i] != 1 && strides[i] != acc) return false;
+        acc *= shape[i];
+    }
+    return true;
+}
+
+View view_of(const Tensor& t) {
+    View v;
+    if (!t.defined()) return v;
+    v.data = t.raw();
+    v.dtype = t.dtype();
+    v.shape = t.shape();
+    v.strides = t.strides();
+    v.storage = t.storage();
+    return v;
+}
+
+namespace {
+
+void check_compute(const char* op, const Ctx& ctx) {
+    SDPP_CHECK(ctx.compute_dtype == DType::F32 || ctx.compute_dtype == DType::BF16, "[", op,
+               "] compute dtype must be f32 or bf16, got ", dtype_name(ctx.compute_dtype));
+}
+
+// Activations: f32 (f16/bf16 inputs are converted, other types rejected).
+Tensor act_f32(const char* op, const char* what, const Tensor& x) {
+    SDPP_CHECK(x.defined(), "[", op, "] ", what, " is undefined");
+    SDPP_CHECK(is_float(x.dtype()) && x.dtype() != DType::F64, "[", op, "] ", what, " ", x.shape_str(),
+               " has dtype ", dtype_name(x.dtype()), "; expected f32");
+    return x.dtype() == DType::F32 ? x : x.to(DType::F32);
+}
+
+Tensor act_contig(const char* op, const char* what, const Tensor& x) {
+    return act_f32(op, what, x).contiguous();
+}
+
+// Optional per-channel parameter [C] as contiguous f32.
+Tensor param(const char* op, const char* what, const Tensor& p, int64_t c) {
+    if (!p.defined()) return p;
+    SDPP_CHECK(p.ndim() == 1 && p.dim(0) == c, "[", op, "] ", what, " ", p.shape_str(), " must be [", c, "]");
+    SDPP_CHECK(is_float(p.dtype()), "[", op, "] ", what, " has dtype ", dtype_name(p.dtype()));
+    return p.to(DType::F32);
+}
+
+Tensor weight(const char* op, const Tensor& w) {
+    SDPP_CHECK(w.defined(), "[", op, "] weight is undefined");
+    SDPP_CHECK(w.dtype() == DType::F32 || w.dtype() == DType::F16 || w.dtype() == DType::BF16, "[", op,
+               "] weight ", w.shape_str(), " has dtype ", dtype_name(w.dtype()), "; expected f32, f16 or bf16");
+    return w.contiguous();
+}
+
+int norm_dim(const char* op, int d, int n, const Tensor& x) {
+    SDPP_CHECK(d >= -n && d < n, "[", op, "] dim ", d, " out of range for ", x.shape_str());
+    return d < 0 ? d + n : d;
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+    size_t n = std::max(a.size(), b.size());
+    Shape out(n);
+    for (size_t i = 0; i < n; ++i) {
+        int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+        int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+        SDPP_CHECK(da == db || da == 1 || db == 1, "[", op, "] shapes ", to_string(a), " and ", to_string(b),
+                   " do not broadcast");
+        out[i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+// Collapses dims [0, n) of a view into one (size, stride); false if they do not collapse.
+bool collapse(const Shape& shape, const std::vector<int64_t>& strides, int n, int64_t& size, int64_t& stride) {
+    size = 1;
+    stride = 0;
+    int64_t expect = -1;
+    for (int i = n - 1; i >= 0; --i) {
+        if (shape[i] == 1) continue;
+        if (expect < 0) {
+            stride = strides[i];
+            expect = strides[i] * shape[i];
+        } else {
+            if (strides[i] != expect) return false;
+            expect = strides[i] * shape[i];
+        }
+        size *= shape[i];
+    }
+    return true;
+}
+
+}  // namespace
+
+// ---- dense ------------------------------------------------------------------------------------
+
+Tensor conv2d(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int stride, int padding) {
+    check_compute("conv2d", ctx);
+    Tensor x = act_contig("conv2d", "input", x_);
+    SDPP_CHECK(x.ndim() == 4, "[conv2d] input ", x.shape_str(), " must be [N, C, H, W]");
+    Tensor w = weight("conv2d", w_);
+    SDPP_CHECK(w.ndim() == 4, "[conv2d] weight ", w.shape_str(), " must be [Cout, Cin, kh, kw]");
+    SDPP_CHECK(x.dim(1) == w.dim(1), "[conv2d] input ", x.shape_str(), " has ", x.dim(1),
+               " channels; weight ", w.shape_str(), " expects ", w.dim(1));
+    SDPP_CHECK(stride >= 1 && padding >= 0, "[conv2d] bad stride ", stride, " / padding ", padding);
+    Tensor bias = param("conv2d", "bias", bias_, w.dim(0));
+    int64_t ho = (x.dim(2) + 2 * padding - w.dim(2)) / stride + 1;
+    int64_t wo = (x.dim(3) + 2 * padding - w.dim(3)) / stride + 1;
+    SDPP_CHECK(x.dim(2) + 2 * padding >= w.dim(2) && x.dim(3) + 2 * padding >= w.dim(3) && ho > 0 && wo > 0,
+               "[conv2d] input ", x.shape_str(), " is smaller than kernel ", w.shape_str(), " with padding ",
+               padding);
+    Tensor y = Tensor::empty({x.dim(0), w.dim(0), ho, wo});
+    if (y.numel() == 0) return y;
+    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), stride, padding, Act::None, ctx.compute_dtype,
+                    view_of(y));
+    return y;
+}
+
+Tensor linear(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_) {
+    check_compute("linear", ctx);
+    Tensor x = act_f32("linear", "input", x_);
+    Tensor w = weight("linear", w_);
+    SDPP_CHECK(w.ndim() == 2, "[linear] weight ", w.shape_str(), " must be [out, in]");
+    SDPP_CHECK(x.ndim() >= 1 && x.dim(-1) == w.dim(1), "[linear] input ", x.shape_str(), " has ",
+               x.ndim() ? x.dim(-1) : 0, " features; weight ", w.shape_str(), " expects ", w.dim(1));
+    Tensor bias = param("linear", "bias", bias_, w.dim(0));
+    int64_t m = 0, row_stride = 0;
+    if (x.stride(-1) != 1 || !collapse(x.shape(), x.strides(), x.ndim() - 1, m, row_stride)) {
+        x = x.contiguous();
+        m = x.numel() / std::max<int64_t>(1, x.dim(-1));
+        row_stride = x.dim(-1);
+    }
+    if (m <= 1) row_stride = x.dim(-1);
+    Shape ys = x.shape();
+    ys.back() = w.dim(0);
+    Tensor y = Tensor::empty(ys);
+    if (y.numel() == 0) return y;
+    View xv = view_of(x);
+    xv.shape = {m, x.dim(-1)};
+    xv.strides = {row_stride, 1};
+    View yv = view_of(y);
+    yv.shape = {m, w.dim(0)};
+    yv.strides = {w.dim(0), 1};
+    ctx.be().linear(xv, view_of(w), view_of(bias), ctx.compute_dtype, yv);
+    return y;
+}
+
+Tensor matmul(Ctx& ctx, const Tensor& a_, const Tensor& b_, bool trans_a, bool trans_b, float alpha) {
+    check_compute("matmul", ctx);
+    Tensor a = act_f32("matmul", "a", a_);
+    Tensor b = act_f32("matmul", "b", b_);
+    SDPP_CHECK(a.ndim() >= 2 && b.ndim() >= 2, "[matmul] a ", a.shape_str(), " and b ", b.shape_str(),
+               " need at least 2 dims");
+    if (trans_a) a = a.transpose(-1, -2);
+    if (trans_b) b = b.transpose(-1, -2);
+    int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
+    SDPP_CHECK(b.dim(-2) == k, "[matmul] a ", a_.shape_str(), (trans_a ? "^T" : ""), " and b ", b_.shape_str(),
+               (trans_b ? "^T" : ""), ": inner dims ", k, " and ", b.dim(-2), " differ");
+    Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+    Shape batch = broadcast_shapes("matmul", ba, bb);
+    Shape sa = batch, sb = batch, ys = batch;
+    sa.insert(sa.end(), {m, k});
+    sb.insert(sb.end(), {k, n});
+    ys.insert(ys.end(), {m, n});
+    a = a.expand(sa);
+    b = b.expand(sb);
+    Tensor y = Tensor::empty(ys);
+    if (y.numel() == 0) return y;
+    int nb = int(batch.size());
+    int64_t bsz = numel_of(batch);
+    auto to3 = [&](Tensor& t, int64_t r, int64_t c) {
+        int64_t size, st;
+        if (!collapse(t.shape(), t.strides(), nb, size, st)) {
+            t = t.contiguous();
+            st = r * c;
+        }
+        View v = view_of(t);
+        v.shape = {bsz, r, c};
+        v.strides = {bsz == 1 ? 0 : st, t.stride(-2), t.stride(-1)};
+        return v;
+    };
+    View av = to3(a, m, k), bv = to3(b, k, n);
+    View yv = view_of(y);
+    yv.shape = {bsz, m, n};
+    yv.strides = {m * n, n, 1};
+    if (k == 0) {
+        std::fill_n(y.data<float>(), y.numel(), 0.0f);
+        return y;
+    }
+    ctx.be().matmul(av, bv, alpha, ctx.compute_dtype, yv);
+    return y;
+}
+
+// ---- normalisation ----------------------------------------------------------------------------
+
+Tensor group_norm(Ctx& ctx, const Tensor& x_, int groups, const Tensor& gamma_, const Tensor& beta_, float eps,
+                  bool fuse_silu) {
+    Tensor x = act_contig("group_norm", "input", x_);
+    SDPP_CHECK(x.ndim() >= 2, "[group_norm] input ", x.shape_str(), " must be [N, C, *]");
+    int64_t c = x.dim(1);
+    SDPP_CHECK(groups >= 1 && c % groups == 0, "[group_norm] ", c, " channels of ", x.shape_str(),
+               " do not split into ", groups, " groups");
+    Tensor gamma = param("group_norm", "weight", gamma_, c), beta = param("group_norm", "bias", beta_, c);
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() == 0) return y;
+    View xv = view_of(x), yv = view_of(y);
+    int64_t s = x.numel() / (x.dim(0) * c);
+    xv.shape = yv.shape = {x.dim(0), c, s};
+    xv.strides = yv.strides = {c * s, s, 1};
+    ctx.be().group_norm(xv, groups, view_of(gamma), view_of(beta), eps, fuse_silu, yv);
+    return y;
+}
+
+namespace {
+// x [..., C] contiguous as a [R, C] view.
+View rows_view(const Tensor& x) {
+    View v = view_of(x);
+    int64_t c = x.dim(-1);
+    v.shape = {c ? x.numel() / c : 0, c};
+    v.strides = {c, 1};
+    return v;
+}
+}  // namespace
+
+Tensor layer_norm(Ctx& ctx, const Tensor& x_, const Tensor& gamma_, const Tensor& beta_, float eps) {
+    Tensor x = act_contig("layer_norm", "input", x_);
+    SDPP_CHECK(x.ndim() >= 1, "[layer_norm] input must have at least 1 dim");
+    Tensor gamma = param("layer_norm", "weight", gamma_, x.dim(-1));
+    Tensor beta = param("layer_norm", "bias", beta_, x.dim(-1));
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() == 0) return y;
+    ctx.be().layer_norm(rows_view(x), view_of(gamma), view_of(beta), eps, rows_view(y));
+    return y;
+}
+
+Tensor softmax(Ctx& ctx, const Tensor& x_) {
+    Tensor x = act_contig("softmax", "input", x_);
+    SDPP_CHECK(x.ndim() >= 1, "[softmax] input must have at least 1 dim");
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() == 0) return y;
+    ctx.be().softmax(rows_view(x), rows_view(y));
+    return y;
+}
+
+// ---- attention --------------------------------------------------------------------------------
+
+Tensor attention(Ctx& ctx, const Tensor& q_, const Tensor& k_, const Tensor& v_, int n_heads, bool causal,
+                 float scale) {
+    check_compute("attention", ctx);
+    Tensor q = act_f32("attention", "q", q_), k = act_f32("attention", "k", k_), v = act_f32("attention", "v", v_);
+    SDPP_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3, "[attention] q ", q.shape_str(), ", k ",
+               k.shape_str(), ", v ", v.shape_str(), " must be [B, S, H*D]");
+    SDPP_CHECK(k.shape() == v.shape(), "[attention] k ", k.shape_str(), " and v ", v.shape_str(), " differ");
+    SDPP_CHECK(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2), "[attention] q ", q.shape_str(), " and k ",
+               k.shape_str(), " differ in batch or width");
+    SDPP_CHECK(n_heads >= 1 && q.dim(2) % n_heads == 0, "[attention] width ", q.dim(2), " of q ", q.shape_str(),
+               " does not split into ", n_heads, " heads");
+    SDPP_CHECK(k.dim(1) >= 1 || q.dim(1) == 0, "[attention] no keys: k ", k.shape_str());
+    int64_t d = q.dim(2) / n_heads;
+    SDPP_CHECK(d >= 1 && scale >= 0 && std::isfinite(scale), "[attention] bad head size ", d, " or scale ", scale);
+    if (scale == 0) scale = 1.0f / std::sqrt(float(d));
+    for (Tensor* t : {&q, &k, &v})
+        if (t->stride(2) != 1) *t = t->contiguous();
+    Tensor y = Tensor::empty(q.shape());
+    if (y.numel() == 0) return y;
+    ctx.be().attention(view_of(q), view_of(k), view_of(v), n_heads, causal, scale, ctx.compute_dtype, view_of(y));
+    return y;
+}
+
+// ---- activations ------------------------------------------------------------------------------
+
+namespace {
+Tensor unary_op(Ctx& ctx, const char* name, Unary op, const Tensor& x_) {
+    Tensor x = act_contig(name, "input", x_);
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() == 0) return y;
+    ctx.be().unary(op, view_of(x), view_of(y));
+    return y;
+}
+}  // namespace
+
+Tensor silu(Ctx& ctx, const Tensor& x) { return unary_op(ctx, "silu", Unary::SiLU, x); }
+Tensor gelu(Ctx& ctx, const Tensor& x, bool tanh_approx) {
+    return unary_op(ctx, "gelu", tanh_approx ? Unary::GeluTanh : Unary::GeluErf, x);
+}
+Tensor quick_gelu(Ctx& ctx, const Tensor& x) { return unary_op(ctx, "quick_gelu", Unary::QuickGelu, x); }
+
+Tensor geglu(Ctx& ctx, const Tensor& x_) {
+    Tensor x = act_contig("geglu", "input", x_);
+    SDPP_CHECK(x.ndim() >= 1 && x.dim(-1) % 2 == 0, "[geglu] last dim of ", x.shape_str(), " must be even");
+    Shape ys = x.shape();
+    ys.back() /= 2;
+    Tensor y = Tensor::empty(ys);
+    if (y.numel() == 0) return y;
+    ctx.be().geglu(rows_view(x), rows_view(y));
+    return y;
+}
+
+// ---- elementwise ------------------------------------------------------------------------------
+
+namespace {
+Tensor binary_op(Ctx& ctx, const char* name, Binary op, const Tensor& a_, const Tensor& b_) {
+    Tensor a = act_f32(name, "a", a_), b = act_f32(name, "b", b_);
+    Shape ys = broadcast_shapes(name, a.shape(), b.shape());
+    Tensor y = Tensor::empty(ys);
+    if (y.numel() == 0) return y;
+    ctx.be().binary(op, view_of(a.expand(ys)), view_of(b.expand(ys)), view_of(y));
+    return y;
+}
+}  // namespace
+
+Tensor add(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "add", Binary::Add, a, b); }
+Tensor sub(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "sub", Binary::Sub, a, b); }
+Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "mul", Binary::Mul, a, b); }
+
+Tensor scale(Ctx& ctx, const Tensor& x_, float a, float b) {
+    Tensor x = act_contig("scale", "input", x_);
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() == 0) return y;
+    ctx.be().scale(view_of(x), a, b, view_of(y));
+    return y;
+}
+
+// ---- shape ------------------------------------------------------------------------------------
+
+Tensor concat(Ctx& ctx, std::span<const Tensor> xs_, int dim) {
+    SDPP_CHECK(!xs_.empty(), "[concat] no inputs");
+    std::vector<Tensor> xs;
+    for (const Tensor& t : xs_) xs.push_back(act_f32("concat", "input", t));
+    int n = xs[0].ndim();
+    SDPP_CHECK(n >= 1, "[concat] inputs must have at least 1 dim");
+    dim = norm_dim("concat", dim, n, xs[0]);
+    Shape ys = xs[0].shape();
+    ys[dim] = 0;
+    for (const Tensor& t : xs) {
+        bool ok = t.ndim() == n;
+        for (int i = 0; ok && i < n; ++i) ok = i == dim || t.dim(i) == xs[0].dim(i);
+        SDPP_CHECK(ok, "[concat] input ", t.shape_str(), " does not match ", xs[0].shape_str(), " outside dim ", dim);
+        ys[dim] += t.dim(dim);
+    }
+    Tensor y = Tensor::empty(ys);
+    if (y.numel() == 0) return y;
+    std::vector<View> vs;
+    for (const Tensor& t : xs)
+        if (t.numel() > 0) vs.push_back(view_of(t));
+    ctx.be().concat(vs, dim, view_of(y));
+    return y;
+}
+
+Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x_) {
+    Tensor x = act_contig("upsample_nearest2x", "input", x_);
+    SDPP_CHECK(x.ndim() == 4, "[upsample_nearest2x] input ", x.shape_str(), " must be [N, C, H, W]");
+    Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
+    if (y.numel() == 0) return y;
+    ctx.be().upsample_nearest2x(view_of(x), view_of(y));
+    return y;
+}
+
+Tensor resize_bilinear(Ctx& ctx, const Tensor& x_, int64_t out_h, int64_t out_w, bool align_corners) {
+    Tensor x = act_contig("resize_bilinear", "input", x_);
+    SDPP_CHECK(x.ndim() == 4, "[resize_bilinear] input ", x.shape_str(), " must be [N, C, H, W]");
+    SDPP_CHECK(out_h >= 1 && out_w >= 1, "[resize_bilinear] bad output size ", out_h, "x", out_w);
+    SDPP_CHECK(x.dim(2) >= 1 && x.dim(3) >= 1, "[resize_bilinear] empty input ", x.shape_str());
+    Tensor y = Tensor::empty({x.dim(0), x.dim(1), out_h, out_w});
+    if (y.numel() == 0) return y;
+    ctx.be().resize_bilinear(view_of(x), align_corners, view_of(y));
+    return y;
+}
+
+// ---- reductions -------------------------------------------------------------------------------
+
+namespace {
+Tensor reduce_op(Ctx& ctx, const char* name, Reduce op, const Tensor& x_, int dim, bool keepdim, bool unbiased) {
+    Tensor x = act_contig(name, "input", x_);
+    SDPP_CHECK(x.ndim() >= 1, "[", name, "] input must have at least 1 dim");
+    dim = norm_dim(name, dim, x.ndim(), x);
+    int64_t n = x.dim(dim);
+    SDPP_CHECK(n >= 1, "[", name, "] reducing empty dim ", dim, " of ", x.shape_str());
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < dim; ++i) outer *= x.dim(i);
+    for (int i = dim + 1; i < x.ndim(); ++i) inner *= x.dim(i);
+    Shape ys = x.shape();
+    if (keepdim)
+        ys[dim] = 1;
+    else
+        ys.erase(ys.begin() + dim);
+    Tensor y = Tensor::empty(ys);
+    if (y.numel() == 0) return y;
+    View xv = view_of(x), yv = view_of(y);
+    xv.shape = {outer, n, inner};
+    xv.strides = {n * inner, inner, 1};
+    yv.shape = {outer, inner};
+    yv.strides = {inner, 1};
+    ctx.be().reduce(op, xv, unbiased, yv);
+    return y;
+}
+}  // namespace
+
+Tensor mean(Ctx& ctx, const Tensor& x, int dim, bool keepdim) {
+    return reduce_op(ctx, "mean", Reduce::Mean, x, dim, keepdim, false);
+}
+Tensor std_dev(Ctx& ctx, const Tensor& x, int dim, bool keepdim, bool unbiased) {
+    return reduce_op(ctx, "std_dev", Reduce::Std, x, dim, keepdim, unbiased);
+}
+
+// ---- weight preparation -----------------------------------------------------------------------
+
+void prepare_conv2d_weight(Ctx& ctx, const Tensor& w_) {
+    Tensor w = weight("prepare_conv2d_weight", w_);
+    SDPP_CHECK(w.ndim() == 4, "[prepare_conv2d_weight] weight ", w.shape_str(), " must be [Cout, Cin, kh, kw]");
+    ctx.be().prepare_weight(view_of(w), WeightUse::Conv2d, ctx.compute_dtype);
+}
+
+void prepare_linear_weight(Ctx& ctx, const Tensor& w_) {
+    Tensor w = weight("prepare_linear_weight", w_);
+    SDPP_CHECK(w.ndim() == 2, "[prepare_linear_weight] weight ", w.shape_str(), " must be [out, in]");
+    ctx.be().prepare_weight(view_of(w), WeightUse::Linear, ctx.compute_dtype);
+}
+
+void release_prepared_weights(Ctx& ctx) { ctx.be().release_prepared_weights(); }
+size_t prepared_weight_bytes(Ctx& ctx) { return ctx.be().prepared_weight_bytes(); }
+
+}  // namespace sdpp

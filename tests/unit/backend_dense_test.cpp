@@ -1,0 +1,141 @@
+// conv2d, linear and matmul of the CPU backend (oneDNN) against the reference backend: odd sizes,
+// non-square images, batch > 1, strides/padding, non-contiguous inputs, f16/bf16 weights, bf16
+// compute, broadcasting batch dims, and the front ends' error messages.
+#include "backend_testing.h"
+
+#include "core/dtype.h"
+
+using namespace sdpp;
+using namespace sdpp::testing;
+
+namespace {
+
+struct ConvCase {
+    int64_t n, ci, h, w, co, k;
+    int stride, pad;
+};
+
+void check_conv(const ConvCase& c, DType wdt, bool bias, DType compute, double tol, uint32_t seed) {
+    SCOPED_TRACE(::testing::Message() << "conv n" << c.n << " ci" << c.ci << " " << c.h << "x" << c.w << " co" << c.co
+                                      << " k" << c.k << " s" << c.stride << " p" << c.pad << " w" << dtype_name(wdt)
+                                      << " compute " << dtype_name(compute));
+    Tensor x = randn({c.n, c.ci, c.h, c.w}, seed);
+    Tensor w = randn({c.co, c.ci, c.k, c.k}, seed + 1, 0.2f).to(wdt);
+    Tensor b = bias ? randn({c.co}, seed + 2) : Tensor();
+    Ctx cpu = cpu_ctx(compute), ref = ref_ctx();
+    Tensor y = conv2d(cpu, x, w, b, c.stride, c.pad);
+    Tensor r = conv2d(ref, x, w, b, c.stride, c.pad);
+    EXPECT_LT(rel_err(y, r), tol);
+    // Second call reuses the cached primitive and prepared weight.
+    EXPECT_LT(rel_err(conv2d(cpu, x, w, b, c.stride, c.pad), r), tol);
+}
+
+}  // namespace
+
+TEST(BackendConv2d, MatchesReference) {
+    const ConvCase cases[] = {
+        {2, 3, 7, 5, 5, 3, 1, 1},   {1, 16, 9, 12, 8, 3, 2, 1}, {2, 20, 6, 6, 12, 1, 1, 0},
+        {1, 4, 16, 16, 32, 3, 1, 1}, {1, 8, 5, 9, 7, 3, 1, 0},  {3, 1, 1, 1, 3, 1, 1, 0},
+        {1, 32, 8, 8, 64, 3, 2, 1},  {1, 9, 11, 4, 5, 3, 2, 0},
+    };
+    uint32_t seed = 10;
+    for (const ConvCase& c : cases) check_conv(c, DType::F32, true, DType::F32, 1e-5, seed += 3);
+    check_conv(cases[0], DType::F32, false, DType::F32, 1e-5, 101);
+    check_conv(cases[1], DType::F16, true, DType::F32, 1e-5, 102);
+    check_conv(cases[3], DType::BF16, true, DType::F32, 1e-5, 103);
+    check_conv(cases[6], DType::F32, true, DType::BF16, 2e-2, 104);
+    check_conv(cases[2], DType::F16, true, DType::BF16, 2e-2, 105);
+}
+
+TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    Tensor x = randn({2, 6, 10, 8}, 1).permute({0, 1, 3, 2});  // [2,6,8,10] non-contiguous
+    Tensor w = randn({4, 6, 3, 3}, 2, 0.3f);
+    Tensor b = randn({4}, 3);
+    EXPECT_LT(rel_err(conv2d(cpu, x, w, b, 1, 1), conv2d(ref, x, w, b, 1, 1)), 1e-5);
+    // A new weight tensor (possibly at the same address after the old one is freed) must not reuse
+    // the old prepared copy.
+    for (int i = 0; i < 3; ++i) {
+        Tensor w2 = randn({4, 6, 3, 3}, 50 + i, 0.3f).to(DType::F16);
+        prepare_conv2d_weight(cpu, w2);
+        EXPECT_LT(rel_err(conv2d(cpu, x, w2, b, 1, 1), conv2d(ref, x, w2, b, 1, 1)), 1e-5);
+    }
+    EXPECT_GT(prepared_weight_bytes(cpu), 0u);
+    release_prepared_weights(cpu);
+    EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
+}
+
+TEST(BackendConv2d, ErrorsNameOpAndShapes) {
+    Ctx cpu = cpu_ctx();
+    Tensor x = Tensor::zeros({1, 4, 64, 64}), w = Tensor::zeros({8, 9, 3, 3});
+    try {
+        conv2d(cpu, x, w, Tensor(), 1, 1);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("[conv2d] input [1,4,64,64] has 4 channels; weight [8,9,3,3] expects 9"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(conv2d(cpu, Tensor::zeros({4, 64, 64}), w, Tensor()), Error);
+    EXPECT_THROW(conv2d(cpu, Tensor::zeros({1, 9, 2, 2}), w, Tensor(), 1, 0), Error);  // smaller than kernel
+    EXPECT_THROW(conv2d(cpu, Tensor::zeros({1, 9, 8, 8}), w, Tensor::zeros({7})), Error);
+    Ctx bad = cpu_ctx(DType::F16);
+    EXPECT_THROW(conv2d(bad, Tensor::zeros({1, 9, 8, 8}), w, Tensor()), Error);
+}
+
+TEST(BackendLinear, MatchesReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx(), cbf = cpu_ctx(DType::BF16);
+    struct C {
+        Shape x;
+        int64_t out;
+    } cases[] = {{{2, 77, 40}, 24}, {{1, 3}, 5}, {{7}, 1}, {{3, 5, 17}, 33}, {{64, 320}, 1280}};
+    uint32_t seed = 1;
+    for (const C& c : cases) {
+        SCOPED_TRACE(to_string(c.x));
+        Tensor x = randn(c.x, seed++);
+        Tensor w = randn({c.out, c.x.back()}, seed++, 0.1f), b = randn({c.out}, seed++);
+        Tensor r = linear(ref, x, w, b);
+        EXPECT_LT(rel_err(linear(cpu, x, w, b), r), 1e-5);
+        EXPECT_LT(rel_err(linear(cpu, x, w, Tensor()), linear(ref, x, w, Tensor())), 1e-5);
+        EXPECT_LT(rel_err(linear(cpu, x, w.to(DType::F16), b), linear(ref, x, w.to(DType::F16), b)), 1e-5);
+        EXPECT_LT(rel_err(linear(cpu, x, w.to(DType::BF16), b), linear(ref, x, w.to(DType::BF16), b)), 1e-5);
+        EXPECT_LT(rel_err(linear(cbf, x, w, b), r), 2e-2);
+    }
+    // x a column slice of a packed projection (row stride 3*C), and a transposed (non-contiguous) x.
+    Tensor packed = randn({2, 9, 3 * 16}, 77);
+    Tensor xs = packed.slice(2, 16, 32);
+    Tensor w = randn({8, 16}, 78), b = randn({8}, 79);
+    EXPECT_LT(rel_err(linear(cpu, xs, w, b), linear(ref, xs, w, b)), 1e-5);
+    Tensor xt = randn({16, 9}, 80).transpose(0, 1);
+    EXPECT_LT(rel_err(linear(cpu, xt, w, b), linear(ref, xt, w, b)), 1e-5);
+    EXPECT_THROW(linear(cpu, randn({2, 15}, 1), w, b), Error);
+    EXPECT_THROW(linear(cpu, randn({2, 16}, 1), w, randn({7}, 1)), Error);
+}
+
+TEST(BackendMatmul, MatchesReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx(), cbf = cpu_ctx(DType::BF16);
+    Tensor a = randn({2, 3, 5, 7}, 1), b = randn({7, 4}, 2);
+    EXPECT_LT(rel_err(matmul(cpu, a, b), matmul(ref, a, b)), 1e-5);
+    EXPECT_LT(rel_err(matmul(cbf, a, b), matmul(ref, a, b)), 2e-2);
+    // transposes
+    Tensor at = randn({2, 7, 5}, 3), bt = randn({2, 4, 7}, 4);
+    EXPECT_LT(rel_err(matmul(cpu, at, bt, true, true, 0.5f), matmul(ref, at, bt, true, true, 0.5f)), 1e-5);
+    EXPECT_LT(rel_err(matmul(cpu, at, b, true, false), matmul(ref, at, b, true, false)), 1e-5);
+    // broadcasting batch dims [2,1] x [3]
+    Tensor a2 = randn({2, 1, 6, 9}, 5), b2 = randn({3, 9, 11}, 6);
+    Tensor r2 = matmul(ref, a2, b2);
+    EXPECT_EQ(r2.shape(), (Shape{2, 3, 6, 11}));
+    EXPECT_LT(rel_err(matmul(cpu, a2, b2), r2), 1e-5);
+    // non-collapsible batch (permuted) and fully strided operands
+    Tensor a3 = randn({3, 2, 6, 9}, 7).permute({1, 0, 2, 3});
+    Tensor b3 = randn({9, 2, 3, 11}, 8).permute({1, 2, 0, 3});
+    EXPECT_LT(rel_err(matmul(cpu, a3, b3), matmul(ref, a3, b3)), 1e-5);
+    Tensor a4 = randn({4, 12, 10}, 9).slice(2, 0, 10, 2).slice(1, 0, 12, 2);  // no unit stride in dims 1/2
+    Tensor b4 = randn({4, 5, 3}, 10);
+    EXPECT_LT(rel_err(matmul(cpu, a4, b4), matmul(ref, a4, b4)), 1e-5);
+    // vector-like and odd sizes
+    Tensor a5 = randn({1, 1}, 11), b5 = randn({1, 77}, 12);
+    EXPECT_LT(rel_err(matmul(cpu, a5, b5), matmul(ref, a5, b5)), 1e-5);
+    EXPECT_THROW(matmul(cpu, randn({2, 3}, 1), randn({4, 5}, 1)), Error);
+    EXPECT_THROW(matmul(cpu, randn({2, 2, 3}, 1), randn({3, 3, 5}, 1)), Error);
+}

@@ -1,0 +1,172 @@
+// Every non-dense op of the CPU backend against the reference backend: norms, softmax,
+// activations, broadcasting elementwise ops, concat, upsample, bilinear resize, reductions, on odd
+// and tiny shapes, batch > 1 and non-contiguous inputs.
+#include "backend_testing.h"
+
+using namespace sdpp;
+using namespace sdpp::testing;
+
+TEST(BackendNorm, GroupNormMatchesReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    struct C {
+        Shape x;
+        int groups;
+    } cases[] = {{{2, 32, 5, 7}, 8}, {{1, 64, 3}, 32}, {{1, 6, 1, 1}, 3}, {{2, 320, 9, 9}, 32}, {{1, 4, 33, 17}, 1}};
+    uint32_t seed = 1;
+    for (const C& c : cases) {
+        SCOPED_TRACE(to_string(c.x));
+        Tensor x = scale(cpu, randn(c.x, seed++, 2.0f), 1.0f, 3.0f);  // non-zero mean
+        Tensor g = randn({c.x[1]}, seed++), b = randn({c.x[1]}, seed++);
+        for (bool s : {false, true}) {
+            EXPECT_LT(rel_err(group_norm(cpu, x, c.groups, g, b, 1e-5f, s), group_norm(ref, x, c.groups, g, b, 1e-5f, s)),
+                      1e-5);
+        }
+        EXPECT_LT(rel_err(group_norm(cpu, x, c.groups, Tensor(), Tensor(), 1e-6f),
+                          group_norm(ref, x, c.groups, Tensor(), Tensor(), 1e-6f)),
+                  1e-5);
+    }
+    Tensor xn = non_contiguous(randn({2, 8, 6, 5}, 99));
+    EXPECT_LT(rel_err(group_norm(cpu, xn, 4, Tensor(), Tensor(), 1e-5f), group_norm(ref, xn, 4, Tensor(), Tensor(), 1e-5f)),
+              1e-5);
+    EXPECT_THROW(group_norm(cpu, randn({1, 10, 4}, 1), 3, Tensor(), Tensor(), 1e-5f), Error);
+    EXPECT_THROW(group_norm(cpu, randn({1, 8, 4}, 1), 4, randn({4}, 1), Tensor(), 1e-5f), Error);
+}
+
+TEST(BackendNorm, LayerNormAndSoftmaxMatchReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    uint32_t seed = 20;
+    for (Shape s : {Shape{2, 77, 40}, Shape{3, 1}, Shape{5}, Shape{4, 1280}, Shape{2, 3, 19}}) {
+        SCOPED_TRACE(to_string(s));
+        Tensor x = scale(cpu, randn(s, seed++, 3.0f), 1.0f, -2.0f);
+        Tensor g = randn({s.back()}, seed++), b = randn({s.back()}, seed++);
+        EXPECT_LT(rel_err(layer_norm(cpu, x, g, b, 1e-5f), layer_norm(ref, x, g, b, 1e-5f)), 1e-5);
+        EXPECT_LT(rel_err(layer_norm(cpu, x, Tensor(), Tensor(), 1e-5f), layer_norm(ref, x, Tensor(), Tensor(), 1e-5f)),
+                  1e-5);
+        EXPECT_LT(rel_err(softmax(cpu, x), softmax(ref, x)), 1e-5);
+        Tensor big = scale(cpu, x, 30.0f);  // large logits: max subtraction matters
+        EXPECT_LT(rel_err(softmax(cpu, big), softmax(ref, big)), 1e-5);
+        Tensor xn = non_contiguous(x);
+        EXPECT_LT(rel_err(softmax(cpu, xn), softmax(ref, xn)), 1e-5);
+        EXPECT_LT(rel_err(layer_norm(cpu, xn, g.slice(0, 0, xn.dim(-1)), Tensor(), 1e-5f),
+                          layer_norm(ref, xn, g.slice(0, 0, xn.dim(-1)), Tensor(), 1e-5f)),
+                  1e-5);
+    }
+    // Softmax rows sum to one.
+    Tensor p = softmax(cpu, randn({3, 4097}, 5, 4.0f));
+    Tensor s = mean(cpu, p, -1);
+    for (float v : s.to_vector()) EXPECT_NEAR(v * 4097, 1.0, 1e-4);
+    EXPECT_THROW(layer_norm(cpu, randn({2, 8}, 1), randn({7}, 1), Tensor(), 1e-5f), Error);
+}
+
+TEST(BackendActivations, MatchReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    uint32_t seed = 40;
+    for (int64_t n : {1, 7, 8, 77, 1000, 100003}) {
+        SCOPED_TRACE(n);
+        Tensor x = randn({n}, seed++, 4.0f);
+        if (n > 10) {  // include the tails: large |x| saturates exp/erf/tanh
+            std::vector<float> v = x.to_vector();
+            v[0] = -30.f, v[1] = 30.f, v[2] = 0.f, v[3] = -90.f, v[4] = 90.f;
+            x = Tensor::from_vector(v, {n});
+        }
+        EXPECT_LT(rel_err(silu(cpu, x), silu(ref, x)), 1e-5);
+        EXPECT_LT(rel_err(gelu(cpu, x), gelu(ref, x)), 1e-5);
+        EXPECT_LT(rel_err(gelu(cpu, x, true), gelu(ref, x, true)), 1e-5);
+        EXPECT_LT(rel_err(quick_gelu(cpu, x), quick_gelu(ref, x)), 1e-5);
+        EXPECT_LT(rel_err(scale(cpu, x, 0.5f, -1.f), scale(ref, x, 0.5f, -1.f)), 1e-6);
+    }
+    // Near zero the activations are small: check the absolute error there too.
+    Tensor small = randn({4096}, 7, 1e-3f);
+    EXPECT_LT(rel_err(gelu(cpu, small), gelu(ref, small)), 1e-5);
+    EXPECT_LT(rel_err(gelu(cpu, small, true), gelu(ref, small, true)), 1e-4);
+    for (Shape s : {Shape{2, 77, 2 * 40}, Shape{1, 2}, Shape{3, 2 * 1280}}) {
+        Tensor x = randn(s, seed++, 2.0f);
+        EXPECT_LT(rel_err(geglu(cpu, x), geglu(ref, x)), 1e-5);
+        Tensor xn = non_contiguous(randn({s[0] * (s.size() == 3 ? s[1] : 1), s.back()}, seed++));
+        EXPECT_LT(rel_err(geglu(cpu, xn), geglu(ref, xn)), 1e-5);
+    }
+    EXPECT_THROW(geglu(cpu, randn({2, 5}, 1)), Error);
+    // non-contiguous activation input
+    Tensor xn = non_contiguous(randn({33, 17}, 3));
+    EXPECT_LT(rel_err(silu(cpu, xn), silu(ref, xn)), 1e-5);
+}
+
+TEST(BackendElementwise, BroadcastingMatchesReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    struct C {
+        Shape a, b;
+    } cases[] = {{{2, 3, 4, 5}, {3, 1, 1}}, {{2, 3, 4, 5}, {4, 5}}, {{2, 3, 4, 5}, {1}}, {{2, 1, 4, 1}, {1, 3, 1, 5}},
+                 {{7}, {7}},                {{1}, {2, 1}},          {{2, 77, 40}, {40}}, {{2, 320, 9, 9}, {2, 320, 1, 1}},
+                 {{300, 200}, {300, 200}}};
+    uint32_t seed = 60;
+    for (const C& c : cases) {
+        SCOPED_TRACE(to_string(c.a) + " " + to_string(c.b));
+        Tensor a = randn(c.a, seed++), b = randn(c.b, seed++);
+        EXPECT_LT(rel_err(add(cpu, a, b), add(ref, a, b)), 1e-6);
+        EXPECT_LT(rel_err(sub(cpu, a, b), sub(ref, a, b)), 1e-6);
+        EXPECT_LT(rel_err(mul(cpu, a, b), mul(ref, a, b)), 1e-6);
+        EXPECT_LT(rel_err(add(cpu, b, a), add(ref, b, a)), 1e-6);
+        Tensor an = non_contiguous(a);
+        EXPECT_LT(rel_err(sub(cpu, an, b), sub(ref, an, b)), 1e-6);
+    }
+    // big enough to thread, one operand permuted
+    Tensor a = randn({2, 64, 64, 40}, 1).permute({0, 3, 1, 2}), b = randn({2, 40, 64, 64}, 2);
+    EXPECT_LT(rel_err(add(cpu, a, b), add(ref, a, b)), 1e-6);
+    EXPECT_THROW(add(cpu, randn({2, 3}, 1), randn({4}, 1)), Error);
+}
+
+TEST(BackendShape, ConcatUpsampleResizeMatchReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    Tensor a = randn({2, 3, 5, 4}, 1), b = randn({2, 6, 5, 4}, 2), c = non_contiguous(randn({2, 1, 5, 4}, 3));
+    std::vector<Tensor> xs{a, b, c};
+    EXPECT_LT(rel_err(concat(cpu, xs, 1), concat(ref, xs, 1)), 0.0 + 1e-9);
+    std::vector<Tensor> ys{a, randn({1, 3, 5, 4}, 4)};
+    EXPECT_LT(rel_err(concat(cpu, ys, 0), concat(ref, ys, 0)), 1e-9);
+    std::vector<Tensor> zs{a, non_contiguous(randn({2, 3, 5, 2}, 5)), randn({2, 3, 5, 1}, 6)};
+    Tensor z = concat(cpu, zs, -1);
+    EXPECT_EQ(z.shape(), (Shape{2, 3, 5, 7}));
+    EXPECT_LT(rel_err(z, concat(ref, zs, -1)), 1e-9);
+    std::vector<Tensor> bad{a, randn({2, 3, 4, 4}, 7)};
+    EXPECT_THROW(concat(cpu, bad, 1), Error);
+
+    for (Shape s : {Shape{2, 3, 5, 7}, Shape{1, 1, 1, 1}, Shape{1, 4, 9, 16}, Shape{2, 2, 3, 33}}) {
+        Tensor x = randn(s, 9);
+        EXPECT_LT(rel_err(upsample_nearest2x(cpu, x), upsample_nearest2x(ref, x)), 1e-9);
+        for (bool ac : {false, true})
+            for (auto [h, w] : {std::pair<int64_t, int64_t>{2 * s[2], 2 * s[3]}, {s[2] + 3, 1}, {1, 5}, {7, 13}}) {
+                SCOPED_TRACE(to_string(s) + " -> " + std::to_string(h) + "x" + std::to_string(w) + (ac ? " ac" : ""));
+                EXPECT_LT(rel_err(resize_bilinear(cpu, x, h, w, ac), resize_bilinear(ref, x, h, w, ac)), 1e-5);
+            }
+    }
+    // torch.nn.functional.interpolate([[[[1,2],[3,4]]]], size=(3,3), mode="bilinear", align_corners=False)
+    Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2});
+    std::vector<float> r = resize_bilinear(cpu, t, 3, 3, false).to_vector();
+    const float want[9] = {1.0f, 1.5f, 2.0f, 2.0f, 2.5f, 3.0f, 3.0f, 3.5f, 4.0f};
+    for (int i = 0; i < 9; ++i) EXPECT_NEAR(r[i], want[i], 1e-6) << i;
+    // align_corners=True, size (2,3): [[1,1.5,2],[3,3.5,4]]
+    r = resize_bilinear(cpu, t, 2, 3, true).to_vector();
+    const float want2[6] = {1.0f, 1.5f, 2.0f, 3.0f, 3.5f, 4.0f};
+    for (int i = 0; i < 6; ++i) EXPECT_NEAR(r[i], want2[i], 1e-6) << i;
+}
+
+TEST(BackendReduce, MeanStdMatchReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    Tensor x = scale(cpu, randn({3, 5, 7}, 1), 2.0f, 10.0f);
+    for (int d : {0, 1, 2, -1})
+        for (bool keep : {false, true}) {
+            SCOPED_TRACE(std::to_string(d) + (keep ? " keep" : ""));
+            Tensor m = mean(cpu, x, d, keep);
+            EXPECT_LT(rel_err(m, mean(ref, x, d, keep)), 1e-6);
+            EXPECT_LT(rel_err(std_dev(cpu, x, d, keep), std_dev(ref, x, d, keep)), 1e-6);
+            EXPECT_LT(rel_err(std_dev(cpu, x, d, keep, false), std_dev(ref, x, d, keep, false)), 1e-6);
+        }
+    EXPECT_EQ(mean(cpu, x, 1, true).shape(), (Shape{3, 1, 7}));
+    Tensor xn = non_contiguous(x);
+    EXPECT_LT(rel_err(std_dev(cpu, xn, 1), std_dev(ref, xn, 1)), 1e-6);
+    // population std of {1,2,3,4} = sqrt(1.25); sample std = sqrt(5/3)
+    Tensor v = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {4});
+    EXPECT_NEAR(std_dev(cpu, v, 0, false, false).item(), std::sqrt(1.25f), 1e-6);
+    EXPECT_NEAR(std_dev(cpu, v, 0).item(), std::sqrt(5.0f / 3.0f), 1e-6);
+    EXPECT_NEAR(mean(cpu, v, 0).item(), 2.5f, 1e-6);
+    EXPECT_THROW(mean(cpu, x, 3), Error);
+}
