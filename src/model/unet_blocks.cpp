@@ -1,0 +1,194 @@
+// U-Net blocks: ldm.modules.diffusionmodules.openaimodel.ResBlock / Downsample / Upsample and
+// ldm.modules.attention.SpatialTransformer / BasicTransformerBlock / CrossAttention (see unet_blocks.h).
+#include "model/unet_blocks.h"
+
+#include "core/error.h"
+
+namespace sdpp {
+
+Tensor stack_rows(const std::vector<Tensor>& ms) {
+    SDPP_CHECK(!ms.empty(), "stack_rows: nothing to stack");
+    Shape shape = ms[0].shape();
+    shape[0] = 0;
+    for (auto& m : ms) {
+        Shape s = m.shape();
+        s[0] = shape[0];
+        SDPP_CHECK(s == shape && m.dtype() == ms[0].dtype(), "stack_rows: ", m.shape_str(), " does not stack with ", ms[0].shape_str());
+        shape[0] += m.dim(0);
+    }
+    Tensor out = Tensor::empty(shape, ms[0].dtype());
+    int64_t r = 0;
+    for (auto& m : ms) {
+        out.slice(0, r, r + m.dim(0)).copy_from(m);  // a row range of a contiguous tensor is contiguous
+        r += m.dim(0);
+    }
+    return out;
+}
+
+namespace {
+
+// A 1x1 conv [out, in, 1, 1] or a linear [out, in] weight, as a Linear.
+Linear load_projection(const WeightScope& w) {
+    auto shape = w.shape_of("weight");
+    if (!shape) throw error("missing weight '", w.key("weight"), "'");
+    Linear l;
+    if (shape->size() == 4) {
+        Tensor k = w.matrix("weight", {-1, -1, 1, 1});
+        l.weight = k.view({k.dim(0), k.dim(1)});
+    } else {
+        l.weight = w.matrix("weight", {-1, -1});
+    }
+    l.bias = w.get("bias", {l.weight.dim(0)});
+    return l;
+}
+
+}  // namespace
+
+// ---- ResBlock ---------------------------------------------------------------------------------
+
+ResBlock ResBlock::load(const WeightScope& w, int64_t emb_dim) {
+    ResBlock r;
+    r.in_norm = GroupNorm::load(w.sub("in_layers.0"), 32, 1e-5f);
+    r.in_conv = Conv2d::load(w.sub("in_layers.2"));
+    const int64_t cin = r.in_norm.weight.dim(0), cout = r.in_conv.out_channels();
+    if (r.in_conv.in_channels() != cin || r.in_conv.weight.dim(2) != 3)
+        throw error("weight '", w.key("in_layers.2.weight"), "' has shape ", r.in_conv.weight.shape_str(),
+                    ", expected [", cout, ",", cin, ",3,3]");
+    r.emb_proj = Linear::load(w.sub("emb_layers.1"), emb_dim, cout);
+    r.out_norm = GroupNorm::load(w.sub("out_layers.0"), 32, 1e-5f);
+    r.out_conv = Conv2d::load(w.sub("out_layers.3"));
+    if (r.out_norm.weight.dim(0) != cout || r.out_conv.weight.shape() != Shape{cout, cout, 3, 3})
+        throw error("weight '", w.key("out_layers.3.weight"), "' has shape ", r.out_conv.weight.shape_str(),
+                    ", expected [", cout, ",", cout, ",3,3]");
+    if (w.has_scope("skip_connection")) {
+        r.skip = Conv2d::load(w.sub("skip_connection"));
+        if (r.skip->weight.shape() != Shape{cout, cin, 1, 1})
+            throw error("weight '", w.key("skip_connection.weight"), "' has shape ", r.skip->weight.shape_str(),
+                        ", expected [", cout, ",", cin, ",1,1]");
+    } else if (cin != cout) {
+        throw error("missing weight '", w.key("skip_connection.weight"), "' (ResBlock ", cin, " -> ", cout,
+                    " channels)");
+    }
+    return r;
+}
+
+Tensor ResBlock::forward(Ctx& ctx, const Tensor& x, const Tensor& emb_act) const {
+    Tensor h = in_conv(ctx, in_norm(ctx, x, /*fuse_silu=*/true));     // [N, Cout, H, W]
+    Tensor e = emb_proj(ctx, emb_act);                                // [N, Cout]
+    h = add(ctx, h, e.view({e.dim(0), e.dim(1), 1, 1}));
+    h = out_conv(ctx, out_norm(ctx, h, /*fuse_silu=*/true));           // dropout: identity at inference
+    return add(ctx, skip ? (*skip)(ctx, x) : x, h);                   // [N, Cout, H, W]
+}
+
+// ---- Attention ---------------------------------------------------------------------------------
+
+Attention Attention::load(const WeightScope& w, int n_heads, bool self_attn) {
+    Attention a;
+    a.n_heads = n_heads;
+    a.self_attn = self_attn;
+    Tensor wq = w.matrix("to_q.weight", {-1, -1});
+    const int64_t inner = wq.dim(0);
+    Tensor wk = w.matrix("to_k.weight", {inner, -1});
+    Tensor wv = w.matrix("to_v.weight", {inner, wk.dim(1)});
+    if (self_attn) {
+        if (wq.dim(1) != wk.dim(1))
+            throw error("weight '", w.key("to_k.weight"), "' has shape ", wk.shape_str(), ", expected [", inner,
+                        ",", wq.dim(1), "] (self-attention)");
+        a.qkv.weight = stack_rows({wq, wk, wv});                          // [3*inner, C]
+    } else {
+        a.q.weight = wq;                                                  // [inner, C]
+        a.qkv.weight = stack_rows({wk, wv});                              // [2*inner, Cctx]
+    }
+    a.out = Linear::load(w.sub("to_out.0"), inner, wq.dim(1));
+    if (inner % n_heads != 0)
+        throw error("attention '", w.prefix(), "': ", inner, " channels do not split into ", n_heads, " heads");
+    return a;
+}
+
+Tensor Attention::forward(Ctx& ctx, const Tensor& x, const Tensor& context) const {
+    const int64_t inner = inner_dim();
+    Tensor o;
+    if (self_attn) {
+        Tensor p = qkv(ctx, x);                                           // [B, S, 3*inner]
+        o = attention(ctx, p.slice(2, 0, inner), p.slice(2, inner, 2 * inner), p.slice(2, 2 * inner, 3 * inner),
+                      n_heads);                                           // [B, S, inner]
+    } else {
+        Tensor qs = q(ctx, x);                                            // [B, S, inner]
+        Tensor kv = qkv(ctx, context);                                    // [B, Sk, 2*inner]
+        o = attention(ctx, qs, kv.slice(2, 0, inner), kv.slice(2, inner, 2 * inner), n_heads);
+    }
+    return out(ctx, o);                                                   // [B, S, C]
+}
+
+// ---- TransformerBlock --------------------------------------------------------------------------
+
+TransformerBlock TransformerBlock::load(const WeightScope& w, int n_heads) {
+    TransformerBlock b;
+    b.norm1 = LayerNorm::load(w.sub("norm1"), 1e-5f);
+    b.attn1 = Attention::load(w.sub("attn1"), n_heads, /*self_attn=*/true);
+    b.norm2 = LayerNorm::load(w.sub("norm2"), 1e-5f);
+    b.attn2 = Attention::load(w.sub("attn2"), n_heads, /*self_attn=*/false);
+    b.norm3 = LayerNorm::load(w.sub("norm3"), 1e-5f);
+    const int64_t c = b.norm1.weight.dim(0);
+    b.ff_in = Linear::load(w.sub("ff.net.0.proj"), c);
+    if (b.ff_in.out_features() % 2 != 0)
+        throw error("weight '", w.key("ff.net.0.proj.weight"), "' has an odd row count (GEGLU needs 2F)");
+    b.ff_out = Linear::load(w.sub("ff.net.2"), b.ff_in.out_features() / 2, c);
+    return b;
+}
+
+Tensor TransformerBlock::forward(Ctx& ctx, const Tensor& x, const Tensor& context) const {
+    Tensor h = add(ctx, x, attn1.forward(ctx, norm1(ctx, x), Tensor()));    // [B, S, C]
+    h = add(ctx, h, attn2.forward(ctx, norm2(ctx, h), context));
+    Tensor f = geglu(ctx, ff_in(ctx, norm3(ctx, h)));                       // [B, S, F]
+    return add(ctx, h, ff_out(ctx, f));
+}
+
+// ---- SpatialTransformer ------------------------------------------------------------------------
+
+SpatialTransformer SpatialTransformer::load(const WeightScope& w, int depth, int n_heads) {
+    SpatialTransformer s;
+    s.norm = GroupNorm::load(w.sub("norm"), 32, 1e-6f);
+    s.proj_in = load_projection(w.sub("proj_in"));
+    const int64_t c = s.norm.weight.dim(0);
+    if (s.proj_in.in_features() != c)
+        throw error("weight '", w.key("proj_in.weight"), "' has ", s.proj_in.in_features(), " inputs, expected ", c);
+    for (int i = 0; i < depth; ++i) s.blocks.push_back(TransformerBlock::load(w.sub("transformer_blocks").sub(i), n_heads));
+    s.proj_out = load_projection(w.sub("proj_out"));
+    if (s.proj_out.out_features() != c || s.proj_out.in_features() != s.proj_in.out_features())
+        throw error("weight '", w.key("proj_out.weight"), "' has shape ", s.proj_out.weight.shape_str(),
+                    ", expected [", c, ",", s.proj_in.out_features(), "]");
+    return s;
+}
+
+Tensor SpatialTransformer::forward(Ctx& ctx, const Tensor& x, const Tensor& context) const {
+    const int64_t n = x.dim(0), c = x.dim(1), hh = x.dim(2), ww = x.dim(3);
+    Tensor h = norm(ctx, x);                                                // [N, C, H, W]
+    h = proj_in(ctx, h.view({n, c, hh * ww}).transpose(1, 2));              // [N, HW, inner]
+    for (auto& b : blocks) h = b.forward(ctx, h, context);
+    h = proj_out(ctx, h);                                                   // [N, HW, C]
+    return add(ctx, x, h.view({n, hh, ww, c}).permute({0, 3, 1, 2}));       // [N, C, H, W]
+}
+
+// ---- UNetBlock ---------------------------------------------------------------------------------
+
+Tensor UNetBlock::forward(Ctx& ctx, const Tensor& x, const Tensor& emb_act, const Tensor& context,
+                          const Shape& up_size) const {
+    if (down) return (*down)(ctx, x);                                       // [N, C, ceil(H/2), ceil(W/2)]
+    Tensor h = res ? res->forward(ctx, x, emb_act) : x;
+    if (attn) h = attn->forward(ctx, h, context);
+    if (up) {
+        const int64_t th = up_size.size() == 2 ? up_size[0] : 2 * h.dim(2);
+        const int64_t tw = up_size.size() == 2 ? up_size[1] : 2 * h.dim(3);
+        // Nearest resize of an S-sized map to 2S or 2S-1 picks source index floor(i * S / T) == floor(i / 2):
+        // the 2x upsample cropped to the target (diffusers passes the skip's size to F.interpolate).
+        SDPP_CHECK(th <= 2 * h.dim(2) && th >= 2 * h.dim(2) - 1 && tw <= 2 * h.dim(3) && tw >= 2 * h.dim(3) - 1,
+                   "[unet] cannot upsample ", h.shape_str(), " to ", th, "x", tw);
+        h = upsample_nearest2x(ctx, h);                                     // [N, C, 2H, 2W]
+        if (h.dim(2) != th || h.dim(3) != tw) h = h.slice(2, 0, th).slice(3, 0, tw);
+        h = (*up)(ctx, h);                                                  // [N, C, th, tw]
+    }
+    return h;
+}
+
+}  // namespace sdpp

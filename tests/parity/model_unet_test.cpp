@@ -1,0 +1,291 @@
+// U-Net parity against the fixtures' references (diffusers v0.30.3 UNet2DConditionModel on the tiny
+// random-weight models): every "unet" entry of $SDPP_FIXTURES/manifest.json, every latent size in its
+// reference file, f32 (1e-4 relative) and bf16 (3e-2 relative) compute. On a failure the per-block
+// debug activations ("<size>.debug.*") show where the computation first diverges.
+#include "common/fixtures.h"
+#include "io/safetensors.h"
+#include "model/unet.h"
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <string_view>
+#include <memory>
+#include <cstdio>
+#include <random>
+#include <set>
+
+namespace sdpp {
+namespace {
+
+using testing::compare;
+using testing::fixture_path;
+
+// The fixtures' manifest. manifest.json carries Python's bare -Infinity (a scheduler config), which
+// nlohmann rejects; when the shared loader fails, such bare tokens (outside strings) become null.
+const nlohmann::json& manifest() {
+    static const nlohmann::json m = []() -> nlohmann::json {
+        try {
+            return testing::manifest();
+        } catch (const std::exception&) {
+        }
+        std::ifstream in(fixture_path("manifest.json"));
+        if (!in) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::string clean;
+        clean.reserve(text.size());
+        bool quoted = false;
+        for (size_t i = 0; i < text.size(); ++i) {
+            const char ch = text[i];
+            if (quoted) {
+                clean += ch;
+                if (ch == '\\' && i + 1 < text.size()) clean += text[++i];
+                else if (ch == '"') quoted = false;
+                continue;
+            }
+            quoted = ch == '"';
+            size_t skip = 0;
+            for (std::string_view bare : {"-Infinity", "Infinity", "NaN"})
+                if (text.compare(i, bare.size(), bare) == 0) { skip = bare.size(); break; }
+            if (skip) { clean += "null"; i += skip - 1; }
+            else clean += ch;
+        }
+        return nlohmann::json::parse(clean);
+    }();
+    return m;
+}
+
+// Every tensor of a single file, under its own name (the U-Net's keys are already internal names).
+std::unique_ptr<WeightStore> load_single_file(const std::string& path) {
+    auto f = SafetensorsFile::open(path);
+    auto s = std::make_unique<WeightStore>();  // not movable
+    for (auto& e : f.entries()) s->add(e.name, f.get(e), e.name);
+    return s;
+}
+
+// Heads from the LDM/SGM yaml beside the single file: num_heads (SD1) or num_head_channels (SD2/SDXL).
+ModelHints hints_from_yaml(const std::string& path) {
+    YAML::Node root = YAML::LoadFile(path);
+    YAML::Node p = root["model"]["params"];
+    YAML::Node u = p["unet_config"] ? p["unet_config"]["params"] : p["network_config"]["params"];
+    ModelHints h;
+    if (u["num_head_channels"] && u["num_head_channels"].as<int>() > 0) h.unet_head_channels = u["num_head_channels"].as<int>();
+    else if (u["num_heads"] && u["num_heads"].as<int>() > 0) h.unet_heads_per_level = std::vector<int>{u["num_heads"].as<int>()};
+    return h;
+}
+
+const char* dtype_label(DType t) { return t == DType::BF16 ? "bf16" : "f32"; }
+double tolerance(DType t) { return t == DType::BF16 ? 3e-2 : 1e-4; }
+
+// Latent sizes ("8x8", "16x8") of a reference file: the prefixes of its "<size>.out" tensors.
+std::vector<std::string> case_prefixes(const SafetensorsFile& ref) {
+    std::vector<std::string> out;
+    for (auto& e : ref.entries())
+        if (e.name.size() > 4 && e.name.ends_with(".out") && e.name.find(".debug.") == std::string::npos)
+            out.push_back(e.name.substr(0, e.name.size() - 4));
+    return out;
+}
+
+struct Model {
+    std::string name;
+    std::unique_ptr<WeightStore> store;
+    ModelHints hints;
+};
+
+std::vector<std::string> unet_models() {
+    std::vector<std::string> out;
+    for (auto& [name, refs] : manifest().at("model_refs").items())
+        if (refs.contains("unet")) out.push_back(name);
+    return out;
+}
+
+Model load_model(const std::string& name) {
+    const auto& mi = manifest().at("models").at(name);
+    Model m;
+    m.name = name;
+    m.store = load_single_file(fixture_path(mi.at("single_file").get<std::string>()));
+    m.hints = hints_from_yaml(fixture_path(mi.at("original_config").get<std::string>()));
+    return m;
+}
+
+// Runs one reference case; returns true when the output matches. Prints one line per case and, on a
+// failure, the first debug activation that diverges.
+bool run_case(const UNet& unet, const SafetensorsFile& ref, const std::string& prefix, DType dt,
+              const std::string& label, double* rel_out) {
+    Ctx ctx;
+    ctx.compute_dtype = dt;
+    auto get = [&](const std::string& k) { return ref.get(prefix + "." + k).to(DType::F32); };
+    Tensor y = ref.contains(prefix + ".y") ? get("y") : Tensor();
+    std::vector<std::pair<std::string, Tensor>> acts;
+    ActivationTrace trace = [&](const std::string& n, const Tensor& v) {
+        if (ref.contains(prefix + ".debug." + n)) acts.emplace_back(n, v);
+    };
+    Tensor out;
+    try {
+        out = unet.forward(ctx, get("x"), get("timesteps"), get("context"), y, &trace);
+    } catch (const Error& e) {
+        std::printf("  FAIL %s: %s\n", label.c_str(), e.what());
+        return false;
+    }
+    auto r = compare(out, get("out"), tolerance(dt), 0, label);
+    *rel_out = r.rel;
+    std::printf("  %s %s: max rel diff %.3g\n", r.ok ? "ok  " : "FAIL", label.c_str(), r.rel);
+    if (!r.ok) {
+        std::printf("%s\n", r.report.c_str());
+        bool found = false;
+        for (auto& [n, v] : acts) {
+            auto d = compare(v, get("debug." + n), tolerance(dt), 0, prefix + ".debug." + n);
+            if (!d.ok) {
+                std::printf("  first divergence at '%s' (rel %.3g):\n%s\n", n.c_str(), d.rel, d.report.c_str());
+                found = true;
+                break;
+            }
+            std::printf("    '%s' matches (rel %.3g)\n", n.c_str(), d.rel);
+        }
+        if (!found) std::printf("  %s\n", acts.empty() ? "no debug activations for this size"
+                                                        : "every debug activation matches: the divergence is after the last one");
+    }
+    return r.ok;
+}
+
+TEST(ModelUNetParity, EveryManifestCase) {
+    int passed = 0, total = 0;
+    double worst[2] = {0, 0};
+    for (const auto& name : unet_models()) {
+        Model m = load_model(name);
+        const auto ref = SafetensorsFile::open(
+            fixture_path(manifest().at("model_refs").at(name).at("unet").at("file").get<std::string>()));
+        UNetConfig cfg;
+        try {
+            cfg = UNetConfig::detect(*m.store, m.hints);
+        } catch (const Error& e) {
+            ADD_FAILURE() << name << ": " << e.what();
+            total += int(case_prefixes(ref).size()) * 2;
+            continue;
+        }
+        std::printf("%s: %s\n", name.c_str(), cfg.describe().c_str());
+        for (DType dt : {DType::F32, DType::BF16}) {
+            UNet unet = UNet::load(*m.store, cfg, dt);
+            for (auto& k : m.store->unused())
+                if (k.starts_with("model.diffusion_model.")) ADD_FAILURE() << name << ": U-Net weight never bound: " << k;
+            for (const auto& prefix : case_prefixes(ref)) {
+                ++total;
+                double rel = 0;
+                const std::string label = name + " " + prefix + " " + dtype_label(dt) + " single-file";
+                if (run_case(unet, ref, prefix, dt, label, &rel)) ++passed;
+                else ADD_FAILURE() << label << " does not match the reference";
+                worst[dt == DType::BF16] = std::max(worst[dt == DType::BF16], rel);
+            }
+        }
+    }
+    std::printf("max relative error: f32 %.3g, bf16 %.3g\n", worst[0], worst[1]);
+    testing::print_parity_summary("unet", passed, total);
+    EXPECT_GT(total, 0);
+    EXPECT_EQ(passed, total);
+}
+
+// The detected architecture equals the diffusers config the fixtures were made from.
+TEST(ModelUNetDetect, MatchesDiffusersConfig) {
+    for (const auto& name : unet_models()) {
+        SCOPED_TRACE(name);
+        Model m = load_model(name);
+        const auto& uc = manifest().at("models").at(name).at("unet_config");
+        UNetConfig c = UNetConfig::detect(*m.store, m.hints);
+        EXPECT_EQ(c.in_channels, uc.at("in_channels").get<int64_t>());
+        EXPECT_EQ(c.out_channels, uc.at("out_channels").get<int64_t>());
+        EXPECT_EQ(c.level_channels, uc.at("block_out_channels").get<std::vector<int64_t>>());
+        EXPECT_EQ(c.context_dim, uc.at("cross_attention_dim").get<int64_t>());
+        EXPECT_EQ(c.linear_projection, uc.at("use_linear_projection").get<bool>());
+        for (int l = 0; l < c.levels(); ++l) {
+            EXPECT_EQ(c.num_res_blocks[size_t(l)], uc.at("layers_per_block").get<int>());
+            const bool attn = uc.at("down_block_types")[size_t(l)].get<std::string>().starts_with("CrossAttn");
+            const auto& tl = uc.at("transformer_layers_per_block");
+            const int depth = attn ? (tl.is_array() ? tl[size_t(l)].get<int>() : tl.get<int>()) : 0;
+            EXPECT_EQ(c.transformer_depth[size_t(l)], depth) << "level " << l;
+            // diffusers' attention_head_dim holds the head count (an int or one per level).
+            const auto& hd = uc.at("attention_head_dim");
+            if (attn) {
+                EXPECT_EQ(c.heads[size_t(l)], hd.is_array() ? hd[size_t(l)].get<int>() : hd.get<int>()) << "level " << l;
+            }
+        }
+        const bool xl = uc.at("addition_embed_type").is_string();
+        EXPECT_EQ(c.adm_in_channels, xl ? uc.at("projection_class_embeddings_input_dim").get<int64_t>() : 0);
+    }
+}
+
+// SDXL's y = cat(text_embeds, Fourier features of the 6 size/crop ids) equals the stored y.
+TEST(ModelUNetSDXL, AdmVectorMatchesReference) {
+    int checked = 0;
+    for (const auto& name : unet_models()) {
+        const auto ref = SafetensorsFile::open(
+            fixture_path(manifest().at("model_refs").at(name).at("unet").at("file").get<std::string>()));
+        for (const auto& prefix : case_prefixes(ref)) {
+            if (!ref.contains(prefix + ".y")) continue;
+            Tensor y = ref.get(prefix + ".y").to(DType::F32);
+            Tensor got = sdxl_adm_vector(ref.get(prefix + ".text_embeds").to(DType::F32),
+                                         ref.get(prefix + ".time_ids").to(DType::F32), y.dim(1));
+            auto r = compare(got, y, 1e-6, 1e-6, name + " " + prefix + ".y");
+            EXPECT_TRUE(r.ok) << r.report;
+            ++checked;
+        }
+    }
+    EXPECT_GT(checked, 0) << "no SDXL reference with y in the manifest";
+}
+
+// Odd and non-square latents (12x10 halves to 6x5, 3x3, 2x2: the up path must crop to each skip) and
+// batch > 1: each batch item's output equals the same item run alone.
+TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
+    for (const auto& name : unet_models()) {
+        SCOPED_TRACE(name);
+        Model m = load_model(name);
+        UNetConfig cfg = UNetConfig::detect(*m.store, m.hints);
+        UNet unet = UNet::load(*m.store, cfg, DType::F32);
+        std::mt19937 rng(7);
+        std::normal_distribution<float> nd;
+        auto randn = [&](const Shape& s) {
+            std::vector<float> v(size_t(numel_of(s)));
+            for (auto& e : v) e = nd(rng);
+            return Tensor::from_vector(v, s);
+        };
+        for (auto hw : {std::pair<int64_t, int64_t>{12, 10}, {8, 16}, {5, 7}}) {
+            Ctx ctx;
+            Tensor x = randn({2, cfg.in_channels, hw.first, hw.second});
+            Tensor c = randn({2, 7, cfg.context_dim});
+            std::vector<float> tv{999.0f, 321.5f};
+            Tensor t = Tensor::from_vector(tv, {2});
+            Tensor y = cfg.adm_in_channels ? randn({2, cfg.adm_in_channels}) : Tensor();
+            Tensor out = unet.forward(ctx, x, t, c, y);
+            ASSERT_EQ(out.shape(), (Shape{2, cfg.out_channels, hw.first, hw.second}));
+            for (float v : out.to_vector()) ASSERT_TRUE(std::isfinite(v));
+            // item 1 alone
+            std::vector<float> t1{tv[1]};
+            Tensor one = unet.forward(ctx, x.slice(0, 1, 2), Tensor::from_vector(t1, {1}), c.slice(0, 1, 2),
+                                      y.defined() ? y.slice(0, 1, 2) : Tensor());
+            auto r = compare(one, out.slice(0, 1, 2).contiguous(), 1e-5, 0, "batch item 1 alone");
+            EXPECT_TRUE(r.ok) << hw.first << "x" << hw.second << ": " << r.report;
+        }
+    }
+}
+
+// Bad inputs give an Error naming the problem, not a crash.
+TEST(ModelUNetErrors, RejectsWrongShapes) {
+    Model m = load_model(unet_models().front());
+    UNetConfig cfg = UNetConfig::detect(*m.store, m.hints);
+    UNet unet = UNet::load(*m.store, cfg, DType::F32);
+    Ctx ctx;
+    Tensor x = Tensor::zeros({1, cfg.in_channels + 1, 8, 8});
+    Tensor t = Tensor::zeros({1});
+    Tensor c = Tensor::zeros({1, 77, cfg.context_dim});
+    EXPECT_THROW(unet.forward(ctx, x, t, c), Error);
+    x = Tensor::zeros({1, cfg.in_channels, 8, 8});
+    EXPECT_THROW(unet.forward(ctx, x, t, Tensor::zeros({1, 77, cfg.context_dim + 1})), Error);
+    EXPECT_THROW(unet.forward(ctx, x, Tensor::zeros({3}), c), Error);
+    WeightStore empty;
+    EXPECT_THROW(UNetConfig::detect(empty, {}), Error);
+}
+
+}  // namespace
+}  // namespace sdpp
