@@ -136,7 +136,7 @@ ZipArchive ZipArchive::from_memory(std::shared_ptr<const void> owner, const std:
         std::string why = zip_error_strerror(&err);
         zip_error_fini(&err);
         zip_source_free(src);
-        throw error(name, ": not a valid zip archive: ", why);
+        throw error(name, ": not a valid zip archive (truncated or corrupt?): ", why);
     }
     zip_error_fini(&err);
     a.zip_.reset(z);
