@@ -9,25 +9,14 @@
 #pragma once
 #include "core/tensor.h"
 
+#include <sdpp/image.hpp>
+
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace sdpp {
-
-// Interleaved 8-bit pixels, row-major [height, width, channels]; channels is 3 (RGB) or 1 (gray).
-struct Image {
-    int width = 0;
-    int height = 0;
-    int channels = 3;
-    std::vector<uint8_t> pixels;
-
-    static Image blank(int width, int height, int channels = 3, uint8_t value = 0);
-    bool empty() const { return pixels.empty(); }
-    uint8_t& at(int x, int y, int c = 0) { return pixels[(size_t(y) * width + x) * channels + c]; }
-    uint8_t at(int x, int y, int c = 0) const { return pixels[(size_t(y) * width + x) * channels + c]; }
-};
 
 // A decoded file: always 8-bit RGB (alpha dropped, gray expanded, 16-bit scaled, palette applied),
 // plus its PNG text chunks (tEXt/zTXt/iTXt, key -> UTF-8 value; empty for JPEG).
@@ -70,18 +59,16 @@ Tensor mask_to_tensor(const Image& mask);
 std::vector<Image> tensor_to_images(const Tensor& images);
 
 // ---- init image / mask preparation --------------------------------------------------------------
-// A1111's resize modes (img2img "Resize mode").
-enum class ResizeMode {
-    Just,        // "Just resize": stretch to the target size
-    CropAndResize,  // "Crop and resize": scale to cover the target, crop the centre
-    ResizeAndFill,  // "Resize and fill": scale to fit inside, fill the borders by stretching the edges
-};
+// ResizeMode (A1111's "Resize mode") is declared in include/sdpp/image.hpp.
 const char* resize_mode_name(ResizeMode m);  // "just resize", "crop and resize", "resize and fill"
 ResizeMode parse_resize_mode(const std::string& s);  // those names, or "just"/"crop"/"fill"
 
 // Lanczos-3 resampling with PIL's conventions (support widened when downscaling, pixel centres at
 // +0.5, weights normalised, result rounded and clamped). Any channel count.
 Image resize_lanczos(const Image& image, int width, int height);
+// The same with PIL's bicubic filter (a = -0.5, support 2): PIL's default for Image.resize, which
+// A1111 uses to shrink the inpainting mask to latent size.
+Image resize_bicubic(const Image& image, int width, int height);
 // Resizes `image` to width x height the way A1111's images.resize_image does for `mode`.
 Image resize_image(const Image& image, int width, int height, ResizeMode mode);
 

@@ -28,6 +28,21 @@ double sinc(double x) {
     return std::sin(x) / x;
 }
 double lanczos3(double x) { return (x > -3.0 && x < 3.0) ? sinc(x) * sinc(x / 3.0) : 0.0; }
+// PIL's bicubic (a = -0.5), support 2.
+double bicubic(double x) {
+    constexpr double a = -0.5;
+    x = std::fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+struct Filter {
+    double (*fn)(double);
+    double support;
+};
+constexpr Filter kLanczos{lanczos3, 3.0};
+constexpr Filter kBicubic{bicubic, 2.0};
 
 // PIL precompute_coeffs: for each output index, the first input index and the normalised weights.
 struct Coeffs {
@@ -37,10 +52,10 @@ struct Coeffs {
     int stride = 0;
 };
 
-Coeffs lanczos_coeffs(int in_size, int out_size) {
+Coeffs filter_coeffs(int in_size, int out_size, Filter f) {
     double scale = double(in_size) / out_size;
     double filterscale = std::max(scale, 1.0);
-    double support = 3.0 * filterscale;
+    double support = f.support * filterscale;
     Coeffs c;
     c.stride = int(std::ceil(support)) * 2 + 1;
     c.first.resize(size_t(out_size));
@@ -54,7 +69,7 @@ Coeffs lanczos_coeffs(int in_size, int out_size) {
         double* k = &c.weights[size_t(xx) * c.stride];
         double ww = 0;
         for (int x = 0; x < xmax; ++x) {
-            double w = lanczos3((x + xmin - center + 0.5) / filterscale);
+            double w = f.fn((x + xmin - center + 0.5) / filterscale);
             k[x] = w;
             ww += w;
         }
@@ -66,8 +81,8 @@ Coeffs lanczos_coeffs(int in_size, int out_size) {
     return c;
 }
 
-Image resample_horizontal(const Image& im, int out_w) {
-    Coeffs c = lanczos_coeffs(im.width, out_w);
+Image resample_horizontal(const Image& im, int out_w, Filter f) {
+    Coeffs c = filter_coeffs(im.width, out_w, f);
     Image out = Image::blank(out_w, im.height, im.channels);
     const int ch = im.channels;
     for (int y = 0; y < im.height; ++y)
@@ -82,8 +97,8 @@ Image resample_horizontal(const Image& im, int out_w) {
     return out;
 }
 
-Image resample_vertical(const Image& im, int out_h) {
-    Coeffs c = lanczos_coeffs(im.height, out_h);
+Image resample_vertical(const Image& im, int out_h, Filter f) {
+    Coeffs c = filter_coeffs(im.height, out_h, f);
     Image out = Image::blank(im.width, out_h, im.channels);
     const int ch = im.channels;
     for (int yy = 0; yy < out_h; ++yy) {
@@ -203,14 +218,19 @@ ResizeMode parse_resize_mode(const std::string& s) {
     throw error("unknown resize mode '", s, "' (expected: just, crop, fill)");
 }
 
-Image resize_lanczos(const Image& image, int width, int height) {
+namespace {
+Image resample(const Image& image, int width, int height, Filter f) {
     SDPP_CHECK(width > 0 && height > 0, "resize: bad target size ", width, "x", height);
     SDPP_CHECK(image.width > 0 && image.height > 0, "resize: empty image");
     Image out = image;
-    if (width != out.width) out = resample_horizontal(out, width);
-    if (height != out.height) out = resample_vertical(out, height);
+    if (width != out.width) out = resample_horizontal(out, width, f);
+    if (height != out.height) out = resample_vertical(out, height, f);
     return out;
 }
+}  // namespace
+
+Image resize_lanczos(const Image& image, int width, int height) { return resample(image, width, height, kLanczos); }
+Image resize_bicubic(const Image& image, int width, int height) { return resample(image, width, height, kBicubic); }
 
 Image resize_image(const Image& image, int width, int height, ResizeMode mode) {
     SDPP_CHECK(width > 0 && height > 0, "resize: bad target size ", width, "x", height);

@@ -1,0 +1,200 @@
+// sdpp public C++ API: load a Stable Diffusion checkpoint once, run many generation requests.
+//
+//     sdpp::Engine engine({.model = "v1-5-pruned-emaonly.safetensors"});
+//     sdpp::GenerateRequest req;
+//     req.prompt = "a lighthouse at dusk";
+//     req.seed = 42;
+//     sdpp::GenerateResult res = engine.generate(req, [](const sdpp::Progress& p) {
+//         std::printf("%s %d/%d\n", p.stage.c_str(), p.step, p.total);
+//         return true;  // false cancels
+//     });
+//     sdpp::save_png("out.png", res.images[0]);  // with the A1111 "parameters" text chunk
+//
+// Errors throw sdpp::Error (a std::runtime_error) with a one-line message. The `sdpp` command and
+// the server use only this header. Self-contained: includes nothing from src/.
+#pragma once
+#include <sdpp/image.hpp>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sdpp {
+
+// ---- model ----------------------------------------------------------------------------------
+struct ModelOptions {
+    std::string model;       // single file (.safetensors / .ckpt) or diffusers folder
+    std::string vae;         // separate VAE file replacing the checkpoint's ("" = the model's own)
+    std::string vocab;       // CLIP vocabulary (vocab.json / merges.txt / bpe .txt.gz); "" = the
+                             // diffusers folder's tokenizer/ or sdpp's cache
+    std::string prediction;  // "" = detect, "eps" or "v"
+    std::string dtype = "f32";  // compute precision: "f32" or "bf16"
+    int threads = 0;         // 0 = all cores
+};
+
+// What was loaded, and the defaults requests get from it (the references' defaults per family).
+struct ModelDescription {
+    std::string path;
+    std::string name;            // file stem (A1111 "Model")
+    std::string hash;            // A1111 "Model hash" (10 hex digits of the sha256); "" for folders
+    std::string family;          // "sd1", "sd2", "sdxl", "sdxl-refiner"
+    std::string prediction;      // "eps" or "v"
+    bool inpaint = false;        // 9-channel inpainting U-Net
+    bool distilled = false;      // Turbo / LCM detected from the file name or metadata
+    int default_width = 512;     // SD1 512, SD2-v 768, SDXL 1024
+    int default_height = 512;
+    int default_steps = 20;      // Turbo/LCM: 4
+    float default_cfg = 7.0f;    // Turbo/LCM: 1
+    std::string default_sampler = "euler_a";  // Turbo: euler_a, LCM: lcm
+};
+
+// ---- one request ----------------------------------------------------------------------------
+struct GenerateRequest {
+    std::string prompt;
+    std::string negative_prompt;
+    int width = 0;                    // 0 = family default (or the init image's size)
+    int height = 0;
+    int steps = 0;                    // 0 = family default
+    std::optional<float> cfg_scale;   // unset = family default; 1 skips the unconditional pass
+    std::string sampler;              // "" = family default; sdpp names (euler_a, dpmpp_2m, ...) or
+                                      // A1111 names ("Euler a", "DPM++ 2M Karras", ...)
+    std::string scheduler;            // "" or "automatic" = the sampler's default (A1111 "Automatic")
+    int64_t seed = -1;                // -1 = random; image i of a run uses seed + i
+    int batch_size = 1;               // images per forward pass
+    int batch_count = 1;              // sequential batches
+    int clip_skip = 0;                // 0/1 = last layer, 2 = penultimate (A1111)
+    float eta = 1.0f;                 // noise multiplier of ancestral/SDE samplers (and DDIM's eta)
+
+    // img2img: set init_image (any size; fitted with resize_mode)
+    std::optional<Image> init_image;
+    float strength = 0.75f;           // A1111 "Denoising strength"
+    ResizeMode resize_mode = ResizeMode::Just;
+    // The init image's latent: false = VAE posterior MEAN (deterministic; what the parity fixtures
+    // and diffusers' "argmax" do), true = a posterior sample drawn from the seed (A1111).
+    bool sample_posterior = false;
+
+    // inpainting: a mask (white = repaint) with the init image's size
+    std::optional<Image> mask;
+    bool invert_mask = false;
+    float mask_blur = 4.0f;           // Gaussian sigma in pixels (A1111 "Mask blur"); 0 = none
+    bool only_masked = false;         // A1111 "Inpaint area: Only masked": work on the mask's box
+    int only_masked_padding = 32;     // A1111 "Only masked padding, pixels"
+    bool overlay_original = true;     // paste the unmasked original back over the result (A1111)
+    // outpainting: grow the init image by left, top, right, bottom pixels and repaint the new area
+    std::array<int, 4> outpaint = {0, 0, 0, 0};
+
+    // SDXL size conditioning ("" = A1111/diffusers defaults: original = target = image size,
+    // crop 0,0). Sizes are width, height; crop is top, left.
+    std::optional<std::array<int, 2>> original_size;
+    std::optional<std::array<int, 2>> target_size;
+    std::array<int, 2> crop_coords = {0, 0};
+
+    bool decode = true;               // false: latents only, no images
+    int preview_every = 0;            // > 0: Progress::preview holds x every N sampling steps
+};
+
+// ---- progress -------------------------------------------------------------------------------
+struct Latent {
+    std::vector<int64_t> shape;  // [N, C, h, w]
+    std::vector<float> data;     // row-major
+};
+
+struct Progress {
+    std::string stage;               // "text", "encode", "sample", "decode"
+    int step = 0;                    // steps done in this stage (sample: sampler steps)
+    int total = 0;
+    int batch = 0;                   // 0-based index of the batch (batch_count)
+    int batches = 1;
+    double elapsed = 0;              // seconds since this stage began
+    const Latent* preview = nullptr; // current latent, when preview_every says so
+};
+// Called at the start and end of every stage and after every sampler step; return false to cancel
+// (generate() then returns what is finished with `cancelled` set).
+using ProgressCallback = std::function<bool(const Progress&)>;
+
+// ---- results --------------------------------------------------------------------------------
+struct GeneratedImage {
+    Image image;
+    int64_t seed = 0;
+    int index = 0;               // 0-based across the whole run (batch * batch_size + position)
+    std::string parameters;      // A1111 "parameters" text of this image
+};
+
+struct StageTiming {
+    std::string stage;           // "load", "text", "encode", "sample", "decode"
+    double seconds = 0;
+};
+
+struct GenerateResult {
+    std::vector<GeneratedImage> images;
+    Latent latents;                    // final latents of every image, [N, C, h, w] (before decoding)
+    GenerateRequest request;           // the request as run: defaults filled in, the seed chosen
+    std::vector<StageTiming> timings;  // summed over batches
+    size_t peak_bytes = 0;             // tensor allocator high-water mark during this run
+    bool cancelled = false;
+};
+
+// ---- engine ---------------------------------------------------------------------------------
+class Engine {
+public:
+    // Loads the model (weights memory-mapped; heavy parts bound on first use). Throws sdpp::Error.
+    explicit Engine(const ModelOptions& options);
+    ~Engine();
+    Engine(Engine&&) noexcept;
+    Engine& operator=(Engine&&) noexcept;
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    const ModelDescription& model() const;
+    // The request with the model's defaults filled in and everything checked (throws sdpp::Error).
+    GenerateRequest resolve(const GenerateRequest& request) const;
+    GenerateResult generate(const GenerateRequest& request, const ProgressCallback& progress = {});
+    // Seconds spent in the constructor (for --verbose).
+    double load_seconds() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---- helpers that need no model (the CLI validates with them before loading) ---------------
+// Checks what can be checked without a model: sizes multiple of 8, steps, strength, CFG, sampler
+// and scheduler names, the mask's size against the init image's. Throws a one-line sdpp::Error.
+void validate_request(const GenerateRequest& request);
+
+// Sampler / schedule names: sdpp's (euler, euler_a, heun, dpm2, dpm2_a, lms, dpmpp_2s_a, dpmpp_2m,
+// dpmpp_sde, dpmpp_2m_sde, dpmpp_3m_sde, ddim, lcm, unipc; schedules normal, karras, exponential,
+// sgm_uniform, simple, ddim_uniform) and A1111's display names ("DPM++ 2M Karras" names both).
+struct SamplerChoice {
+    std::string sampler;    // sdpp name
+    std::string scheduler;  // sdpp name, "" = the sampler's default
+};
+SamplerChoice parse_sampler_name(const std::string& name);   // throws for unknown names
+std::string parse_scheduler_name(const std::string& name);   // "" for automatic; throws if unknown
+std::string sampler_display_name(const std::string& sampler);      // "euler_a" -> "Euler a"
+std::string scheduler_display_name(const std::string& scheduler);  // "karras" -> "Karras", "" -> "Automatic"
+std::string default_scheduler(const std::string& sampler);         // A1111's "Automatic" choice
+std::vector<std::string> sampler_names();
+std::vector<std::string> scheduler_names();
+
+// A1111 "parameters" text for one image, and the request such a text describes (for --from-png).
+std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model, int64_t seed,
+                              int index_in_batch);
+GenerateRequest request_from_parameters(const std::string& parameters);
+
+// Writes `image` as PNG with its parameters as a "parameters" text chunk. Never replaces an
+// existing file unless `overwrite` (temporary file + rename).
+void save_png(const std::string& path, const GeneratedImage& image, bool overwrite = false);
+// Reads a PNG or JPEG as 8-bit RGB; `parameters` receives the PNG "parameters" chunk if present.
+Image load_image(const std::string& path, std::string* parameters = nullptr);
+
+// Short model hash as A1111 shows it ("Model hash"): first 10 hex digits of the file's sha256.
+// Cached by path, size and mtime in $XDG_CACHE_HOME/sdpp/hashes.json; "" for folders.
+std::string model_short_hash(const std::string& path);
+
+}  // namespace sdpp

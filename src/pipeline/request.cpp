@@ -1,0 +1,99 @@
+// Request checks that need no model (the CLI runs them before loading anything heavy) and the
+// defaults a model gives a request (the references' defaults per family).
+#include "pipeline/request.h"
+
+#include "core/error.h"
+
+#include <sdpp/sdpp.hpp>
+
+#include <cmath>
+#include <random>
+
+namespace sdpp {
+
+namespace {
+
+constexpr int kMaxSide = 16384;
+
+void check_size(const char* what, int v) {
+    if (v == 0) return;  // default
+    if (v < 8 || v > kMaxSide) throw error(what, " ", v, " is out of range (8..", kMaxSide, ")");
+    if (v % 8 != 0) throw error(what, " ", v, " is not a multiple of 8");
+}
+
+}  // namespace
+
+void validate_request(const GenerateRequest& r) {
+    check_size("width", r.width);
+    check_size("height", r.height);
+    if (r.steps < 0) throw error("steps must be >= 1 (got ", r.steps, ")");
+    if (r.steps > 10000) throw error("steps ", r.steps, " is out of range (1..10000)");
+    if (r.cfg_scale && (!std::isfinite(*r.cfg_scale) || *r.cfg_scale < 0 || *r.cfg_scale > 100))
+        throw error("cfg scale ", *r.cfg_scale, " is out of range (0..100)");
+    if (!r.sampler.empty()) parse_sampler_name(r.sampler);
+    if (!r.scheduler.empty()) parse_scheduler_name(r.scheduler);
+    if (r.seed < -1) throw error("seed ", r.seed, " is invalid (-1 = random, else >= 0)");
+    if (r.batch_size < 1 || r.batch_size > 64) throw error("batch size ", r.batch_size, " is out of range (1..64)");
+    if (r.batch_count < 1 || r.batch_count > 100000) throw error("batch count ", r.batch_count, " is out of range");
+    if (r.clip_skip < 0 || r.clip_skip > 12) throw error("clip skip ", r.clip_skip, " is out of range (0..12)");
+    if (!std::isfinite(r.eta) || r.eta < 0) throw error("eta ", r.eta, " must be >= 0");
+    if (!std::isfinite(r.strength) || r.strength < 0 || r.strength > 1)
+        throw error("strength ", r.strength, " is out of range (0..1)");
+    if (!std::isfinite(r.mask_blur) || r.mask_blur < 0 || r.mask_blur > 256)
+        throw error("mask blur ", r.mask_blur, " is out of range (0..256)");
+    if (r.only_masked_padding < 0) throw error("only-masked padding must be >= 0");
+    if (r.preview_every < 0) throw error("preview interval must be >= 0");
+    for (int p : r.outpaint)
+        if (p < 0 || p > kMaxSide) throw error("outpaint padding ", p, " is out of range (0..", kMaxSide, ")");
+    const bool outpaint = r.outpaint != std::array<int, 4>{0, 0, 0, 0};
+    if (r.mask && !r.init_image) throw Error("a mask needs an init image");
+    if (outpaint && !r.init_image) throw Error("outpainting needs an init image");
+    if (outpaint && r.only_masked) throw Error("outpainting and only-masked inpainting cannot be combined");
+    if (r.init_image) {
+        const Image& im = *r.init_image;
+        if (im.width <= 0 || im.height <= 0 || im.pixels.size() != size_t(im.width) * im.height * im.channels)
+            throw Error("init image is empty or malformed");
+    }
+    if (r.mask) {
+        const Image& m = *r.mask;
+        const Image& im = *r.init_image;
+        if (m.width != im.width || m.height != im.height)
+            throw error("mask is ", m.width, "x", m.height, " but the init image is ", im.width, "x", im.height);
+    }
+    for (const auto& s : {r.original_size, r.target_size})
+        if (s && ((*s)[0] <= 0 || (*s)[1] <= 0)) throw Error("SDXL size conditioning must be positive");
+}
+
+int64_t random_seed() {
+    std::random_device rd;
+    // A1111: int(random.randrange(4294967294))
+    return int64_t((uint64_t(rd()) << 32 | rd()) % 4294967294ull);
+}
+
+GenerateRequest resolve_request(const GenerateRequest& in, const ModelDescription& model) {
+    validate_request(in);
+    GenerateRequest r = in;
+    SamplerChoice choice = parse_sampler_name(r.sampler.empty() ? model.default_sampler : r.sampler);
+    r.sampler = choice.sampler;
+    std::string sched = parse_scheduler_name(r.scheduler);
+    r.scheduler = !sched.empty() ? sched : choice.scheduler;  // "" stays A1111's "Automatic"
+    if (r.steps == 0) r.steps = model.default_steps;
+    if (!r.cfg_scale) r.cfg_scale = model.default_cfg;
+    if (r.init_image && (r.width == 0 || r.height == 0)) {
+        // The canvas (after outpainting) decides; sizes round down to a multiple of 8.
+        int w = r.init_image->width + r.outpaint[0] + r.outpaint[2];
+        int h = r.init_image->height + r.outpaint[1] + r.outpaint[3];
+        if (r.width == 0) r.width = std::max(8, w / 8 * 8);
+        if (r.height == 0) r.height = std::max(8, h / 8 * 8);
+    }
+    if (r.width == 0) r.width = model.default_width;
+    if (r.height == 0) r.height = model.default_height;
+    if (r.seed < 0) r.seed = random_seed();
+    if (model.family.rfind("sdxl", 0) == 0) {
+        if (!r.original_size) r.original_size = std::array<int, 2>{r.width, r.height};
+        if (!r.target_size) r.target_size = std::array<int, 2>{r.width, r.height};
+    }
+    return r;
+}
+
+}  // namespace sdpp
