@@ -1,0 +1,419 @@
+// load_model on every tiny fixture model: the single file (LDM / SGM) and the diffusers folder
+// must give the same internal key set with identical values (this proves the key tables), the
+// right family / inpainting / prediction, and the hints of the yaml and config.json files.
+// Also: VAE override, SGM variants (SD-Turbo-style, refiner-style), error cases, sha256.
+#include "common/ckpt_writer.h"
+#include "common/fixtures.h"
+#include "io/safetensors.h"
+#include "model/detect.h"
+#include "model/file_hash.h"
+#include "model/key_map.h"
+#include "model/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
+
+namespace sdpp {
+namespace {
+
+namespace fs = std::filesystem;
+using sdpp::testing::fixture_path;
+
+// The fixtures manifest holds a few non-JSON numbers (a diffusers config's -Infinity), which
+// nlohmann rejects; read it with those turned into null.
+const nlohmann::json& manifest() {
+    static const nlohmann::json m = [] {
+        std::ifstream is(fixture_path("manifest.json"));
+        if (!is) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
+        std::string text((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
+        for (const char* bad : {": -Infinity", ": Infinity", ": NaN"})
+            for (size_t p; (p = text.find(bad)) != std::string::npos;)
+                text.replace(p, std::strlen(bad), ": null");
+        return nlohmann::json::parse(text);
+    }();
+    return m;
+}
+
+Family family_of_kind(const std::string& kind) {
+    if (kind == "sd1") return Family::SD1;
+    if (kind == "sd2") return Family::SD2;
+    if (kind == "sdxl") return Family::SDXL;
+    if (kind == "sdxl-refiner") return Family::SDXLRefiner;
+    throw Error("manifest model kind '" + kind + "' unknown to this test");
+}
+
+// A scratch folder removed at the end of the test.
+struct TempDir {
+    fs::path dir;
+    TempDir() {
+        dir = fs::temp_directory_path() /
+              ("sdpp_loader_test_" + std::to_string(::getpid()) + "_" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+    }
+    ~TempDir() { fs::remove_all(dir); }
+    std::string file(const std::string& name) const { return (dir / name).string(); }
+};
+
+// Every tensor of `a` equals the tensor of the same internal name in `b` (shape, dtype, values).
+void expect_same_store(const LoadedModel& a, const LoadedModel& b, const std::string& what) {
+    auto na = a.weights().names(), nb = b.weights().names();
+    std::vector<std::string> only_a, only_b;
+    std::set_difference(na.begin(), na.end(), nb.begin(), nb.end(), std::back_inserter(only_a));
+    std::set_difference(nb.begin(), nb.end(), na.begin(), na.end(), std::back_inserter(only_b));
+    // Schedule buffers exist only in single files.
+    std::erase_if(only_a, [](const std::string& n) { return n.starts_with(kExtraPrefix); });
+    std::erase_if(only_b, [](const std::string& n) { return n.starts_with(kExtraPrefix); });
+    EXPECT_TRUE(only_a.empty()) << what << ": " << only_a.size() << " keys only in the first, e.g. "
+                                << (only_a.empty() ? "" : only_a[0]);
+    EXPECT_TRUE(only_b.empty()) << what << ": " << only_b.size() << " keys only in the second, e.g. "
+                                << (only_b.empty() ? "" : only_b[0]);
+    int compared = 0, mismatched = 0;
+    for (const auto& n : na) {
+        if (!b.weights().contains(n)) continue;
+        Tensor x = a.weights().raw(n), y = b.weights().raw(n);
+        if (x.shape() != y.shape() || x.dtype() != y.dtype() || x.to_vector() != y.to_vector()) {
+            if (++mismatched <= 5)
+                ADD_FAILURE() << what << ": '" << n << "' differs: " << x.shape_str() << " " << dtype_name(x.dtype())
+                              << " (" << a.weights().origin(n) << ") vs " << y.shape_str() << " "
+                              << dtype_name(y.dtype()) << " (" << b.weights().origin(n) << ")";
+        }
+        ++compared;
+    }
+    EXPECT_EQ(mismatched, 0) << what;
+    EXPECT_GT(compared, 100) << what;
+}
+
+void expect_hints(const LoadedModel& m, const nlohmann::json& spec, const std::string& what) {
+    const auto& unet = spec["unet_config"];
+    const auto& widths = unet["block_out_channels"];
+    // diffusers: num_attention_heads, else attention_head_dim, is the head count (int or per level).
+    auto heads = unet["num_attention_heads"].is_null() ? unet["attention_head_dim"] : unet["num_attention_heads"];
+    for (size_t l = 0; l < widths.size(); ++l) {
+        int expect = heads.is_array() ? heads[l].get<int>() : heads.get<int>();
+        EXPECT_EQ(unet_heads(m.hints, int(l), widths[l].get<int64_t>()), expect) << what << " level " << l;
+    }
+    const Prediction pred = spec["prediction_type"] == "v_prediction" ? Prediction::V : Prediction::Eps;
+    EXPECT_EQ(m.prediction(), pred) << what;
+    ASSERT_TRUE(m.hints.vae_scaling_factor) << what;
+    EXPECT_FLOAT_EQ(*m.hints.vae_scaling_factor, spec["vae_config"]["scaling_factor"].get<float>()) << what;
+    for (auto& [key, te] : spec["text_encoders"].items()) {
+        const bool second = key == "te_g";
+        auto h = second ? m.hints.te2_heads : m.hints.te1_heads;
+        auto act = second ? m.hints.te2_activation : m.hints.te1_activation;
+        ASSERT_TRUE(h && act) << what << " " << key;
+        EXPECT_EQ(*h, te["heads"].get<int>()) << what << " " << key;
+        EXPECT_EQ(*act, te["quick_gelu"].get<bool>() ? "quick_gelu" : "gelu") << what << " " << key;
+    }
+}
+
+TEST(ModelLoader, EveryFixtureModelLoadsIdenticallyFromBothLayouts) {
+    int models = 0;
+    for (auto& [name, spec] : manifest()["models"].items()) {
+        SCOPED_TRACE(name);
+        const Family fam = family_of_kind(spec["kind"].get<std::string>());
+        const bool inpaint = spec["unet_config"]["in_channels"].get<int>() == 9;
+
+        LoadedModel single = load_model(fixture_path(spec["single_file"].get<std::string>()));
+        LoadedModel diff = load_model(fixture_path(spec["diffusers_folder"].get<std::string>()));
+        EXPECT_EQ(single.layout, fam == Family::SDXL ? "sgm" : "ldm");
+        EXPECT_EQ(diff.layout, "diffusers");
+        for (const LoadedModel* m : {&single, &diff}) {
+            EXPECT_EQ(m->family, fam) << m->path;
+            EXPECT_EQ(m->inpaint, inpaint) << m->path;
+            EXPECT_TRUE(m->unknown_keys.empty()) << m->path << ": " << m->unknown_keys.size() << " unknown, e.g. "
+                                                 << (m->unknown_keys.empty() ? "" : m->unknown_keys[0]);
+            expect_hints(*m, spec, m->path);
+        }
+        EXPECT_TRUE(single.config_file.has_value());
+        EXPECT_TRUE(diff.tokenizer_dir.has_value());
+        // Every tensor of the single file is bound, kept as an extra buffer, or dropped for a reason.
+        SafetensorsFile f = SafetensorsFile::open(fixture_path(spec["single_file"].get<std::string>()));
+        size_t extras = single.weights().names_with_prefix(kExtraPrefix).size();
+        size_t open_clip_splits = 0;  // each fused in_proj weight/bias becomes three tensors
+        for (auto& e : f.entries()) open_clip_splits += e.name.find(".attn.in_proj_") != std::string::npos;
+        // in_proj tensors of dropped blocks are counted in dropped_keys, not split: count them back.
+        size_t dropped_in_proj = 0;
+        for (auto& [k, r] : single.dropped_keys) dropped_in_proj += k.find(".attn.in_proj_") != std::string::npos;
+        EXPECT_EQ(single.weights().size() - extras - 2 * (open_clip_splits - dropped_in_proj) +
+                      single.dropped_keys.size(),
+                  f.entries().size() - extras);
+        expect_same_store(single, diff, name);
+        ++models;
+    }
+    EXPECT_EQ(models, int(manifest()["models"].size()));
+    EXPECT_GE(models, 4);
+}
+
+TEST(ModelLoader, SD2TextTowerIsSplitAndTrimmedLikeDiffusers) {
+    LoadedModel m = load_model(fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"));
+    SafetensorsFile f = SafetensorsFile::open(fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"));
+    Tensor in_proj = f.get("cond_stage_model.model.transformer.resblocks.1.attn.in_proj_weight");  // [48, 16]
+    const int64_t C = in_proj.dim(1);
+    const char* parts[] = {"q_proj", "k_proj", "v_proj"};
+    for (int i = 0; i < 3; ++i) {
+        Tensor t = m.weights().raw(std::string("te1.text_model.encoder.layers.1.self_attn.") + parts[i] + ".weight");
+        EXPECT_EQ(t.to_vector(), in_proj.slice(0, i * C, (i + 1) * C).to_vector()) << parts[i];
+    }
+    EXPECT_EQ(m.weights().info.at("te1.source"), "open_clip");
+    // the last of the 3 blocks and the projection are dropped, as diffusers does for SD 2.x
+    EXPECT_FALSE(m.weights().contains("te1.text_model.encoder.layers.2.mlp.fc1.weight"));
+    EXPECT_FALSE(m.weights().contains("te1.text_projection.weight"));
+    EXPECT_TRUE(m.weights().contains("te1.text_model.final_layer_norm.weight"));
+    EXPECT_EQ(m.hint_sources.at("prediction"), "yaml " + fixture_path("models/sd2-tiny-v/sd2-tiny-v.yaml"));
+    ASSERT_TRUE(m.hints.unet_head_channels);
+    EXPECT_EQ(*m.hints.unet_head_channels, 16);
+}
+
+TEST(ModelLoader, SDXLProjectionIsTransposed) {
+    LoadedModel m = load_model(fixture_path("models/sdxl-tiny/sdxl-tiny.safetensors"));
+    SafetensorsFile f = SafetensorsFile::open(fixture_path("models/sdxl-tiny/sdxl-tiny.safetensors"));
+    Tensor p = f.get("conditioner.embedders.1.model.text_projection");  // [W, E], used as x @ P
+    Tensor w = m.weights().raw("te2.text_projection.weight");            // [E, W], nn.Linear
+    EXPECT_EQ(w.to_vector(), p.transpose(0, 1).contiguous().to_vector());
+    EXPECT_EQ(m.weights().info.at("te1.source"), "hf");
+    EXPECT_EQ(m.weights().info.at("te2.source"), "open_clip");
+}
+
+TEST(ModelLoader, PredictionFlagWinsAndDefaultsApply) {
+    LoadOptions o;
+    o.prediction = Prediction::Eps;
+    LoadedModel m = load_model(fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"), o);
+    EXPECT_EQ(m.prediction(), Prediction::Eps);
+    EXPECT_EQ(m.hint_sources.at("prediction"), "flag");
+    o.prediction = Prediction::V;
+    EXPECT_EQ(load_model(fixture_path("models/sd1-tiny/diffusers"), o).prediction(), Prediction::V);
+
+    // Without a yaml the family defaults apply: copy the single file somewhere else.
+    TempDir tmp;
+    fs::copy_file(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), tmp.file("plain.safetensors"));
+    LoadedModel p = load_model(tmp.file("plain.safetensors"));
+    EXPECT_EQ(p.family, Family::SD1);
+    EXPECT_FALSE(p.config_file);
+    EXPECT_EQ(unet_heads(p.hints, 0, 320), 8);
+    EXPECT_EQ(p.hint_sources.at("unet_heads"), "default");
+    EXPECT_EQ(p.prediction(), Prediction::Eps);
+    EXPECT_FALSE(p.hints.te1_heads);  // 16 wide: width / 64 does not apply
+}
+
+// Single files rewritten into other layouts real files use.
+std::vector<std::pair<std::string, Tensor>> renamed(const std::string& file,
+                                                    const std::vector<std::pair<std::string, std::string>>& from_to,
+                                                    const std::vector<std::string>& drop = {}) {
+    SafetensorsFile f = SafetensorsFile::open(file);
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (auto& e : f.entries()) {
+        std::string n = e.name;
+        bool skip = false;
+        for (auto& d : drop) skip = skip || n.starts_with(d);
+        if (skip) continue;
+        for (auto& [a, b] : from_to)
+            if (n.starts_with(a)) {
+                n = b + n.substr(a.size());
+                break;
+            }
+        out.emplace_back(n, f.get(e));
+    }
+    return out;
+}
+
+TEST(ModelLoader, SGMFileWithSD2ArchitectureLoadsAsSD2) {
+    // SD-Turbo style: the OpenCLIP tower under conditioner.embedders.0.model., no schedule buffers.
+    TempDir tmp;
+    auto t = renamed(fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"),
+                     {{"cond_stage_model.model.", "conditioner.embedders.0.model."}});
+    std::erase_if(t, [](auto& p) { return p.first.find('.') == std::string::npos; });
+    save_safetensors(tmp.file("turbo.safetensors"), t);
+    LoadedModel sgm = load_model(tmp.file("turbo.safetensors"));
+    LoadedModel ldm = load_model(fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"));
+    EXPECT_EQ(sgm.layout, "sgm");
+    EXPECT_EQ(sgm.family, Family::SD2);
+    EXPECT_TRUE(sgm.unknown_keys.empty());
+    expect_same_store(sgm, ldm, "sgm-sd2 vs ldm-sd2");
+}
+
+TEST(ModelLoader, RefinerStyleFileMapsItsOnlyTowerToTe2) {
+    TempDir tmp;
+    auto t = renamed(fixture_path("models/sdxl-tiny/sdxl-tiny.safetensors"),
+                     {{"conditioner.embedders.1.model.", "conditioner.embedders.0.model."}},
+                     {"conditioner.embedders.0.transformer."});
+    save_safetensors(tmp.file("refiner.safetensors"), t);
+    LoadedModel m = load_model(tmp.file("refiner.safetensors"));
+    EXPECT_EQ(m.family, Family::SDXLRefiner);
+    EXPECT_TRUE(m.weights().names_with_prefix("te1.").empty());
+    EXPECT_EQ(count_indexed_keys(m.weights(), "te2.text_model.encoder.layers."), 12);  // nothing trimmed
+    EXPECT_TRUE(m.weights().contains("te2.text_projection.weight"));
+}
+
+TEST(ModelLoader, VAEOverrideReplacesTheVAE) {
+    const std::string sdxl_file = fixture_path("models/sdxl-tiny/sdxl-tiny.safetensors");
+    LoadedModel sdxl = load_model(sdxl_file);
+    auto vae_keys = sdxl.weights().names_with_prefix("first_stage_model.");
+    auto check = [&](const LoadedModel& m, const std::string& what) {
+        EXPECT_EQ(m.weights().names_with_prefix("first_stage_model."), vae_keys) << what;
+        for (auto& k : vae_keys)
+            if (m.weights().raw(k).to_vector() != sdxl.weights().raw(k).to_vector()) {
+                ADD_FAILURE() << what << ": " << k;
+                break;
+            }
+        EXPECT_EQ(m.family, Family::SD1) << what;
+        EXPECT_TRUE(m.unknown_keys.empty()) << what;
+    };
+    LoadOptions o;
+    o.vae_path = fixture_path("models/sdxl-tiny/diffusers/vae");  // diffusers folder
+    check(load_model(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), o), "diffusers vae folder");
+    o.vae_path = fixture_path("models/sdxl-tiny/diffusers/vae/diffusion_pytorch_model.safetensors");
+    check(load_model(fixture_path("models/sd1-tiny/diffusers"), o), "diffusers vae file");
+    // LDM VAE file with bare encoder./decoder. names (vae-ft-mse-840000 style)
+    TempDir tmp;
+    auto bare = renamed(sdxl_file, {{"first_stage_model.", ""}},
+                        {"model.", "conditioner.", "cond_stage_model."});
+    save_safetensors(tmp.file("vae.safetensors"), bare);
+    o.vae_path = tmp.file("vae.safetensors");
+    check(load_model(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), o), "bare ldm vae file");
+    // a whole checkpoint as the VAE file: only its first_stage_model is taken
+    o.vae_path = sdxl_file;
+    check(load_model(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), o), "checkpoint as vae");
+}
+
+TEST(ModelLoader, UnknownKeysAreReportedNotBound) {
+    TempDir tmp;
+    auto t = renamed(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), {});
+    t.emplace_back("cond_stage_model.something_new.weight", Tensor::zeros({2}));
+    t.emplace_back("totally.unknown", Tensor::zeros({3}));
+    save_safetensors(tmp.file("odd.safetensors"), t);
+    LoadedModel m = load_model(tmp.file("odd.safetensors"));
+    EXPECT_EQ(m.unknown_keys, (std::vector<std::string>{"cond_stage_model.something_new.weight", "totally.unknown"}));
+    for (auto& n : m.weights().names()) EXPECT_EQ(n.find("unknown"), std::string::npos) << n;
+}
+
+TEST(ModelLoader, CkptCheckpointLoadsLikeItsSafetensors) {
+    // A torch.save zip holding sd1-tiny's state dict under "state_dict", plus EMA counters.
+    const std::string st = fixture_path("models/sd1-tiny/sd1-tiny.safetensors");
+    SafetensorsFile f = SafetensorsFile::open(st);
+    sdpp::testing::CkptSpec spec;
+    spec.nesting = "state_dict";
+    int key = 0;
+    auto add = [&](const std::string& name, const Tensor& t) {
+        sdpp::testing::CkptTensor c;
+        c.name = name;
+        c.dtype = t.dtype();
+        c.storage_key = std::to_string(key++);
+        c.storage_numel = t.numel();
+        c.size = t.shape();
+        spec.storages[c.storage_key] = std::string(static_cast<const char*>(t.raw()), t.nbytes());
+        spec.tensors.push_back(c);
+    };
+    for (auto& e : f.entries()) add(e.name, f.get(e));
+    add("model_ema.decay", Tensor::full({}, 0.9999f));
+    TempDir tmp;
+    sdpp::testing::write_ckpt(tmp.file("sd1.ckpt"), spec);
+    LoadedModel c = load_model(tmp.file("sd1.ckpt"));
+    EXPECT_EQ(c.layout, "ldm");
+    EXPECT_EQ(c.family, Family::SD1);
+    EXPECT_TRUE(c.unknown_keys.empty());
+    EXPECT_TRUE(std::any_of(c.dropped_keys.begin(), c.dropped_keys.end(),
+                            [](auto& d) { return d.first == "model_ema.decay"; }));
+    expect_same_store(c, load_model(st), "ckpt vs safetensors");
+}
+
+std::string load_error(const std::string& path, const LoadOptions& o = {}) {
+    try {
+        load_model(path, o);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(ModelLoader, UnusableInputsGetOneLineErrors) {
+    TempDir tmp;
+    auto expect_error = [&](const std::string& path, const std::string& needle, const LoadOptions& o = {}) {
+        std::string e = load_error(path, o);
+        EXPECT_NE(e.find(needle), std::string::npos) << path << " -> '" << e << "'";
+        EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    };
+    expect_error(tmp.file("missing.safetensors"), "no such file");
+    expect_error(tmp.dir.string(), "no unet/");
+    { std::ofstream(tmp.file("old.ckpt")) << "PK\x03\x04 not really"; }
+    expect_error(tmp.file("old.ckpt"), "old.ckpt");
+    save_safetensors(tmp.file("lora.safetensors"),
+                     {{"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", Tensor::zeros({4, 4})}});
+    expect_error(tmp.file("lora.safetensors"), "LoRA");
+    save_safetensors(tmp.file("random.safetensors"), {{"foo", Tensor::zeros({4})}});
+    expect_error(tmp.file("random.safetensors"), "no Stable Diffusion weights");
+    { std::ofstream(tmp.file("garbage.safetensors")) << "definitely not safetensors"; }
+    expect_error(tmp.file("garbage.safetensors"), "garbage.safetensors");
+    // two source keys landing on one internal name
+    save_safetensors(tmp.file("dup.safetensors"),
+                     {{"cond_stage_model.transformer.text_model.final_layer_norm.weight", Tensor::zeros({4})},
+                      {"cond_stage_model.transformer.final_layer_norm.weight", Tensor::zeros({4})}});
+    expect_error(tmp.file("dup.safetensors"), "both map to 'te1.text_model.final_layer_norm.weight'");
+    // a broken yaml beside the file
+    fs::copy_file(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), tmp.file("m.safetensors"));
+    { std::ofstream(tmp.file("m.yaml")) << "model: [unclosed\n"; }
+    expect_error(tmp.file("m.safetensors"), "m.yaml");
+    LoadOptions o;
+    o.vae_path = tmp.file("random.safetensors");
+    expect_error(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), "no VAE weights", o);
+}
+
+TEST(ModelLoader, Sha256MatchesKnownVectorsAndManifest) {
+    EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    EXPECT_EQ(sha256_hex(two_blocks.data(), two_blocks.size()),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const std::string rel = "models/sd1-tiny/sd1-tiny.safetensors";
+    LoadedModel m = load_model(fixture_path(rel));
+    const std::string expect = manifest()["files"][rel]["sha256"].get<std::string>();
+    EXPECT_EQ(m.file_sha256(), expect);
+    EXPECT_EQ(m.model_hash(), expect.substr(0, 10));
+    EXPECT_FALSE(load_model(fixture_path("models/sd1-tiny/diffusers")).model_hash());
+}
+
+TEST(ModelLoader, SummaryReadsTheArchitecture) {
+    auto facts = [](const LoadedModel& m, const std::string& comp) {
+        std::map<std::string, std::string> out;
+        for (auto& c : summarize_components(m.weights(), m.hints, m.dtypes))
+            if (c.name == comp) {
+                for (auto& [k, v] : c.arch) out[k] = v;
+                out["#dtypes"] = std::to_string(c.dtypes.size()) + c.dtypes.begin()->first;
+            }
+        return out;
+    };
+    LoadedModel sd1 = load_model(fixture_path("models/sd1-tiny/diffusers"));
+    auto u = facts(sd1, "unet");
+    EXPECT_EQ(u["channel_mult"], "1,1,2,2");
+    EXPECT_EQ(u["num_res_blocks"], "2,2,2,2");
+    EXPECT_EQ(u["transformer_depth"], "1,1,1,0");
+    EXPECT_EQ(u["heads"], "8,8,8,-");
+    EXPECT_EQ(u["context_dim"], "16");
+    EXPECT_EQ(u["proj_in/out"], "conv 1x1");
+    EXPECT_EQ(u["#dtypes"], "1f16");
+    LoadedModel xl = load_model(fixture_path("models/sdxl-tiny/sdxl-tiny.safetensors"));
+    u = facts(xl, "unet");
+    EXPECT_EQ(u["transformer_depth"], "0,1,2");
+    EXPECT_EQ(u["transformer_depth_middle"], "2");
+    EXPECT_EQ(u["heads"], "-,2,4");
+    EXPECT_EQ(u["adm_in_channels"], "128");
+    EXPECT_EQ(u["proj_in/out"], "linear");
+    auto v = facts(xl, "vae");
+    EXPECT_EQ(v["ch_mult"], "1,1,2,2");
+    EXPECT_EQ(v["z_channels"], "4");
+    auto t2 = facts(xl, "te2");
+    EXPECT_EQ(t2["num_hidden_layers"], "12");
+    EXPECT_EQ(t2["hidden_size"], "32");
+    EXPECT_EQ(t2["projection_dim"], "32");
+    EXPECT_EQ(t2["num_attention_heads"], "2");
+}
+
+}  // namespace
+}  // namespace sdpp
