@@ -36,7 +36,8 @@ TEST(BackendConv2d, MatchesReference) {
     const ConvCase cases[] = {
         {2, 3, 7, 5, 5, 3, 1, 1},   {1, 16, 9, 12, 8, 3, 2, 1}, {2, 20, 6, 6, 12, 1, 1, 0},
         {1, 4, 16, 16, 32, 3, 1, 1}, {1, 8, 5, 9, 7, 3, 1, 0},  {3, 1, 1, 1, 3, 1, 1, 0},
-        {1, 32, 8, 8, 64, 3, 2, 1},  {1, 9, 11, 4, 5, 3, 2, 0},
+        {1, 32, 8, 8, 64, 3, 2, 1},  {1, 9, 11, 4, 5, 3, 2, 0}, {2, 16, 33, 35, 8, 3, 1, 1},
+        {2, 12, 32, 40, 6, 1, 1, 0}, {1, 8, 34, 34, 16, 3, 2, 1},
     };
     uint32_t seed = 10;
     for (const ConvCase& c : cases) check_conv(c, DType::F32, true, DType::F32, 1e-5, seed += 3);
@@ -45,6 +46,8 @@ TEST(BackendConv2d, MatchesReference) {
     check_conv(cases[3], DType::BF16, true, DType::F32, 1e-5, 103);
     check_conv(cases[6], DType::F32, true, DType::BF16, 2e-2, 104);
     check_conv(cases[2], DType::F16, true, DType::BF16, 2e-2, 105);
+    check_conv(cases[9], DType::F16, false, DType::F32, 1e-5, 106);   // 1x1 via matmul, large image
+    check_conv(cases[8], DType::BF16, true, DType::F32, 1e-5, 107);   // blocked layout
 }
 
 TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
@@ -55,11 +58,17 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     EXPECT_LT(rel_err(conv2d(cpu, x, w, b, 1, 1), conv2d(ref, x, w, b, 1, 1)), 1e-5);
     // A new weight tensor (possibly at the same address after the old one is freed) must not reuse
     // the old prepared copy.
+    Tensor w2;
     for (int i = 0; i < 3; ++i) {
-        Tensor w2 = randn({4, 6, 3, 3}, 50 + i, 0.3f).to(DType::F16);
+        w2 = randn({4, 6, 3, 3}, 50 + i, 0.3f).to(DType::F16);
         prepare_conv2d_weight(cpu, w2);
         EXPECT_LT(rel_err(conv2d(cpu, x, w2, b, 1, 1), conv2d(ref, x, w2, b, 1, 1)), 1e-5);
     }
+    EXPECT_GT(prepared_weight_bytes(cpu), 0u);  // w2 (f16) is alive and prepared
+    w2 = Tensor();
+    EXPECT_EQ(prepared_weight_bytes(cpu), 0u);  // its entry died with it
+    Tensor w3 = randn({4, 6, 3, 3}, 60, 0.3f).to(DType::BF16);
+    prepare_conv2d_weight(cpu, w3);
     EXPECT_GT(prepared_weight_bytes(cpu), 0u);
     release_prepared_weights(cpu);
     EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
@@ -138,4 +147,17 @@ TEST(BackendMatmul, MatchesReference) {
     EXPECT_LT(rel_err(matmul(cpu, a5, b5), matmul(ref, a5, b5)), 1e-5);
     EXPECT_THROW(matmul(cpu, randn({2, 3}, 1), randn({4, 5}, 1)), Error);
     EXPECT_THROW(matmul(cpu, randn({2, 2, 3}, 1), randn({3, 3, 5}, 1)), Error);
+}
+
+TEST(BackendConv2d, FusedSiLUThroughBackendInterface) {
+    // The Backend-level conv2d fuses SiLU as a oneDNN post-op (both layouts and the 1x1 path).
+    for (auto [h, k] : {std::pair<int64_t, int64_t>{40, 3}, {8, 3}, {12, 1}}) {
+        SCOPED_TRACE(h);
+        Tensor x = randn({2, 8, h, h}, 1), w = randn({16, 8, k, k}, 2, 0.3f), b = randn({16}, 3);
+        int pad = int(k / 2);
+        Tensor y = Tensor::empty({2, 16, h, h}), r = Tensor::empty({2, 16, h, h});
+        cpu_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, pad, Act::SiLU, DType::F32, view_of(y));
+        ref_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, pad, Act::SiLU, DType::F32, view_of(r));
+        EXPECT_LT(rel_err(y, r), 1e-5);
+    }
 }
