@@ -13,6 +13,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <tuple>
 
 namespace sdpp {
@@ -171,6 +172,14 @@ ModelHints hints_from_ldm_yaml(const std::string& path) {
     return h;
 }
 
+std::optional<int> text_layers_from_ldm_yaml(const std::string& path) {
+    try {
+        return yaml_get<int>(YAML::LoadFile(path), {"oracle_tiny_text_encoders", "text_encoder", "layers"});
+    } catch (const YAML::Exception& e) {
+        throw error(path, ": cannot read the model config: ", e.what());
+    }
+}
+
 ModelHints hints_from_diffusers(const std::string& dir) {
     ModelHints h;
     if (auto unet = read_json(dir + "/unet/config.json")) {
@@ -231,9 +240,21 @@ ModelHints hints_from_metadata(const std::map<std::string, std::string>& md, boo
         }
     };
     if (auto n = get_int("sdpp.hint.unet_head_channels")) h.unet_head_channels = *n;
-    if (auto n = get_int("sdpp.hint.unet_heads")) h.unet_heads_per_level = std::vector<int>{*n};
+    if (auto s = get("sdpp.hint.unet_heads")) {  // "8" or one per level "2,2,4,4"
+        std::vector<int> v;
+        std::stringstream ss(*s);
+        for (std::string item; std::getline(ss, item, ',');) {
+            try {
+                v.push_back(std::stoi(item));
+            } catch (const std::exception&) {
+                throw error("metadata 'sdpp.hint.unet_heads' is not a list of integers: '", *s, "'");
+            }
+        }
+        if (!v.empty()) h.unet_heads_per_level = v;
+    }
     if (auto n = get_int("sdpp.hint.te1_heads")) h.te1_heads = *n;
     if (auto n = get_int("sdpp.hint.te2_heads")) h.te2_heads = *n;
+    // (sdpp.hint.te1_layers is read by the loader: it steers the SD 2.x key map, not a hint)
     if (auto a = get("sdpp.hint.te1_activation")) h.te1_activation = *a;
     if (auto a = get("sdpp.hint.te2_activation")) h.te2_activation = *a;
     return h;

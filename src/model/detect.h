@@ -42,6 +42,9 @@ int count_indexed_keys(const WeightStore& store, const std::string& prefix);
 // FrozenOpenCLIPEmbedder* = gelu) and the fixtures' `oracle_tiny_text_encoders` (heads).
 // Throws sdpp::Error "<path>: ..." for unreadable yaml or wrongly typed values.
 ModelHints hints_from_ldm_yaml(const std::string& path);
+// Blocks of the first text tower's architecture when the yaml states them (the fixtures'
+// oracle_tiny_text_encoders.text_encoder.layers; LDM yamls name a pretrained model instead).
+std::optional<int> text_layers_from_ldm_yaml(const std::string& path);
 // diffusers folder: unet/config.json (num_attention_heads, else attention_head_dim = heads, an int
 // or one per level), scheduler/scheduler_config.json (prediction_type), vae/config.json
 // (scaling_factor), text_encoder[_2]/config.json (num_attention_heads, hidden_act).

@@ -318,8 +318,8 @@ KeyMapping KeyMap::map_open_clip(const std::string& local_str, const std::string
     if (!eat(r, "transformer.resblocks.") || !eat_index(r, block)) return unknown();
     if (sd2) {
         auto it = open_clip_blocks_.find(from);
-        if (it != open_clip_blocks_.end() && block == it->second - 1)
-            return dropped("SD 2.x never runs the last text block (diffusers drops it too)");
+        const int layers = sd2_text_layers_ > 0 ? sd2_text_layers_ : it == open_clip_blocks_.end() ? 0 : it->second;
+        if (block == layers - 1) return dropped("SD 2.x never runs the last text block (diffusers drops it too)");
     }
     const std::string layer = to + "text_model.encoder.layers." + std::to_string(block) + ".";
     static constexpr std::pair<std::string_view, std::string_view> kMap[] = {

@@ -79,6 +79,10 @@ public:
     KeyMap(KeySource source, const std::vector<std::string>& names);
     KeyMapping map(const std::string& name) const;
     KeySource source() const { return source_; }
+    // Blocks of the SD 2.x OpenCLIP tower's architecture (24 for OpenCLIP-H): block n - 1, which
+    // SD 2.x never runs, is dropped when present. Unset: the last block present is dropped.
+    // (Files converted from diffusers already lack it and must not lose another.)
+    void set_sd2_text_layers(int n) { sd2_text_layers_ = n; }
 
 private:
     KeyMapping map_ldm_sgm(const std::string& name) const;
@@ -94,6 +98,7 @@ private:
     bool sgm_embedder0_model_is_te2_ = false;
     // open_clip prefix -> number of resblocks (SD2 drops the last, which it never runs).
     std::map<std::string, int> open_clip_blocks_;
+    int sd2_text_layers_ = 0;
     // diffusers UNet: resnets per down block, and which up blocks have attentions.
     int unet_layers_per_block_ = 0;
     std::set<int> unet_up_with_attn_;

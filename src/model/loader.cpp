@@ -149,12 +149,31 @@ void add_hints(LoadedModel& m, const ModelHints& h, const std::string& source) {
     merge_hints(m.hints, h);
 }
 
+// Blocks of an SD 2.x OpenCLIP tower's architecture: 24 for the real OpenCLIP-H (1024 wide),
+// else what the yaml or sdpp metadata state; 0 = unknown (the key map drops the last present).
+int sd2_text_layers(const TensorFile& tf, const std::optional<std::string>& yaml) {
+    for (auto& [n, t] : tf.tensors)
+        if ((n == "cond_stage_model.model.token_embedding.weight" ||
+             n == "conditioner.embedders.0.model.token_embedding.weight") &&
+            t.ndim() == 2 && t.dim(1) == 1024)
+            return 24;
+    if (yaml)
+        if (auto n = text_layers_from_ldm_yaml(*yaml)) return *n;
+    if (auto it = tf.metadata.find("sdpp.hint.te1_layers"); it != tf.metadata.end()) {
+        try {
+            return std::stoi(it->second);
+        } catch (const std::exception&) {
+            throw error("metadata 'sdpp.hint.te1_layers' is not an integer: '", it->second, "'");
+        }
+    }
+    return 0;
+}
+
 void load_single_file(LoadedModel& m, Binder& b, const std::string& path, const LoadOptions& opts) {
     TensorFile tf = read_tensor_file(path);
     const auto names = names_of(tf.tensors);
     const KeySource src = detect_single_file_source(names, path);
     m.layout = src == KeySource::SGM ? "sgm" : src == KeySource::LDM ? "ldm" : key_source_name(src);
-    b.add(KeyMap(src, names), tf.tensors, "");
     m.metadata = tf.metadata;
 
     std::string yaml = opts.config_path.value_or(fs::path(path).replace_extension(".yaml").string());
@@ -165,6 +184,10 @@ void load_single_file(LoadedModel& m, Binder& b, const std::string& path, const 
     }
     const bool v_marker = std::find(names.begin(), names.end(), "v_pred") != names.end();
     add_hints(m, hints_from_metadata(tf.metadata, v_marker), "metadata");
+
+    KeyMap km(src, names);
+    if (int n = sd2_text_layers(tf, m.config_file)) km.set_sd2_text_layers(n);
+    b.add(km, tf.tensors, "");
 }
 
 void load_diffusers(LoadedModel& m, Binder& b, const std::string& dir) {

@@ -273,7 +273,7 @@ ArchSpec arch_preset(const std::string& arch, bool tiny) {
             s.vae.ch_mult = {1, 1, 1, 1};
             s.text[0] = TextArch{.prefix = "cond_stage_model.model.", .open_clip = true, .width = 16, .layers = 3,
                                  .mlp = 64, .proj_dim = 24};
-            s.hints = {{"unet_head_channels", "16"}, {"te1_heads", "2"}};
+            s.hints = {{"unet_head_channels", "16"}, {"te1_heads", "2"}, {"te1_layers", "3"}};
         }
     } else if (arch == "sdxl") {
         s.layout = "sgm";

@@ -5,6 +5,7 @@
 #include "common/ckpt_writer.h"
 #include "common/fixtures.h"
 #include "io/safetensors.h"
+#include "model/convert.h"
 #include "model/detect.h"
 #include "model/file_hash.h"
 #include "model/key_map.h"
@@ -322,6 +323,50 @@ TEST(ModelLoader, CkptCheckpointLoadsLikeItsSafetensors) {
     EXPECT_TRUE(std::any_of(c.dropped_keys.begin(), c.dropped_keys.end(),
                             [](auto& d) { return d.first == "model_ema.decay"; }));
     expect_same_store(c, load_model(st), "ckpt vs safetensors");
+}
+
+TEST(ModelLoader, SD2FileConvertedFromDiffusersLosesNoFurtherBlock) {
+    // diffusers-converted SD 2.x files already lack the last text block and the projection; the
+    // yaml (or OpenCLIP-H's known 24 blocks) says how many the architecture has.
+    TempDir tmp;
+    auto t = renamed(fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"), {},
+                     {"cond_stage_model.model.transformer.resblocks.2.", "cond_stage_model.model.text_projection"});
+    save_safetensors(tmp.file("trimmed.safetensors"), t);
+    fs::copy_file(fixture_path("models/sd2-tiny-v/sd2-tiny-v.yaml"), tmp.file("trimmed.yaml"));
+    LoadedModel m = load_model(tmp.file("trimmed.safetensors"));
+    EXPECT_EQ(count_indexed_keys(m.weights(), "te1.text_model.encoder.layers."), 2);
+    expect_same_store(m, load_model(fixture_path("models/sd2-tiny-v/diffusers")), "trimmed sd2");
+}
+
+TEST(ModelLoader, ConvertRoundTripsEveryFixtureModel) {
+    TempDir tmp;
+    for (auto& [name, spec] : manifest()["models"].items()) {
+        SCOPED_TRACE(name);
+        LoadedModel single = load_model(fixture_path(spec["single_file"].get<std::string>()));
+        // diffusers folder -> original single file, same dtype
+        LoadedModel diff = load_model(fixture_path(spec["diffusers_folder"].get<std::string>()));
+        const std::string a = tmp.file(name + "-from-diffusers.safetensors");
+        convert_model(diff, a, {});
+        LoadedModel back = load_model(a);
+        EXPECT_EQ(back.layout, single.layout);
+        EXPECT_EQ(back.family, single.family);
+        EXPECT_TRUE(back.unknown_keys.empty());
+        expect_hints(back, spec, a);
+        expect_same_store(back, single, name + " diffusers->single");
+        // single file -> f32 single file (yaml copied beside it): identical values, f32 storage
+        ConvertOptions o;
+        o.dtype = DType::F32;
+        const std::string b = tmp.file(name + "-f32.safetensors");
+        convert_model(single, b, o);
+        EXPECT_TRUE(fs::exists(tmp.file(name + "-f32.yaml")));
+        LoadedModel wide = load_model(b);
+        EXPECT_EQ(wide.dtypes.at("model.diffusion_model.out.2.weight"), DType::F32);
+        expect_hints(wide, spec, b);
+        EXPECT_EQ(wide.weights().names(), single.weights().names());
+        for (auto& n : {std::string("model.diffusion_model.out.2.weight"), std::string("te1.text_model.final_layer_norm.weight")})
+            EXPECT_EQ(wide.weights().raw(n).to_vector(), single.weights().raw(n).to_vector()) << n;
+        EXPECT_THROW(convert_model(single, b, o), Error);  // no silent overwrite
+    }
 }
 
 std::string load_error(const std::string& path, const LoadOptions& o = {}) {
