@@ -1,6 +1,8 @@
 // torch CPU randn, bit for bit (see rng_torch.h for the algorithm and the ATen files it mirrors).
 #include "sample/rng_torch.h"
 
+#include "sample/float_exact.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -60,17 +62,6 @@ namespace {
 // each multiply whose only use is an add into an FMA. We evaluate the same operations one lane at a
 // time: std::fma where torch's build fused, rounded() where a product is rounded on its own.
 // Verified bit for bit against torch 1.13 on 81920 draws (tests/parity/sample_rng_test.cpp).
-
-// Forces rounding to float at this point so the compiler cannot contract it into a later add.
-inline float rounded(float v) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __asm__("" : "+x"(v));
-#else
-    volatile float t = v;
-    v = t;
-#endif
-    return v;
-}
 
 inline uint32_t float_bits(float f) { return std::bit_cast<uint32_t>(f); }
 inline float bits_float(uint32_t u) { return std::bit_cast<float>(u); }

@@ -5,6 +5,7 @@
 #pragma once
 #include "common/fixtures.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -56,6 +57,47 @@ inline const nlohmann::json& sample_manifest() {
         }
     }();
     return m;
+}
+
+}  // namespace sdpp::testing
+
+namespace sdpp::testing {
+
+// Stricter than compare(): every element within rel_tol * |expected| + abs_tol. Returns "" when ok,
+// else a one-line description of the worst element.
+inline std::string elementwise_mismatch(const std::vector<double>& actual, const std::vector<double>& expected,
+                                        double rel_tol, double abs_tol) {
+    if (actual.size() != expected.size())
+        return "length " + std::to_string(actual.size()) + " != expected " + std::to_string(expected.size());
+    double worst = 0;
+    size_t wi = 0;
+    bool bad = false;
+    for (size_t i = 0; i < actual.size(); ++i) {
+        const double d = std::abs(actual[i] - expected[i]);
+        const double excess = d - (rel_tol * std::abs(expected[i]) + abs_tol);
+        if (!(excess <= 0) && (!bad || excess > worst)) {
+            worst = std::isnan(excess) ? INFINITY : excess;
+            wi = i;
+            bad = true;
+        }
+    }
+    if (!bad) return "";
+    std::ostringstream os;
+    os.precision(10);
+    os << "element " << wi << ": " << actual[wi] << " vs expected " << expected[wi];
+    return os.str();
+}
+
+inline std::vector<double> to_doubles(const Tensor& t) {
+    std::vector<double> r;
+    if (t.dtype() == DType::I64) {
+        Tensor c = t.contiguous();
+        const int64_t* p = c.data<int64_t>();
+        for (int64_t i = 0; i < c.numel(); ++i) r.push_back(double(p[i]));
+    } else {
+        for (float v : t.to_vector()) r.push_back(v);
+    }
+    return r;
 }
 
 }  // namespace sdpp::testing
