@@ -130,15 +130,21 @@ VAEEncoder VAEEncoder::load(const WeightScope& w, const VAEConfig& cfg) {
     return e;
 }
 
-Tensor VAEEncoder::forward(Ctx& ctx, const Tensor& image) const {
+Tensor VAEEncoder::forward_down(Ctx& ctx, const Tensor& image) const {
     Tensor h = conv_in(ctx, image);  // [N, ch, H, W]
     for (auto& lv : down) {
         for (auto& b : lv.blocks) h = b.forward(ctx, h);
         if (lv.downsample) h = (*lv.downsample)(ctx, pad_right_bottom(h));  // [N, C, H/2, W/2]
     }
-    h = mid.forward(ctx, h);
+    return h;
+}
+
+Tensor VAEEncoder::forward_mid(Ctx& ctx, const Tensor& x) const {
+    Tensor h = mid.forward(ctx, x);
     return conv_out(ctx, norm_out(ctx, h, /*fuse_silu=*/true));  // [N, 2z, h, w]
 }
+
+Tensor VAEEncoder::forward(Ctx& ctx, const Tensor& image) const { return forward_mid(ctx, forward_down(ctx, image)); }
 
 VAEDecoder VAEDecoder::load(const WeightScope& w, const VAEConfig& cfg) {
     VAEDecoder d;
@@ -161,9 +167,14 @@ VAEDecoder VAEDecoder::load(const WeightScope& w, const VAEConfig& cfg) {
     return d;
 }
 
-Tensor VAEDecoder::forward(Ctx& ctx, const Tensor& z) const {
-    Tensor h = conv_in(ctx, z);  // [N, C_last, h, w]
-    h = mid.forward(ctx, h);
+Tensor VAEDecoder::forward_mid(Ctx& ctx, const Tensor& z) const {
+    return mid.forward(ctx, conv_in(ctx, z));  // [N, C_last, h, w]
+}
+
+Tensor VAEDecoder::forward(Ctx& ctx, const Tensor& z) const { return forward_up(ctx, forward_mid(ctx, z)); }
+
+Tensor VAEDecoder::forward_up(Ctx& ctx, const Tensor& x) const {
+    Tensor h = x;
     for (auto it = up.rbegin(); it != up.rend(); ++it) {
         for (auto& b : it->blocks) h = b.forward(ctx, h);
         if (it->upsample) h = (*it->upsample)(ctx, upsample_nearest2x(ctx, h));  // [N, C, 2H, 2W]
