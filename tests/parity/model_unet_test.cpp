@@ -1,13 +1,14 @@
 // U-Net parity against the fixtures' references (diffusers v0.30.3 UNet2DConditionModel on the tiny
 // random-weight models): every "unet" entry of $SDPP_FIXTURES/manifest.json, every latent size in its
-// reference file, f32 (1e-4 relative) and bf16 (3e-2 relative) compute. On a failure the per-block
+// reference file, f32 (1e-4 relative) and bf16 (3e-2 relative) compute, from the single file and from
+// the diffusers folder (both through load_model). On a failure the per-block
 // debug activations ("<size>.debug.*") show where the computation first diverges.
 #include "common/fixtures.h"
 #include "io/safetensors.h"
+#include "model/loader.h"
 #include "model/unet.h"
 
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <fstream>
@@ -58,25 +59,6 @@ const nlohmann::json& manifest() {
     return m;
 }
 
-// Every tensor of a single file, under its own name (the U-Net's keys are already internal names).
-std::unique_ptr<WeightStore> load_single_file(const std::string& path) {
-    auto f = SafetensorsFile::open(path);
-    auto s = std::make_unique<WeightStore>();  // not movable
-    for (auto& e : f.entries()) s->add(e.name, f.get(e), e.name);
-    return s;
-}
-
-// Heads from the LDM/SGM yaml beside the single file: num_heads (SD1) or num_head_channels (SD2/SDXL).
-ModelHints hints_from_yaml(const std::string& path) {
-    YAML::Node root = YAML::LoadFile(path);
-    YAML::Node p = root["model"]["params"];
-    YAML::Node u = p["unet_config"] ? p["unet_config"]["params"] : p["network_config"]["params"];
-    ModelHints h;
-    if (u["num_head_channels"] && u["num_head_channels"].as<int>() > 0) h.unet_head_channels = u["num_head_channels"].as<int>();
-    else if (u["num_heads"] && u["num_heads"].as<int>() > 0) h.unet_heads_per_level = std::vector<int>{u["num_heads"].as<int>()};
-    return h;
-}
-
 const char* dtype_label(DType t) { return t == DType::BF16 ? "bf16" : "f32"; }
 double tolerance(DType t) { return t == DType::BF16 ? 3e-2 : 1e-4; }
 
@@ -89,12 +71,6 @@ std::vector<std::string> case_prefixes(const SafetensorsFile& ref) {
     return out;
 }
 
-struct Model {
-    std::string name;
-    std::unique_ptr<WeightStore> store;
-    ModelHints hints;
-};
-
 std::vector<std::string> unet_models() {
     std::vector<std::string> out;
     for (auto& [name, refs] : manifest().at("model_refs").items())
@@ -102,13 +78,13 @@ std::vector<std::string> unet_models() {
     return out;
 }
 
-Model load_model(const std::string& name) {
-    const auto& mi = manifest().at("models").at(name);
-    Model m;
-    m.name = name;
-    m.store = load_single_file(fixture_path(mi.at("single_file").get<std::string>()));
-    m.hints = hints_from_yaml(fixture_path(mi.at("original_config").get<std::string>()));
-    return m;
+// Both forms of every model: the single file (LDM/SGM keys, heads from the yaml beside it) and the
+// diffusers folder (keys mapped by the loader, heads from unet/config.json).
+const std::vector<std::pair<std::string, std::string>> kLayouts = {{"single-file", "single_file"},
+                                                                     {"diffusers", "diffusers_folder"}};
+
+LoadedModel load(const std::string& name, const std::string& layout_key) {
+    return load_model(fixture_path(manifest().at("models").at(name).at(layout_key).get<std::string>()));
 }
 
 // Runs one reference case; returns true when the output matches. Prints one line per case and, on a
@@ -155,29 +131,33 @@ TEST(ModelUNetParity, EveryManifestCase) {
     int passed = 0, total = 0;
     double worst[2] = {0, 0};
     for (const auto& name : unet_models()) {
-        Model m = load_model(name);
         const auto ref = SafetensorsFile::open(
             fixture_path(manifest().at("model_refs").at(name).at("unet").at("file").get<std::string>()));
-        UNetConfig cfg;
-        try {
-            cfg = UNetConfig::detect(*m.store, m.hints);
-        } catch (const Error& e) {
-            ADD_FAILURE() << name << ": " << e.what();
-            total += int(case_prefixes(ref).size()) * 2;
-            continue;
-        }
-        std::printf("%s: %s\n", name.c_str(), cfg.describe().c_str());
-        for (DType dt : {DType::F32, DType::BF16}) {
-            UNet unet = UNet::load(*m.store, cfg, dt);
-            for (auto& k : m.store->unused())
-                if (k.starts_with("model.diffusion_model.")) ADD_FAILURE() << name << ": U-Net weight never bound: " << k;
-            for (const auto& prefix : case_prefixes(ref)) {
-                ++total;
-                double rel = 0;
-                const std::string label = name + " " + prefix + " " + dtype_label(dt) + " single-file";
-                if (run_case(unet, ref, prefix, dt, label, &rel)) ++passed;
-                else ADD_FAILURE() << label << " does not match the reference";
-                worst[dt == DType::BF16] = std::max(worst[dt == DType::BF16], rel);
+        const auto prefixes = case_prefixes(ref);
+        for (const auto& [layout, layout_key] : kLayouts) {
+            UNetConfig cfg;
+            LoadedModel m;
+            try {
+                m = load(name, layout_key);
+                cfg = UNetConfig::detect(m.weights(), m.hints);
+            } catch (const Error& e) {
+                ADD_FAILURE() << name << " " << layout << ": " << e.what();
+                total += int(prefixes.size()) * 2;
+                continue;
+            }
+            std::printf("%s %s: %s\n", name.c_str(), layout.c_str(), cfg.describe().c_str());
+            for (DType dt : {DType::F32, DType::BF16}) {
+                UNet unet = UNet::load(m.weights(), cfg, dt);
+                for (auto& k : m.weights().unused())
+                    if (k.starts_with("model.diffusion_model.")) ADD_FAILURE() << name << ": U-Net weight never bound: " << k;
+                for (const auto& prefix : prefixes) {
+                    ++total;
+                    double rel = 0;
+                    const std::string label = name + " " + prefix + " " + dtype_label(dt) + " " + layout;
+                    if (run_case(unet, ref, prefix, dt, label, &rel)) ++passed;
+                    else ADD_FAILURE() << label << " does not match the reference";
+                    worst[dt == DType::BF16] = std::max(worst[dt == DType::BF16], rel);
+                }
             }
         }
     }
@@ -189,11 +169,12 @@ TEST(ModelUNetParity, EveryManifestCase) {
 
 // The detected architecture equals the diffusers config the fixtures were made from.
 TEST(ModelUNetDetect, MatchesDiffusersConfig) {
-    for (const auto& name : unet_models()) {
-        SCOPED_TRACE(name);
-        Model m = load_model(name);
+    for (const auto& name : unet_models())
+    for (const auto& [layout, layout_key] : kLayouts) {
+        SCOPED_TRACE(name + " " + layout);
+        LoadedModel m = load(name, layout_key);
         const auto& uc = manifest().at("models").at(name).at("unet_config");
-        UNetConfig c = UNetConfig::detect(*m.store, m.hints);
+        UNetConfig c = UNetConfig::detect(m.weights(), m.hints);
         EXPECT_EQ(c.in_channels, uc.at("in_channels").get<int64_t>());
         EXPECT_EQ(c.out_channels, uc.at("out_channels").get<int64_t>());
         EXPECT_EQ(c.level_channels, uc.at("block_out_channels").get<std::vector<int64_t>>());
@@ -240,9 +221,9 @@ TEST(ModelUNetSDXL, AdmVectorMatchesReference) {
 TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
     for (const auto& name : unet_models()) {
         SCOPED_TRACE(name);
-        Model m = load_model(name);
-        UNetConfig cfg = UNetConfig::detect(*m.store, m.hints);
-        UNet unet = UNet::load(*m.store, cfg, DType::F32);
+        LoadedModel m = load(name, "single_file");
+        UNetConfig cfg = UNetConfig::detect(m.weights(), m.hints);
+        UNet unet = UNet::load(m.weights(), cfg, DType::F32);
         std::mt19937 rng(7);
         std::normal_distribution<float> nd;
         auto randn = [&](const Shape& s) {
@@ -272,9 +253,9 @@ TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
 
 // Bad inputs give an Error naming the problem, not a crash.
 TEST(ModelUNetErrors, RejectsWrongShapes) {
-    Model m = load_model(unet_models().front());
-    UNetConfig cfg = UNetConfig::detect(*m.store, m.hints);
-    UNet unet = UNet::load(*m.store, cfg, DType::F32);
+    LoadedModel m = load(unet_models().front(), "single_file");
+    UNetConfig cfg = UNetConfig::detect(m.weights(), m.hints);
+    UNet unet = UNet::load(m.weights(), cfg, DType::F32);
     Ctx ctx;
     Tensor x = Tensor::zeros({1, cfg.in_channels + 1, 8, 8});
     Tensor t = Tensor::zeros({1});

@@ -1,10 +1,12 @@
 // VAE parity against the fixtures' references (diffusers v0.30.3 AutoencoderKL on the tiny
 // random-weight models): every "vae" entry of $SDPP_FIXTURES/manifest.json, decode and encode at every
-// stored size, f32 (1e-4 relative) and bf16 (3e-2 relative). Plus tiled decode/encode against the
+// stored size, f32 (1e-4 relative) and bf16 (3e-2 relative), from the single file and the diffusers
+// folder (both through load_model). Plus tiled decode/encode against the
 // untiled path on a 64x64 latent (512x512 image), with the peak memory of each.
 #include "common/fixtures.h"
 #include "core/allocator.h"
 #include "io/safetensors.h"
+#include "model/loader.h"
 #include "model/vae.h"
 
 #include <gtest/gtest.h>
@@ -58,20 +60,6 @@ const nlohmann::json& manifest() {
     return m;
 }
 
-std::unique_ptr<WeightStore> load_single_file(const std::string& path) {
-    auto f = SafetensorsFile::open(path);
-    auto s = std::make_unique<WeightStore>();  // not movable
-    for (auto& e : f.entries()) s->add(e.name, f.get(e), e.name);
-    return s;
-}
-
-Family family_of(const std::string& kind) {
-    if (kind == "sdxl") return Family::SDXL;
-    if (kind == "sd2") return Family::SD2;
-    if (kind == "sd1") return Family::SD1;
-    return Family::Unknown;
-}
-
 const char* dtype_label(DType t) { return t == DType::BF16 ? "bf16" : "f32"; }
 double tolerance(DType t) { return t == DType::BF16 ? 3e-2 : 1e-4; }
 
@@ -90,16 +78,20 @@ std::vector<std::string> sizes(const SafetensorsFile& ref) {
     return out;
 }
 
+const std::vector<std::pair<std::string, std::string>> kLayouts = {{"single-file", "single_file"},
+                                                                     {"diffusers", "diffusers_folder"}};
+
 struct Loaded {
-    std::unique_ptr<WeightStore> store;
+    LoadedModel model;
     VAEConfig cfg;
 };
 
-Loaded load(const std::string& name) {
-    const auto& mi = manifest().at("models").at(name);
+// Through load_model, as users load models: single file or diffusers folder (VAE attention weights
+// [C, C] there, mapped to the internal 1x1 convs); the scaling factor comes from the loader's hints.
+Loaded load(const std::string& name, const std::string& layout_key = "single_file") {
     Loaded l;
-    l.store = load_single_file(fixture_path(mi.at("single_file").get<std::string>()));
-    l.cfg = VAEConfig::detect(*l.store, {}, family_of(mi.at("kind").get<std::string>()));
+    l.model = load_model(fixture_path(manifest().at("models").at(name).at(layout_key).get<std::string>()));
+    l.cfg = VAEConfig::detect(l.model.weights(), l.model.hints, l.model.family);
     return l;
 }
 
@@ -107,47 +99,58 @@ TEST(ModelVAEParity, EveryManifestCase) {
     int passed = 0, total = 0;
     double worst[2] = {0, 0};
     for (const auto& name : vae_models()) {
-        Loaded m = load(name);
         const auto& mi = manifest().at("models").at(name);
-        std::printf("%s: %s\n", name.c_str(), m.cfg.describe().c_str());
-        EXPECT_FLOAT_EQ(m.cfg.scaling_factor, mi.at("vae_config").at("scaling_factor").get<float>()) << name;
         const auto ref = SafetensorsFile::open(
             fixture_path(manifest().at("model_refs").at(name).at("vae").at("file").get<std::string>()));
-        for (DType dt : {DType::F32, DType::BF16}) {
-            VAE vae = VAE::load(*m.store, m.cfg, dt);
-            for (auto& k : m.store->unused())
-                if (k.starts_with("first_stage_model.")) ADD_FAILURE() << name << ": VAE weight never bound: " << k;
-            Ctx ctx;
-            ctx.compute_dtype = dt;
-            auto get = [&](const std::string& k) { return ref.get(k).to(DType::F32); };
-            const double tol = tolerance(dt);
-            double& w = worst[dt == DType::BF16];
-            for (const auto& size : sizes(ref)) {
-                const std::string label = name + " " + size + " " + dtype_label(dt) + " single-file";
-                {  // decode
-                    ++total;
-                    auto r = compare(vae.decode(ctx, get(size + ".decode.z")), get(size + ".decode.out"), tol, 0,
-                                     label + " decode");
-                    w = std::max(w, r.rel);
-                    std::printf("  %s %s decode: max rel diff %.3g\n", r.ok ? "ok  " : "FAIL", label.c_str(), r.rel);
-                    if (r.ok) ++passed;
-                    else ADD_FAILURE() << r.report;
-                }
-                {  // encode: moments, mean, logvar, std
-                    ++total;
-                    VAEPosterior p = vae.encode(ctx, get(size + ".encode.image"));
-                    bool ok = true;
-                    double rel = 0;
-                    for (auto [what, t] : {std::pair<const char*, Tensor>{"moments", p.moments}, {"mean", p.mean},
-                                           {"logvar", p.logvar}, {"std", p.std}}) {
-                        auto r = compare(t, get(size + ".encode." + what), tol, 0, label + " encode " + what);
-                        rel = std::max(rel, r.rel);
-                        if (!r.ok) ADD_FAILURE() << r.report;
-                        ok = ok && r.ok;
+        for (const auto& [layout, layout_key] : kLayouts) {
+            Loaded m;
+            try {
+                m = load(name, layout_key);
+            } catch (const Error& e) {
+                ADD_FAILURE() << name << " " << layout << ": " << e.what();
+                total += int(sizes(ref).size()) * 4;
+                continue;
+            }
+            std::printf("%s %s: %s\n", name.c_str(), layout.c_str(), m.cfg.describe().c_str());
+            EXPECT_FLOAT_EQ(m.cfg.scaling_factor, mi.at("vae_config").at("scaling_factor").get<float>()) << name;
+            EXPECT_EQ(m.cfg.level_channels, mi.at("vae_config").at("block_out_channels").get<std::vector<int64_t>>());
+            EXPECT_EQ(m.cfg.num_res_blocks, mi.at("vae_config").at("layers_per_block").get<int>());
+            for (DType dt : {DType::F32, DType::BF16}) {
+                VAE vae = VAE::load(m.model.weights(), m.cfg, dt);
+                for (auto& k : m.model.weights().unused())
+                    if (k.starts_with("first_stage_model.")) ADD_FAILURE() << name << ": VAE weight never bound: " << k;
+                Ctx ctx;
+                ctx.compute_dtype = dt;
+                auto get = [&](const std::string& k) { return ref.get(k).to(DType::F32); };
+                const double tol = tolerance(dt);
+                double& w = worst[dt == DType::BF16];
+                for (const auto& size : sizes(ref)) {
+                    const std::string label = name + " " + size + " " + dtype_label(dt) + " " + layout;
+                    {  // decode
+                        ++total;
+                        auto r = compare(vae.decode(ctx, get(size + ".decode.z")), get(size + ".decode.out"), tol, 0,
+                                         label + " decode");
+                        w = std::max(w, r.rel);
+                        std::printf("  %s %s decode: max rel diff %.3g\n", r.ok ? "ok  " : "FAIL", label.c_str(), r.rel);
+                        if (r.ok) ++passed;
+                        else ADD_FAILURE() << r.report;
                     }
-                    w = std::max(w, rel);
-                    std::printf("  %s %s encode: max rel diff %.3g\n", ok ? "ok  " : "FAIL", label.c_str(), rel);
-                    if (ok) ++passed;
+                    {  // encode: moments, mean, logvar, std
+                        ++total;
+                        VAEPosterior p = vae.encode(ctx, get(size + ".encode.image"));
+                        bool ok = true;
+                        double rel = 0;
+                        for (auto [what, t] : {std::pair<const char*, Tensor>{"moments", p.moments}, {"mean", p.mean},
+                                               {"logvar", p.logvar}, {"std", p.std}}) {
+                            auto r = compare(t, get(size + ".encode." + what), tol, 0, label + " encode " + what);
+                            rel = std::max(rel, r.rel);
+                            if (!r.ok) ADD_FAILURE() << r.report;
+                            ok = ok && r.ok;
+                        }
+                        w = std::max(w, rel);
+                        std::printf("  %s %s encode: max rel diff %.3g\n", ok ? "ok  " : "FAIL", label.c_str(), rel);
+                        if (ok) ++passed;
+                    }
                 }
             }
         }
@@ -186,7 +189,7 @@ std::pair<double, double> rel_errors(const Tensor& a, const Tensor& e) {
 // mean 3-4%, max 5-8% (without the halo and the global mid block: 12% / 28%).
 TEST(ModelVAETiled, MatchesUntiled) {
     Loaded m = load(vae_models().front());
-    VAE vae = VAE::load(*m.store, m.cfg, DType::F32);
+    VAE vae = VAE::load(m.model.weights(), m.cfg, DType::F32);
     Ctx ctx;
     Tensor z = randn({1, m.cfg.latent_channels, 64, 64}, 11);
     auto& alloc = default_allocator();
@@ -221,7 +224,7 @@ TEST(ModelVAETiled, MatchesUntiled) {
 
 TEST(ModelVAEErrors, RejectsWrongShapes) {
     Loaded m = load(vae_models().front());
-    VAE vae = VAE::load(*m.store, m.cfg, DType::F32);
+    VAE vae = VAE::load(m.model.weights(), m.cfg, DType::F32);
     Ctx ctx;
     EXPECT_THROW(vae.decode(ctx, Tensor::zeros({1, m.cfg.latent_channels + 1, 8, 8})), Error);
     EXPECT_THROW(vae.encode(ctx, Tensor::zeros({1, 4, 64, 64})), Error);
