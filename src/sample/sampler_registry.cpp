@@ -107,8 +107,10 @@ const Entry kA1111Names[] = {
     {"DPM++ 3M SDE", SamplerKind::Dpmpp3mSde, E, true},
     {"DPM++ 3M SDE Karras", SamplerKind::Dpmpp3mSde, K, true},
     {"DPM++ 3M SDE Exponential", SamplerKind::Dpmpp3mSde, E, true},
-    {"DDIM", SamplerKind::Ddim},
-    {"PLMS", SamplerKind::Plms},
+    // A1111's timestep samplers use the timesteps 1, 1+k, 1+2k, ... (k = 1000 // steps), i.e. the
+    // ddim_uniform schedule (their last step lands on alphas_cumprod[0] instead of sigma 0).
+    {"DDIM", SamplerKind::Ddim, ScheduleKind::DdimUniform},
+    {"PLMS", SamplerKind::Plms, ScheduleKind::DdimUniform},
     {"UniPC", SamplerKind::UniPC, {}, false, SdeSolver::Midpoint, UniPCVariant::BH1, 3},
     {"LCM", SamplerKind::Lcm},
 };
