@@ -34,6 +34,10 @@ struct ModelOptions {
     std::string prediction;  // "" = detect, "eps" or "v"
     std::string dtype = "f32";  // compute precision: "f32" or "bf16"
     int threads = 0;         // 0 = all cores
+    // Keep the U-Net's converted weights bound between requests (a server). false (the CLI) releases
+    // them after the last sampling step of each request, so they are gone before the VAE decodes.
+    // The text encoders and the VAE are always bound only while they run.
+    bool keep_weights = true;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).
@@ -51,6 +55,13 @@ struct ModelDescription {
     float default_cfg = 7.0f;    // Turbo/LCM: 1
     std::string default_sampler = "euler_a";  // Turbo: euler_a, LCM: lcm
 };
+
+// A float tensor crossing the API: latents [N, C, h, w], or float images [1, 3, H, W] in [-1, 1].
+struct FloatTensor {
+    std::vector<int64_t> shape;
+    std::vector<float> data;     // row-major
+};
+using Latent = FloatTensor;
 
 // ---- one request ----------------------------------------------------------------------------
 struct GenerateRequest {
@@ -71,6 +82,9 @@ struct GenerateRequest {
 
     // img2img: set init_image (any size; fitted with resize_mode)
     std::optional<Image> init_image;
+    // Or the init image as floats [1, 3, H, W] in [-1, 1] (exact: no 8-bit rounding). Used instead of
+    // init_image's pixels; it must have the target size (no resize, outpaint, only-masked or overlay).
+    std::optional<FloatTensor> init_pixels;
     float strength = 0.75f;           // A1111 "Denoising strength"
     ResizeMode resize_mode = ResizeMode::Just;
     // The init image's latent: false = VAE posterior MEAN (deterministic; what the parity fixtures
@@ -98,11 +112,6 @@ struct GenerateRequest {
 };
 
 // ---- progress -------------------------------------------------------------------------------
-struct Latent {
-    std::vector<int64_t> shape;  // [N, C, h, w]
-    std::vector<float> data;     // row-major
-};
-
 struct Progress {
     std::string stage;               // "text", "encode", "sample", "decode"
     int step = 0;                    // steps done in this stage (sample: sampler steps)
@@ -170,17 +179,17 @@ void validate_request(const GenerateRequest& request);
 // Sampler / schedule names: sdpp's (euler, euler_a, heun, dpm2, dpm2_a, lms, dpmpp_2s_a, dpmpp_2m,
 // dpmpp_sde, dpmpp_2m_sde, dpmpp_3m_sde, ddim, lcm, unipc; schedules normal, karras, exponential,
 // sgm_uniform, simple, ddim_uniform) and A1111's display names ("DPM++ 2M Karras" names both).
-struct SamplerChoice {
+struct SamplerSelection {
     std::string sampler;    // sdpp name
     std::string scheduler;  // sdpp name, "" = the sampler's default
 };
-SamplerChoice parse_sampler_name(const std::string& name);   // throws for unknown names
+SamplerSelection parse_sampler_name(const std::string& name);   // throws for unknown names
 std::string parse_scheduler_name(const std::string& name);   // "" for automatic; throws if unknown
 std::string sampler_display_name(const std::string& sampler);      // "euler_a" -> "Euler a"
 std::string scheduler_display_name(const std::string& scheduler);  // "karras" -> "Karras", "" -> "Automatic"
 std::string default_scheduler(const std::string& sampler);         // A1111's "Automatic" choice
-std::vector<std::string> sampler_names();
-std::vector<std::string> scheduler_names();
+std::vector<std::string> known_samplers();
+std::vector<std::string> known_schedulers();
 
 // A1111 "parameters" text for one image, and the request such a text describes (for --from-png).
 std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model, int64_t seed,

@@ -301,10 +301,11 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     info.set("Size", std::to_string(r.width) + "x" + std::to_string(r.height));
     if (!model.hash.empty()) info.set("Model hash", model.hash);
     if (!model.name.empty()) info.set("Model", model.name);
-    if (r.init_image) info.set("Denoising strength", format_number(r.strength));
+    const bool img2img = r.init_image || r.init_pixels;
+    if (img2img) info.set("Denoising strength", format_number(r.strength));
     if (r.clip_skip > 1) info.set("Clip skip", std::to_string(r.clip_skip));
     if (r.eta != 1.0f) info.set("Eta", format_number(r.eta));
-    if (r.init_image && r.mask) {
+    if (img2img && r.mask) {
         info.set("Mask blur", format_number(r.mask_blur));
         if (r.only_masked) {
             info.set("Inpaint area", "Only masked");
@@ -327,7 +328,7 @@ GenerateRequest request_from_parameters(const std::string& text) {
         if (k == "Steps") {
             r.steps = int(parse_int(k, v));
         } else if (k == "Sampler") {
-            SamplerChoice c = parse_sampler_name(v);
+            SamplerSelection c = parse_sampler_name(v);
             r.sampler = c.sampler;
             if (!c.scheduler.empty()) r.scheduler = c.scheduler;
         } else if (k == "Schedule type") {

@@ -46,7 +46,18 @@ void validate_request(const GenerateRequest& r) {
     for (int p : r.outpaint)
         if (p < 0 || p > kMaxSide) throw error("outpaint padding ", p, " is out of range (0..", kMaxSide, ")");
     const bool outpaint = r.outpaint != std::array<int, 4>{0, 0, 0, 0};
-    if (r.mask && !r.init_image) throw Error("a mask needs an init image");
+    if (r.init_pixels) {
+        const auto& sh = r.init_pixels->shape;
+        if (sh.size() != 4 || sh[0] != 1 || sh[1] != 3 || sh[2] < 8 || sh[3] < 8 ||
+            int64_t(r.init_pixels->data.size()) != sh[0] * sh[1] * sh[2] * sh[3])
+            throw Error("init pixels must be a [1, 3, H, W] float tensor");
+        if ((r.width && r.width != sh[3]) || (r.height && r.height != sh[2]))
+            throw error("init pixels are ", sh[3], "x", sh[2], " but the target size is ", r.width, "x", r.height);
+        if (outpaint || r.only_masked) throw Error("init pixels cannot be outpainted or cropped (only masked)");
+        if (r.mask && (r.mask->width != sh[3] || r.mask->height != sh[2]))
+            throw error("mask is ", r.mask->width, "x", r.mask->height, " but the init pixels are ", sh[3], "x", sh[2]);
+    }
+    if (r.mask && !r.init_image && !r.init_pixels) throw Error("a mask needs an init image");
     if (outpaint && !r.init_image) throw Error("outpainting needs an init image");
     if (outpaint && r.only_masked) throw Error("outpainting and only-masked inpainting cannot be combined");
     if (r.init_image) {
@@ -54,7 +65,7 @@ void validate_request(const GenerateRequest& r) {
         if (im.width <= 0 || im.height <= 0 || im.pixels.size() != size_t(im.width) * im.height * im.channels)
             throw Error("init image is empty or malformed");
     }
-    if (r.mask) {
+    if (r.mask && r.init_image) {
         const Image& m = *r.mask;
         const Image& im = *r.init_image;
         if (m.width != im.width || m.height != im.height)
@@ -73,12 +84,16 @@ int64_t random_seed() {
 GenerateRequest resolve_request(const GenerateRequest& in, const ModelDescription& model) {
     validate_request(in);
     GenerateRequest r = in;
-    SamplerChoice choice = parse_sampler_name(r.sampler.empty() ? model.default_sampler : r.sampler);
+    SamplerSelection choice = parse_sampler_name(r.sampler.empty() ? model.default_sampler : r.sampler);
     r.sampler = choice.sampler;
     std::string sched = parse_scheduler_name(r.scheduler);
     r.scheduler = !sched.empty() ? sched : choice.scheduler;  // "" stays A1111's "Automatic"
     if (r.steps == 0) r.steps = model.default_steps;
     if (!r.cfg_scale) r.cfg_scale = model.default_cfg;
+    if (r.init_pixels) {
+        if (r.width == 0) r.width = int(r.init_pixels->shape[3]);
+        if (r.height == 0) r.height = int(r.init_pixels->shape[2]);
+    }
     if (r.init_image && (r.width == 0 || r.height == 0)) {
         // The canvas (after outpainting) decides; sizes round down to a multiple of 8.
         int w = r.init_image->width + r.outpaint[0] + r.outpaint[2];

@@ -2,9 +2,10 @@
 // display names (modules/sd_samplers_kdiffusion.py samplers_k_diffusion, sd_schedulers.py), their
 // old combined forms ("DPM++ 2M Karras"), k-diffusion function names (sample_euler_ancestral) and
 // ComfyUI's (euler_ancestral, dpm_2, ...). A1111's "Automatic" schedule is the per-sampler default
-// of samplers_k_diffusion's options ({'scheduler': 'karras'} for DPM++ 2M / SDE / 2S a,
-// 'exponential' for the 2M/3M SDE samplers, the model's discrete sigmas for the rest).
+// that src/sample's registry (sampler_from_name of the A1111 label) implies, else "normal".
 #include "core/error.h"
+#include "sample/samplers.h"
+#include "sample/schedule.h"
 
 #include <sdpp/sdpp.hpp>
 
@@ -17,28 +18,28 @@ namespace {
 
 struct SamplerName {
     const char* id;       // sdpp name
-    const char* display;  // A1111 display name
-    const char* automatic_schedule;
+    const char* display;  // A1111 display name (src/sample's registry knows these labels)
     std::vector<const char*> aliases;  // compared after normalisation
 };
 
 const std::vector<SamplerName>& samplers() {
     static const std::vector<SamplerName> s = {
-        {"euler", "Euler", "normal", {"k_euler", "sample_euler"}},
-        {"euler_a", "Euler a", "normal", {"euler_ancestral", "k_euler_a", "k_euler_ancestral", "sample_euler_ancestral"}},
-        {"heun", "Heun", "normal", {"k_heun", "sample_heun"}},
-        {"dpm2", "DPM2", "normal", {"dpm_2", "k_dpm_2", "sample_dpm_2"}},
-        {"dpm2_a", "DPM2 a", "normal", {"dpm_2_ancestral", "dpm2_ancestral", "k_dpm_2_a", "sample_dpm_2_ancestral"}},
-        {"lms", "LMS", "normal", {"k_lms", "sample_lms"}},
-        {"dpmpp_2s_a", "DPM++ 2S a", "karras",
+        {"euler", "Euler", {"k_euler", "sample_euler"}},
+        {"euler_a", "Euler a", {"euler_ancestral", "k_euler_a", "sample_euler_ancestral"}},
+        {"heun", "Heun", {"k_heun", "sample_heun"}},
+        {"dpm2", "DPM2", {"dpm_2", "k_dpm_2", "sample_dpm_2"}},
+        {"dpm2_a", "DPM2 a", {"dpm_2_ancestral", "dpm2_ancestral", "k_dpm_2_a", "sample_dpm_2_ancestral"}},
+        {"lms", "LMS", {"k_lms", "sample_lms"}},
+        {"dpmpp_2s_a", "DPM++ 2S a",
          {"dpmpp_2s_ancestral", "k_dpmpp_2s_a", "sample_dpmpp_2s_ancestral"}},
-        {"dpmpp_2m", "DPM++ 2M", "karras", {"k_dpmpp_2m", "sample_dpmpp_2m"}},
-        {"dpmpp_sde", "DPM++ SDE", "karras", {"k_dpmpp_sde", "sample_dpmpp_sde"}},
-        {"dpmpp_2m_sde", "DPM++ 2M SDE", "exponential", {"k_dpmpp_2m_sde", "sample_dpmpp_2m_sde", "k_dpmpp_2m_sde_ka"}},
-        {"dpmpp_3m_sde", "DPM++ 3M SDE", "exponential", {"k_dpmpp_3m_sde", "sample_dpmpp_3m_sde"}},
-        {"ddim", "DDIM", "ddim_uniform", {}},
-        {"lcm", "LCM", "normal", {"sample_lcm"}},
-        {"unipc", "UniPC", "normal", {"uni_pc"}},
+        {"dpmpp_2m", "DPM++ 2M", {"k_dpmpp_2m", "sample_dpmpp_2m"}},
+        {"dpmpp_sde", "DPM++ SDE", {"k_dpmpp_sde", "sample_dpmpp_sde"}},
+        {"dpmpp_2m_sde", "DPM++ 2M SDE", {"k_dpmpp_2m_sde", "sample_dpmpp_2m_sde", "k_dpmpp_2m_sde_ka"}},
+        {"dpmpp_3m_sde", "DPM++ 3M SDE", {"k_dpmpp_3m_sde", "sample_dpmpp_3m_sde"}},
+        {"ddim", "DDIM", {}},
+        {"plms", "PLMS", {"pndm"}},
+        {"lcm", "LCM", {"sample_lcm"}},
+        {"unipc", "UniPC", {"uni_pc"}},
     };
     return s;
 }
@@ -54,6 +55,7 @@ const std::vector<SchedulerName>& schedulers() {
         {"normal", "Uniform", {"uniform", "discrete", "default"}},
         {"karras", "Karras", {}},
         {"exponential", "Exponential", {}},
+        {"polyexponential", "Polyexponential", {}},
         {"sgm_uniform", "SGM Uniform", {"sgmuniform"}},
         {"simple", "Simple", {}},
         {"ddim_uniform", "DDIM", {"ddim"}},
@@ -109,19 +111,19 @@ std::string joined(const std::vector<std::string>& v) {
 
 }  // namespace
 
-std::vector<std::string> sampler_names() {
+std::vector<std::string> known_samplers() {
     std::vector<std::string> v;
     for (const auto& s : samplers()) v.push_back(s.id);
     return v;
 }
 
-std::vector<std::string> scheduler_names() {
+std::vector<std::string> known_schedulers() {
     std::vector<std::string> v;
     for (const auto& s : schedulers()) v.push_back(s.id);
     return v;
 }
 
-SamplerChoice parse_sampler_name(const std::string& name) {
+SamplerSelection parse_sampler_name(const std::string& name) {
     std::string n = norm(name);
     if (const SamplerName* s = find_sampler(n)) return {s->id, ""};
     // "<sampler> <schedule>" / "<sampler>_<schedule>": A1111's old combined names ("DPM++ 2M Karras")
@@ -137,14 +139,14 @@ SamplerChoice parse_sampler_name(const std::string& name) {
             }
         }
     }
-    throw error("unknown sampler '", name, "' (known: ", joined(sampler_names()), "; A1111 names such as \"Euler a\" work too)");
+    throw error("unknown sampler '", name, "' (known: ", joined(known_samplers()), "; A1111 names such as \"Euler a\" work too)");
 }
 
 std::string parse_scheduler_name(const std::string& name) {
     std::string n = norm(name);
     if (n.empty() || n == "automatic" || n == "auto") return "";
     if (const SchedulerName* s = find_scheduler(n)) return s->id;
-    throw error("unknown scheduler '", name, "' (known: automatic, ", joined(scheduler_names()), ")");
+    throw error("unknown scheduler '", name, "' (known: automatic, ", joined(known_schedulers()), ")");
 }
 
 std::string sampler_display_name(const std::string& sampler) {
@@ -159,8 +161,10 @@ std::string scheduler_display_name(const std::string& scheduler) {
 }
 
 std::string default_scheduler(const std::string& sampler) {
-    if (const SamplerName* s = find_sampler(norm(sampler))) return s->automatic_schedule;
-    throw error("unknown sampler '", sampler, "'");
+    const SamplerName* s = find_sampler(norm(sampler));
+    if (!s) throw error("unknown sampler '", sampler, "'");
+    SamplerChoice c = sampler_from_name(s->display);
+    return c.schedule ? schedule_name(*c.schedule) : "normal";
 }
 
 }  // namespace sdpp

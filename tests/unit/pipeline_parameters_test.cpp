@@ -128,8 +128,8 @@ TEST(PipelineParameters, RoundTrip) {
     EXPECT_TRUE(b.only_masked);
     EXPECT_EQ(b.only_masked_padding, 24);
     // Every sampler and scheduler survives the display-name round trip.
-    for (const std::string& s : sampler_names())
-        for (const std::string& sch : scheduler_names()) {
+    for (const std::string& s : known_samplers())
+        for (const std::string& sch : known_schedulers()) {
             GenerateRequest q;
             q.steps = 5;
             q.sampler = s;

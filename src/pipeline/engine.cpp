@@ -1,0 +1,304 @@
+// sdpp::Engine (include/sdpp/sdpp.hpp): load a checkpoint once, run many requests. One request:
+//   text     prompts -> contexts (text encoders bound for the call, then released)
+//   encode   init image / masks -> VAE latents (img2img, inpainting; the VAE is bound for the call)
+//   sample   per batch: seeds -> noise -> sigmas -> sampler over the CFG denoiser -> final latents
+//   decode   latents / scaling -> VAE decoder -> 8-bit images (diffusers rounding) -> overlay
+// Memory (issue 8): the U-Net stays bound between requests when keep_weights is set (the server);
+// the CLI clears it so the U-Net is released before the VAE decodes. Weights are mmap views until
+// a stage converts them, so a released stage costs only its converted copy.
+// Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
+#include "pipeline/pipeline.h"
+#include "pipeline/request.h"
+
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/threads.h"
+#include "model/detect.h"
+#include "sample/img2img.h"
+#include "sample/latent_math.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+namespace sdpp {
+
+using namespace pipeline;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Cancelled {};
+
+std::string lower(std::string s) {
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+ModelDescription describe(const LoadedModel& m, const std::string& path) {
+    ModelDescription d;
+    namespace fs = std::filesystem;
+    fs::path p(path);
+    while (!p.empty() && !p.has_filename()) p = p.parent_path();  // "dir/" -> "dir"
+    d.path = path;
+    d.name = fs::is_directory(p) ? p.filename().string() : p.stem().string();
+    d.family = family_name(m.family);
+    d.prediction = prediction_name(m.prediction());
+    d.inpaint = m.inpaint;
+    switch (m.family) {
+        case Family::SD2:
+            d.default_width = d.default_height = m.prediction() == Prediction::V ? 768 : 512;
+            break;
+        case Family::SDXL:
+        case Family::SDXLRefiner: d.default_width = d.default_height = 1024; break;
+        default: d.default_width = d.default_height = 512;
+    }
+    // Distilled models (name or ModelSpec title): few steps, no CFG, as their model cards say.
+    std::string tag = lower(d.name);
+    for (const char* k : {"modelspec.title", "modelspec.architecture"})
+        if (auto it = m.metadata.find(k); it != m.metadata.end()) tag += " " + lower(it->second);
+    if (tag.find("turbo") != std::string::npos) {
+        d.distilled = true;
+        d.default_steps = 1;  // sd-turbo / sdxl-turbo model cards: 1 step (up to 4)
+        d.default_cfg = 1.0f;
+        d.default_sampler = "euler_a";
+        d.default_width = d.default_height = 512;  // both Turbos are trained at 512x512
+    } else if (tag.find("lcm") != std::string::npos) {
+        d.distilled = true;
+        d.default_steps = 4;
+        d.default_cfg = 1.0f;
+        d.default_sampler = "lcm";
+    }
+    return d;
+}
+
+Latent to_latent(const Tensor& t) {
+    Latent l;
+    l.shape = t.shape();
+    l.data = t.to_vector();
+    return l;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+    ModelOptions opts;
+    LoadedModel model;
+    ModelDescription desc;
+    DType dtype = DType::F32;
+    std::unique_ptr<text::ClipTokenizer> tokenizer;
+    UNetConfig unet_cfg;
+    VAEConfig vae_cfg;
+    std::optional<UNet> unet;
+    DiscreteSchedule schedule = DiscreteSchedule::ldm();
+    double load_s = 0;
+    bool hash_done = false;
+
+    // Progress plumbing for one request.
+    const ProgressCallback* progress = nullptr;
+    int batch = 0, batches = 1;
+    std::map<std::string, double> timings;
+    std::vector<std::string> stage_order;
+
+    void emit(const std::string& stage, int step, int total, double elapsed, const Latent* preview = nullptr) {
+        if (!progress || !*progress) return;
+        Progress p{stage, step, total, batch, batches, elapsed, preview};
+        if (!(*progress)(p)) throw Cancelled{};
+    }
+    void add_time(const std::string& stage, double s) {
+        if (!timings.count(stage)) stage_order.push_back(stage);
+        timings[stage] += s;
+    }
+    const UNet& bound_unet() {
+        if (!unet) {
+            auto t0 = Clock::now();
+            unet.emplace(UNet::load(model.weights(), unet_cfg, dtype));
+            add_time("load", seconds_since(t0));
+        }
+        return *unet;
+    }
+    VAE bind_vae() { return VAE::load(model.weights(), vae_cfg, DType::F32); }
+
+    GenerateResult run(const GenerateRequest& request);
+    void run_resolved(GenerateResult& res);
+};
+
+Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
+    auto t0 = Clock::now();
+    Impl& s = *impl_;
+    s.opts = options;
+    if (options.model.empty()) throw Error("no model given (pass -m FILE: a .safetensors/.ckpt checkpoint or a diffusers folder)");
+    if (!std::filesystem::exists(options.model)) throw error(options.model, ": no such file or folder");
+    if (options.dtype == "f32") s.dtype = DType::F32;
+    else if (options.dtype == "bf16") s.dtype = DType::BF16;
+    else throw error("unknown dtype '", options.dtype, "' (f32 or bf16)");
+    if (options.threads > 0) set_num_threads(options.threads);
+    LoadOptions lo;
+    if (!options.vae.empty()) lo.vae_path = options.vae;
+    if (options.prediction == "v") lo.prediction = Prediction::V;
+    else if (options.prediction == "eps") lo.prediction = Prediction::Eps;
+    else if (!options.prediction.empty()) throw error("unknown prediction '", options.prediction, "' (eps or v)");
+    s.model = load_model(options.model, lo);
+    if (s.model.family == Family::Unknown) throw error(options.model, ": no U-Net found (not a Stable Diffusion checkpoint?)");
+    s.desc = describe(s.model, options.model);
+    s.unet_cfg = UNetConfig::detect(s.model.weights(), s.model.hints);
+    s.vae_cfg = VAEConfig::detect(s.model.weights(), s.model.hints, s.model.family);
+    std::string vocab = text::find_clip_vocab(options.model, options.vocab);
+    s.tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipVocab::load(vocab));
+    s.load_s = seconds_since(t0);
+    log_debug("model ", s.desc.name, ": ", s.desc.family, ", ", s.desc.prediction, s.desc.inpaint ? ", inpainting" : "",
+              "; U-Net ", s.unet_cfg.describe(), "; VAE ", s.vae_cfg.describe());
+}
+
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+
+const ModelDescription& Engine::model() const { return impl_->desc; }
+double Engine::load_seconds() const { return impl_->load_s; }
+
+GenerateRequest Engine::resolve(const GenerateRequest& request) const { return resolve_request(request, impl_->desc); }
+
+GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCallback& progress) {
+    Impl& s = *impl_;
+    s.progress = &progress;
+    s.timings.clear();
+    s.stage_order.clear();
+    s.batch = 0;
+    GenerateResult res = s.run(request);
+    if (!s.opts.keep_weights) s.unet.reset();
+    for (const std::string& st : s.stage_order) res.timings.push_back({st, s.timings[st]});
+    res.peak_bytes = default_allocator().stats().peak_bytes;
+    s.progress = nullptr;
+    return res;
+}
+
+GenerateResult Engine::Impl::run(const GenerateRequest& request) {
+    GenerateResult res;
+    res.request = resolve_request(request, desc);
+    try {
+        run_resolved(res);
+    } catch (const Cancelled&) {
+        res.cancelled = true;
+    }
+    return res;
+}
+
+void Engine::Impl::run_resolved(GenerateResult& res) {
+    const GenerateRequest& r = res.request;
+    default_allocator().reset_peak();
+    if (!hash_done) {
+        desc.hash = model_short_hash(desc.path);
+        hash_done = true;
+    }
+    batches = r.batch_count;
+    const int B = r.batch_size;
+    Ctx ctx;
+    ctx.compute_dtype = dtype;
+    Ctx vctx;  // the VAE runs in f32 whatever the U-Net's precision
+
+    // ---- text ----
+    auto t0 = Clock::now();
+    emit("text", 0, 1, 0);
+    TextSetup ts{&model, tokenizer.get(), dtype, unet_cfg.adm_in_channels};
+    PromptConditioning cond = encode_prompts(ctx, ts, r);
+    add_time("text", seconds_since(t0));
+    emit("text", 1, 1, seconds_since(t0));
+
+    // ---- encode (img2img / inpainting) ----
+    const int64_t down = vae_cfg.downscale();
+    const int64_t lh = r.height / down, lw = r.width / down;
+    const int64_t C = unet_cfg.out_channels;
+    ImageInputs images = prepare_images(r);
+    LatentInputs lat;
+    const bool img2img = r.init_image.has_value() || r.init_pixels.has_value();
+    if (img2img || model.inpaint) {
+        t0 = Clock::now();
+        emit("encode", 0, 1, 0);
+        VAE vae = bind_vae();
+        if (img2img) encode_image(vctx, vae, images.init_tensor, lat.init_mean, lat.init_std);
+        prepare_mask_latents(vctx, vae, images, model.inpaint, lh, lw, lat);
+        add_time("encode", seconds_since(t0));
+        emit("encode", 1, 1, seconds_since(t0));
+    }
+
+    const UNet& net = bound_unet();
+    std::vector<float> sigmas = full_sigmas(r, schedule);
+    // Inpainting models at full strength start from pure noise (diffusers, the fixtures); everything
+    // else with an init image follows A1111's truncated schedule from init + noise * sigma.
+    const bool from_noise = !img2img || (model.inpaint && r.strength >= 1.0f);
+    if (!from_noise) sigmas = a1111_img2img_sigmas(sigmas, r.strength);
+
+    std::vector<Tensor> finals;
+    std::optional<VAE> decoder;
+    try {
+    for (batch = 0; batch < r.batch_count; ++batch) {
+        std::vector<int64_t> seeds;
+        for (int i = 0; i < B; ++i) seeds.push_back(r.seed + int64_t(batch) * B + i);
+        BatchNoise noise(seeds);
+        Tensor n0 = noise.first({B, C, lh, lw});
+        Tensor init_latent;
+        Tensor x;
+        if (!from_noise) {
+            init_latent = batch_init_latents(lat, seeds, r.sample_posterior);
+            x = noised_latent(init_latent, n0, sigmas[0]);
+        } else {
+            if (img2img) init_latent = batch_init_latents(lat, seeds, r.sample_posterior);
+            x = lincomb({{double(sigmas[0]), n0}});
+        }
+
+        // ---- sample ----
+        t0 = Clock::now();
+        const int total = int(sigmas.size()) - 1;
+        emit("sample", 0, total, 0);
+        DenoiseSetup ds;
+        ds.unet = &net;
+        ds.schedule = &schedule;
+        ds.prediction = model.prediction();
+        ds.cfg_scale = *r.cfg_scale;
+        ds.cond = &cond;
+        ds.latents = &lat;
+        ds.init_latent = init_latent;
+        StepReporter report = [&](const StepReport& sr) {
+            std::optional<Latent> preview;
+            if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
+            emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
+        };
+        Tensor out = run_sampling(ctx, ds, r, x, sigmas, noise, report);
+        add_time("sample", seconds_since(t0));
+        emit("sample", total, total, seconds_since(t0));
+        finals.push_back(out);
+        if (!opts.keep_weights && batch + 1 == r.batch_count) unet.reset();
+
+        // ---- decode ----
+        if (!r.decode) continue;
+        t0 = Clock::now();
+        emit("decode", 0, 1, 0);
+        if (!decoder) decoder.emplace(bind_vae());
+        Tensor z = scale(vctx, out, 1.0f / vae_cfg.scaling_factor);
+        const bool tiled = r.width * int64_t(r.height) > 1024 * 1024;
+        Tensor img = tiled ? decoder->decode_tiled(vctx, z) : decoder->decode(vctx, z);
+        std::vector<Image> pics = tensor_to_images(img);
+        for (int i = 0; i < B; ++i) {
+            GeneratedImage g;
+            g.image = apply_overlay(pics[size_t(i)], images);
+            g.seed = seeds[size_t(i)];
+            g.index = batch * B + i;
+            g.parameters = format_parameters(r, desc, g.seed, i);
+            res.images.push_back(std::move(g));
+        }
+        if (!opts.keep_weights && batch + 1 == r.batch_count) decoder.reset();
+        add_time("decode", seconds_since(t0));
+        emit("decode", 1, 1, seconds_since(t0));
+    }
+    } catch (const Cancelled&) {
+        res.cancelled = true;  // keep what is finished
+    }
+    if (!finals.empty()) res.latents = to_latent(finals.size() == 1 ? finals[0] : concat(ctx, finals, 0));
+}
+
+}  // namespace sdpp

@@ -1,0 +1,128 @@
+// Internal pieces of one generation, shared by engine.cpp (the request loop) and the stage files:
+//   prompt_encode.cpp  prompts -> contexts (+ SDXL adm vectors)
+//   txt2img.cpp        seeds -> per-image torch generators, starting noise, sigmas
+//   img2img.cpp        init image -> fitted canvas -> VAE latent, strength-truncated sigmas
+//   inpaint.cpp        masks (blur, only-masked crop, latent masks, 9-channel conditioning), overlay
+//   sampling.cpp       the denoiser (CFG batch, inpaint concat, mask blend) and the sampler run
+// Orchestration only: the math lives in src/sample, src/model and src/backend.
+// The path is A1111's (modules/processing.py, sd_samplers_kdiffusion.py, sd_samplers_cfg_denoiser.py)
+// as the fixtures document it (k-diffusion CompVisDenoiser / CompVisVDenoiser, continuous t).
+#pragma once
+#include "backend/ops.h"
+#include "io/image.h"
+#include "model/conditioning.h"
+#include "model/loader.h"
+#include "model/unet.h"
+#include "model/vae.h"
+#include "sample/noise.h"
+#include "sample/rng_torch.h"
+#include "sample/schedule.h"
+#include "text/bpe.h"
+
+#include <sdpp/sdpp.hpp>
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+namespace sdpp::pipeline {
+
+// ---- prompt_encode.cpp --------------------------------------------------------------------------
+struct PromptConditioning {
+    Tensor cond;     // [1, S, C]
+    Tensor uncond;   // [1, S, C] (same S: the shorter prompt is padded with empty chunks)
+    Tensor cond_y;   // SDXL adm vectors [1, adm_in] (undefined for SD1/SD2)
+    Tensor uncond_y;
+};
+
+struct TextSetup {
+    const LoadedModel* model = nullptr;
+    const text::ClipTokenizer* tokenizer = nullptr;
+    DType matrix_dtype = DType::F32;
+    int64_t adm_in_channels = 0;  // U-Net label_emb input width (SDXL), 0 otherwise
+};
+
+// Tokenises and encodes both prompts, binding the text encoders for the call only (they are
+// released before returning, which keeps the peak low while the U-Net runs).
+PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const GenerateRequest& r);
+
+// ---- txt2img.cpp --------------------------------------------------------------------------------
+// A1111's ImageRNG: one torch CPU generator per image, seeded with that image's seed. The first draw
+// of each is its starting noise ([C, h, w]); later draws (ancestral / SDE samplers) continue the same
+// per-image streams, so image i of a batch equals a single run with seed + i.
+class BatchNoise final : public NoiseSource {
+public:
+    explicit BatchNoise(const std::vector<int64_t>& seeds);
+    // [N, C, h, w] with N = number of seeds.
+    Tensor next(const Shape& shape, float sigma, float sigma_next) override;
+    Tensor first(const Shape& shape) { return next(shape, 0, 0); }
+
+private:
+    std::vector<TorchGenerator> gens_;
+};
+
+// Sigmas for the sampler and schedule names of a resolved request (steps + 1 values, ending in 0).
+std::vector<float> full_sigmas(const GenerateRequest& r, const DiscreteSchedule& schedule);
+
+// ---- img2img.cpp / inpaint.cpp --------------------------------------------------------------------
+// The pixel-side inputs of one request, fitted to width x height.
+struct ImageInputs {
+    Image init;                 // RGB, width x height (empty for init_pixels)
+    Tensor init_tensor;         // [1, 3, H, W] in [-1, 1]: what the VAE encodes (undefined for txt2img)
+    std::optional<Image> mask;  // gray, width x height, blurred (white = repaint)
+    // A1111 apply_overlay: the canvas the result goes back into (only masked) or is composited
+    // over (overlay_original), and the mask to composite with (none: paste only).
+    std::optional<Image> overlay_base;
+    std::optional<Image> overlay_mask;
+    std::optional<Box> paste_region;  // only-masked mode: where the result goes back on the canvas
+};
+ImageInputs prepare_images(const GenerateRequest& r);
+// generated (width x height) -> the final picture (pasted back and overlaid) when ImageInputs says so.
+Image apply_overlay(const Image& generated, const ImageInputs& in);
+
+// VAE posterior of the init image (and the inpainting conditioning inputs).
+struct LatentInputs {
+    Tensor init_mean;   // [1, C, h, w] posterior mean * scaling factor (undefined for txt2img)
+    Tensor init_std;    // [1, C, h, w] posterior std * scaling factor
+    Tensor keep_mask;   // [1, 1, h, w]: 1 keeps the original latent (ordinary models with a mask)
+    Tensor c_concat;    // [1, 1 + C, h, w]: mask + masked-image latent (9-channel inpainting models)
+};
+
+// img2img.cpp: encode an image [1, 3, H, W] in [-1, 1] to the posterior (mean, std) times the
+// scaling factor.
+void encode_image(Ctx& ctx, const VAE& vae, const Tensor& image, Tensor& mean, Tensor& std);
+// inpaint.cpp: latent masks and the 9-channel conditioning (needs the VAE for the masked image).
+void prepare_mask_latents(Ctx& ctx, const VAE& vae, const ImageInputs& in, bool inpaint_model,
+                          int64_t latent_h, int64_t latent_w, LatentInputs& out);
+
+// The init latents of one batch [N, C, h, w]: the posterior mean for every image, or (sample_posterior)
+// mean + std * eps with eps from a torch generator seeded with the image's seed ^ kPosteriorSeedXor
+// (a stream apart from the image's sampling noise).
+inline constexpr uint64_t kPosteriorSeedXor = 0x5DEECE66Dull;
+Tensor batch_init_latents(const LatentInputs& lat, const std::vector<int64_t>& seeds, bool sample_posterior);
+// [1, ...] -> [n, ...] by copying (the U-Net gets contiguous batches).
+Tensor repeat_batch(Ctx& ctx, const Tensor& t, int64_t n);
+
+// ---- sampling.cpp -------------------------------------------------------------------------------
+struct DenoiseSetup {
+    const UNet* unet = nullptr;
+    const DiscreteSchedule* schedule = nullptr;
+    Prediction prediction = Prediction::Eps;
+    float cfg_scale = 7.0f;
+    const PromptConditioning* cond = nullptr;
+    const LatentInputs* latents = nullptr;  // c_concat / keep_mask / init latents (may be null)
+    Tensor init_latent;                      // [N, C, h, w] blend target when keep_mask is set
+};
+
+struct StepReport {
+    int step;   // 1-based
+    int total;
+    const Tensor& x;
+};
+using StepReporter = std::function<void(const StepReport&)>;
+
+// Runs the request's sampler from x over sigmas; returns the final latent.
+Tensor run_sampling(Ctx& ctx, const DenoiseSetup& setup, const GenerateRequest& r, Tensor x,
+                    const std::vector<float>& sigmas, NoiseSource& noise, const StepReporter& report);
+
+}  // namespace sdpp::pipeline

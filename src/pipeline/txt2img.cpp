@@ -1,0 +1,36 @@
+// txt2img pieces: the per-image torch generators (A1111 modules/rng.py ImageRNG: one CPU generator
+// per image seeded with seed + i; first() draws each image's starting noise, next() continues the
+// same streams for ancestral/SDE noise), and the sigma schedule a request names (A1111's label for
+// the sampler, so its "Automatic" schedule and discard_next_to_last_sigma apply; an explicit
+// scheduler replaces the schedule). The starting latent is noise * sigmas[0] (k-diffusion).
+#include "pipeline/pipeline.h"
+
+#include "core/error.h"
+#include "sample/samplers.h"
+
+#include <cstring>
+
+namespace sdpp::pipeline {
+
+BatchNoise::BatchNoise(const std::vector<int64_t>& seeds) {
+    gens_.reserve(seeds.size());
+    for (int64_t s : seeds) gens_.emplace_back(uint64_t(s));
+}
+
+Tensor BatchNoise::next(const Shape& shape, float, float) {
+    SDPP_CHECK(!shape.empty() && shape[0] == int64_t(gens_.size()), "BatchNoise: noise of shape ", to_string(shape),
+               " for ", gens_.size(), " images");
+    Tensor out = Tensor::empty(shape);
+    const int64_t per = out.numel() / shape[0];
+    float* p = out.data<float>();
+    for (size_t i = 0; i < gens_.size(); ++i) gens_[i].randn(std::span<float>(p + int64_t(i) * per, size_t(per)));
+    return out;
+}
+
+std::vector<float> full_sigmas(const GenerateRequest& r, const DiscreteSchedule& schedule) {
+    SamplerChoice choice = sampler_from_name(sampler_display_name(r.sampler));
+    if (!r.scheduler.empty()) choice.schedule = schedule_from_name(r.scheduler);
+    return sigmas_for(choice, schedule, r.steps, ScheduleKind::Normal);
+}
+
+}  // namespace sdpp::pipeline
