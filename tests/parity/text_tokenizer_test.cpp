@@ -3,7 +3,9 @@
 // strings and both 77-padded forms, with the vocabulary loaded from the .gz and from
 // vocab.json + merges.txt.
 #include "common/fixtures.h"
+#include "io/safetensors.h"
 #include "text/bpe.h"
+#include "text/prompt_parser.h"
 #include "text/text_clean.h"
 #include "text/unicode.h"
 
@@ -107,6 +109,41 @@ TEST(TextTokenizerParity, EveryCaseMatchesOpenClip) {
     }
     sdpp::testing::print_parity_summary("tokenizer", passed, total);
     EXPECT_EQ(passed, total);
+}
+
+// The ids of every text-encoder reference (model_refs.*.text_encoder): the first A1111 chunk of
+// each prompt, padded the way that encoder is, with the vocabulary found in the model's own
+// diffusers tokenizer folder. (The long prompt's reference is truncated to 77 with the end token
+// forced last, which is exactly the first chunk.)
+TEST(TextTokenizerParity, TextEncoderReferenceIds) {
+    const nlohmann::json m = load_manifest();
+    int passed = 0, total = 0;
+    for (const auto& [name, refs] : m["model_refs"].items()) {
+        const auto& spec = refs["text_encoder"];
+        const std::string kind = m["models"][name]["kind"].get<std::string>();
+        SafetensorsFile file = SafetensorsFile::open(sdpp::testing::fixture_path(spec["file"].get<std::string>()));
+        std::string dir = sdpp::testing::fixture_path("models/" + name + "/diffusers");
+        struct Enc { std::string prefix, tokenizer; bool pad_zero; };
+        std::vector<Enc> encs = kind == "sdxl" ? std::vector<Enc>{{"te_l.", "tokenizer", false}, {"te_g.", "tokenizer_2", true}}
+                                               : std::vector<Enc>{{"te.", "tokenizer", kind == "sd2"}};
+        for (const Enc& e : encs) {
+            ClipTokenizer tok = ClipTokenizer::from_path(find_clip_vocab(dir, "", e.tokenizer));
+            Tensor ids = file.get(e.prefix + "input_ids");
+            const int32_t pad = e.pad_zero ? 0 : tok.eot_id();
+            for (size_t i = 0; i < spec["prompts"].size(); ++i) {
+                ++total;
+                std::string prompt = spec["prompts"][i].get<std::string>();
+                PromptChunks pc = tokenize_prompt(tok, prompt, pad);
+                std::vector<int32_t> expected;
+                for (int64_t k = 0; k < 77; ++k) expected.push_back(int32_t(ids.select(0, int64_t(i)).contiguous().data<int64_t>()[k]));
+                if (pc.chunks[0].ids == expected) ++passed;
+                else ADD_FAILURE() << name << " " << e.prefix << " prompt " << i << ": first chunk differs";
+            }
+        }
+    }
+    sdpp::testing::print_parity_summary("text_encoder_ids", passed, total);
+    EXPECT_EQ(passed, total);
+    EXPECT_EQ(total, 20);
 }
 
 TEST(TextTokenizerParity, DecodeRoundTripsCleanText) {
