@@ -52,11 +52,14 @@ public:
 
     // Load-time hook: convert / reorder a weight into the backend's preferred layout now, so that
     // the first call does not pay for it. Optional; the kernels prepare lazily otherwise.
-    virtual void prepare_weight(const View& w, WeightUse use, DType compute) {}
+    // For convs, `conv` = {in_h, in_w, stride, padding} of the call the weight will serve.
+    virtual void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv = {}) {}
     // Drops every prepared weight this backend caches.
     virtual void release_prepared_weights() {}
     // Bytes held by prepared weights.
     virtual size_t prepared_weight_bytes() const { return 0; }
+    // Cap on prepared-weight bytes; past it weights are prepared per call (see ops.h).
+    virtual void set_prepared_weight_limit(size_t bytes) {}
 
     // ---- dense: x, y f32; weights f32/f16/bf16 contiguous; bias f32 [Cout] or undefined
     // x [N,Cin,H,W] contiguous, w [Cout,Cin,kh,kw], y [N,Cout,Ho,Wo] contiguous.

@@ -418,10 +418,14 @@ Tensor std_dev(Ctx& ctx, const Tensor& x, int dim, bool keepdim, bool unbiased) 
 
 // ---- weight preparation -----------------------------------------------------------------------
 
-void prepare_conv2d_weight(Ctx& ctx, const Tensor& w_) {
+void prepare_conv2d_weight(Ctx& ctx, const Tensor& w_, int64_t in_h, int64_t in_w, int stride, int padding) {
     Tensor w = weight("prepare_conv2d_weight", w_);
     SDPP_CHECK(w.ndim() == 4, "[prepare_conv2d_weight] weight ", w.shape_str(), " must be [Cout, Cin, kh, kw]");
-    ctx.be().prepare_weight(view_of(w), WeightUse::Conv2d, ctx.compute_dtype);
+    if (padding < 0) padding = int(w.dim(2) / 2);
+    SDPP_CHECK(stride >= 1 && in_h + 2 * padding >= w.dim(2) && in_w + 2 * padding >= w.dim(3),
+               "[prepare_conv2d_weight] input ", in_h, "x", in_w, " too small for weight ", w.shape_str());
+    const int64_t conv[4] = {in_h, in_w, stride, padding};
+    ctx.be().prepare_weight(view_of(w), WeightUse::Conv2d, ctx.compute_dtype, conv);
 }
 
 void prepare_linear_weight(Ctx& ctx, const Tensor& w_) {
@@ -432,5 +436,6 @@ void prepare_linear_weight(Ctx& ctx, const Tensor& w_) {
 
 void release_prepared_weights(Ctx& ctx) { ctx.be().release_prepared_weights(); }
 size_t prepared_weight_bytes(Ctx& ctx) { return ctx.be().prepared_weight_bytes(); }
+void set_prepared_weight_limit(Ctx& ctx, size_t bytes) { ctx.be().set_prepared_weight_limit(bytes); }
 
 }  // namespace sdpp

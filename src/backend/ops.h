@@ -77,10 +77,18 @@ Tensor std_dev(Ctx& ctx, const Tensor& x, int dim, bool keepdim = false, bool un
 // Converts/reorders a conv2d or linear weight into the backend's preferred form now, so the first
 // forward call does not pay for it. Without these the backend prepares weights lazily on first use
 // (cached by storage; the cache entry dies with the weight's storage).
-void prepare_conv2d_weight(Ctx& ctx, const Tensor& w);
+// The conv kernel's weight layout depends on the image size it runs at (docs/performance.md), so
+// pass the input size the layer will see (an SD 1.5 U-Net at 512x512: 64, 32, 16 or 8). A weight
+// keeps one prepared copy: preparing it for another layout replaces the old one.
+void prepare_conv2d_weight(Ctx& ctx, const Tensor& w, int64_t in_h = 64, int64_t in_w = 64, int stride = 1,
+                           int padding = -1);
 void prepare_linear_weight(Ctx& ctx, const Tensor& w);
 // Drops every prepared weight the context's backend holds (e.g. before loading another model).
 void release_prepared_weights(Ctx& ctx);
 size_t prepared_weight_bytes(Ctx& ctx);
+// Caps the bytes of prepared weights kept (default: no cap). Past the cap, weights that need a
+// conversion (f16/bf16 -> f32) or reorder are prepared per call into scratch memory instead:
+// lower peak memory, slower calls (the conversion is re-done every forward).
+void set_prepared_weight_limit(Ctx& ctx, size_t bytes);
 
 }  // namespace sdpp

@@ -72,6 +72,23 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     EXPECT_GT(prepared_weight_bytes(cpu), 0u);
     release_prepared_weights(cpu);
     EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
+    // One copy per weight, whichever layout (size hint 8x8: plain; a 40x40 call: blocked).
+    Tensor w4 = randn({16, 8, 3, 3}, 63, 0.3f).to(DType::F16);
+    prepare_conv2d_weight(cpu, w4, 8, 8);
+    size_t one = prepared_weight_bytes(cpu);
+    EXPECT_GE(one, size_t(16 * 8 * 9 * 4));
+    Tensor x4 = randn({1, 8, 40, 40}, 64);
+    EXPECT_LT(rel_err(conv2d(cpu, x4, w4, Tensor(), 1, 1), conv2d(ref, x4, w4, Tensor(), 1, 1)), 1e-5);
+    EXPECT_LT(prepared_weight_bytes(cpu), 2 * size_t(16 * 8 * 9 * 4));
+    EXPECT_THROW(prepare_conv2d_weight(cpu, w4, 1, 1, 1, 0), Error);
+    release_prepared_weights(cpu);
+    // With a zero cap nothing is kept, and results stay right (prepared per call).
+    set_prepared_weight_limit(cpu, 0);
+    EXPECT_LT(rel_err(conv2d(cpu, x, w3, b, 1, 1), conv2d(ref, x, w3, b, 1, 1)), 1e-5);
+    Tensor wl = randn({5, 8}, 61).to(DType::F16), xl = randn({3, 8}, 62);
+    EXPECT_LT(rel_err(linear(cpu, xl, wl, Tensor()), linear(ref, xl, wl, Tensor())), 1e-5);
+    EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
+    set_prepared_weight_limit(cpu, SIZE_MAX);
 }
 
 TEST(BackendConv2d, ErrorsNameOpAndShapes) {

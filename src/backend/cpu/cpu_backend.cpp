@@ -13,9 +13,12 @@ public:
         if (compute != DType::BF16) return false;
         return (op == Op::Conv2d || op == Op::Linear || op == Op::Matmul) && cpu::native_bf16();
     }
-    void prepare_weight(const View& w, WeightUse use, DType compute) override { cpu::prepare_weight(w, use, compute); }
+    void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv) override {
+        cpu::prepare_weight(w, use, compute, conv);
+    }
     void release_prepared_weights() override { cpu::release_prepared_weights(); }
     size_t prepared_weight_bytes() const override { return cpu::prepared_weight_bytes(); }
+    void set_prepared_weight_limit(size_t bytes) override { cpu::set_prepared_weight_limit(bytes); }
 
     void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
                 const View& y) override {

@@ -12,9 +12,10 @@ void conv2d(const View& x, const View& w, const View& bias, int stride, int padd
             const View& y);
 void linear(const View& x, const View& w, const View& bias, DType compute, const View& y);
 void matmul(const View& a, const View& b, float alpha, DType compute, const View& y);
-void prepare_weight(const View& w, WeightUse use, DType compute);
+void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv);
 void release_prepared_weights();
 size_t prepared_weight_bytes();
+void set_prepared_weight_limit(size_t bytes);
 bool native_bf16();  // oneDNN has bf16 conv/matmul kernels on this CPU
 
 // attention.cpp

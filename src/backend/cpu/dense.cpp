@@ -46,6 +46,7 @@ struct Prepared {
 };
 std::list<Prepared> g_weights;
 size_t g_weight_bytes = 0;
+size_t g_weight_limit = SIZE_MAX;
 
 bool same_owner(const std::weak_ptr<std::byte>& a, const std::weak_ptr<std::byte>& b) {
     return !a.owner_before(b) && !b.owner_before(a);
@@ -89,8 +90,19 @@ memory get_weight(const View& w, const memory::desc& plain_f32, const memory::de
     if (cacheable) {
         std::lock_guard<std::mutex> lk(g_mu);
         purge_expired();
-        g_weights.push_back({w.storage, w.data, w.dtype, want, dst});
-        g_weight_bytes += want.get_size();
+        // One prepared copy per weight: a new layout replaces the old one.
+        for (auto it = g_weights.begin(); it != g_weights.end();) {
+            if (it->ptr == w.data && same_owner(it->owner, w.storage)) {
+                g_weight_bytes -= it->md.get_size();
+                it = g_weights.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (g_weight_bytes + want.get_size() <= g_weight_limit) {
+            g_weights.push_back({w.storage, w.data, w.dtype, want, dst});
+            g_weight_bytes += want.get_size();
+        }
     }
     return dst;
 }
@@ -359,11 +371,18 @@ void matmul(const View& a_, const View& b_, float alpha, DType compute, const Vi
     }
 }
 
-void prepare_weight(const View& w, WeightUse use, DType compute) {
+void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv) {
     try {
         if (use == WeightUse::Conv2d) {
-            int pad = int(w.shape[2] / 2);
-            auto e = conv_entry({1, w.shape[1], 64, 64}, w.shape, true, 1, pad, Act::None, compute_type(compute));
+            int64_t h = conv.size() == 4 ? conv[0] : 64, wd = conv.size() == 4 ? conv[1] : 64;
+            int stride = conv.size() == 4 ? int(conv[2]) : 1, pad = conv.size() == 4 ? int(conv[3]) : int(w.shape[2] / 2);
+            if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad == 0) {
+                memory::desc a({1, w.shape[0], w.shape[1]}, dt::f32, tag::abc);
+                if (compute_type(compute) == dt::f32) get_weight(w, a, a);
+                else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc));
+                return;
+            }
+            auto e = conv_entry({1, w.shape[1], h, wd}, w.shape, true, stride, pad, Act::None, compute_type(compute));
             get_weight(w, e->w_plain, e->pd.weights_desc());
         } else {
             memory::dim m = 64, k = w.shape[1], n = w.shape[0];
@@ -384,6 +403,11 @@ void release_prepared_weights() {
     std::lock_guard<std::mutex> lk(g_mu);
     g_weights.clear();
     g_weight_bytes = 0;
+}
+
+void set_prepared_weight_limit(size_t bytes) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_weight_limit = bytes;
 }
 
 size_t prepared_weight_bytes() {
