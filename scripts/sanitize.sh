@@ -17,5 +17,5 @@ done
 ninja -C "$build" -j"$jobs" "${targets[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-pattern=$(IFS='|'; echo "^(${targets[*]})\.")
-ctest --test-dir "$build" -L unit -R "$pattern" --output-on-failure -j"$jobs"
+# Test executables left unbuilt (outside REGEX) appear as *_NOT_BUILT placeholders: skip those.
+ctest --test-dir "$build" -L unit -E '_NOT_BUILT$' --output-on-failure -j"$jobs"

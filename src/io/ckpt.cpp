@@ -18,6 +18,8 @@ namespace {
 constexpr unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
                                           0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 
+constexpr int64_t kMaxBroadcastElements = int64_t(1) << 24;
+
 struct StorageBytes {
     std::shared_ptr<const void> owner;
     const std::byte* data = nullptr;
@@ -217,6 +219,12 @@ CkptFile CkptFile::from_memory(std::shared_ptr<const void> owner, const std::byt
 
         Tensor t;
         const int64_t numel = numel_of(tr.size);
+        // Broadcast (stride 0) or overlapping views can name far more elements than their storage
+        // holds; anything that later materialises them would allocate that much. Real checkpoints
+        // only do this for small buffers (CLIP's position_ids is an expanded arange).
+        if (numel > std::max<int64_t>(sr.numel, kMaxBroadcastElements))
+            throw error(name, ": tensor '", tname, "' views ", numel, " elements through a storage of ", sr.numel,
+                        " (broadcast strides); refusing to load it");
         const std::byte* first = sb.data + uint64_t(tr.offset) * sr.element_size;
         if (numel == 0) {
             t = Tensor::empty(tr.size, dt);

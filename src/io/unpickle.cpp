@@ -12,6 +12,7 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace sdpp::pickle {

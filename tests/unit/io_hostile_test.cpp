@@ -217,7 +217,7 @@ TEST_F(HostileTest, PickleGlobalsThatRunCodeAreRefusedAndNothingRuns) {
 TEST_F(HostileTest, PickleCodeIsRefusedInEveryOpcodeSpelling) {
     const std::string msg = "the checkpoint tries to run code (global os.system)";
     // STACK_GLOBAL (protocol 4): SHORT_BINUNICODE 'os', SHORT_BINUNICODE 'system', STACK_GLOBAL.
-    std::string sg = std::string("\x80\x04\x8c\x02os\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94.", 34);
+    std::string sg = "\x80\x04\x8c\x02os\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94."s;
     // INST (protocol 0): MARK, arg, INST 'os\nsystem\n'.
     PickleWriter inst2;
     inst2.mark().str("id").raw("ios\nsystem\n").stop();
@@ -366,6 +366,26 @@ TEST_F(HostileTest, StoragesMissingOrShort) {
     expect_error([&] { CkptFile::open(m); }, {m, "storage '7' of tensor 'w' is missing from the archive"});
     auto k = ckpt("key.ckpt", one_tensor_pickle("../0", 4, 0, {4}, {1}), {{"0", std::string(16, '\0')}});
     expect_error([&] { CkptFile::open(k); }, {k, "invalid storage key"});
+}
+
+TEST_F(HostileTest, BroadcastAndOverlappingViewsAreBounded) {
+    // 2^40 elements through one stored element: a valid view, but materialising it would need 4 TiB.
+    auto p = ckpt("broadcast.ckpt", one_tensor_pickle("0", 1, 0, {1 << 20, 1 << 20}, {0, 0}),
+                  {{"0", std::string(4, '\0')}});
+    expect_error([&] { CkptFile::open(p); },
+                 {p, "tensor 'w' views 1099511627776 elements through a storage of 1 (broadcast strides)"});
+    // An overlapping (sliding-window) view must be copied; the copy respects the budget.
+    auto o = ckpt("overlap.ckpt", one_tensor_pickle("0", 4096, 0, {2048, 2048}, {1, 1}),
+                  {{"0", std::string(4096 * 4, '\0')}});
+    CkptLimits tight;
+    tight.max_owned_bytes = 1 << 20;
+    expect_error([&] { CkptFile::open(o, tight); },
+                 {o, "tensor 'w' is an overlapping view of 4194304 elements; refusing to copy 16777216 bytes"});
+    // Within budget it loads, as a contiguous copy with the right values.
+    CkptFile f = CkptFile::open(o);
+    EXPECT_EQ(f.tensors()[0].second.shape(), (Shape{2048, 2048}));
+    EXPECT_TRUE(f.tensors()[0].second.is_contiguous());
+    EXPECT_EQ(f.copied_storages(), 0u);
 }
 
 // ---- archives ----------------------------------------------------------------------------
