@@ -10,6 +10,7 @@
 #include "common/fixtures.h"
 #include "io/safetensors.h"
 #include "model/conditioning.h"
+#include "model/loader.h"
 
 #include <gtest/gtest.h>
 
@@ -253,9 +254,44 @@ void run_all(bool bf16) {
     EXPECT_EQ(t.passed, t.total);
 }
 
+// Context (+ SDXL pooled) of every prompt with the weights as the loader binds them (its key
+// tables, its SD 2.x block dropping, its hints from yaml / config.json).
+void run_loader() {
+    const nlohmann::json m = load_manifest();
+    Tally t;
+    for (const auto& [name, refs] : m["model_refs"].items()) {
+        const auto& spec = refs["text_encoder"];
+        const auto& info = m["models"][name];
+        SafetensorsFile ref = SafetensorsFile::open(sdpp::testing::fixture_path(spec["file"].get<std::string>()));
+        const bool xl = info["kind"].get<std::string>() == "sdxl";
+        std::vector<int32_t> ids1 = ids_of(ref.get(xl ? "te_l.input_ids" : "te.input_ids"));
+        std::vector<int32_t> ids2 = xl ? ids_of(ref.get("te_g.input_ids")) : std::vector<int32_t>{};
+        for (const std::string key : {"single_file", "diffusers_folder"}) {
+            LoadedModel lm = load_model(sdpp::testing::fixture_path(info[key].get<std::string>()));
+            EXPECT_EQ(lm.family, family_of(info["kind"].get<std::string>())) << name;
+            Ctx ctx;
+            TextEncoders enc = TextEncoders::load(lm.weights(), lm.family, lm.hints);
+            for (const std::string& u : lm.weights().unused(lm.ignorable_prefixes))
+                EXPECT_FALSE(u.starts_with("te1.") || u.starts_with("te2.")) << name << " " << key << ": unused " << u;
+            for (size_t i = 0; i < spec["prompts"].size(); ++i) {
+                std::vector<TokenChunk> c1{chunk_of(ids1, int64_t(i))}, c2;
+                if (xl) c2.push_back(chunk_of(ids2, int64_t(i)));
+                Conditioning c = encode_chunks(ctx, enc, c1, c2);
+                std::string w = name + " " + key + " prompt " + std::to_string(i);
+                t.check(c.context, ref.get("context").slice(0, int64_t(i), int64_t(i) + 1), 1e-4, w + " context");
+                if (xl) t.check(c.pooled, ref.get("pooled").slice(0, int64_t(i), int64_t(i) + 1), 1e-4, w + " pooled");
+            }
+        }
+    }
+    sdpp::testing::print_parity_summary("text_encoder_loader", t.passed, t.total);
+    EXPECT_EQ(t.passed, t.total);
+}
+
 }  // namespace
 
 TEST(ModelTextEncoderParity, F32MatchesReferences) { run_all(false); }
+
+TEST(ModelTextEncoderParity, LoaderLayoutsGiveTheReferenceContext) { run_loader(); }
 
 TEST(ModelTextEncoderParity, BF16ComputeStaysClose) { run_all(true); }
 
