@@ -11,6 +11,8 @@
 #include "hub/pull.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -376,4 +378,21 @@ TEST_F(HubPull, DefaultModelOfflineWithEmptyCacheSaysHowToGetOne) {
         EXPECT_NE(m.find("-m FILE"), std::string::npos) << m;
         EXPECT_EQ(m.find('\n'), std::string::npos) << m;
     }
+}
+
+TEST_F(HubPull, ConcurrentDownloadOfTheSameFileIsRefused) {
+    const std::string dest = repo_dir("test/sd1-tiny") + "/" + kUnet;
+    make_dirs(fs::path(dest).parent_path().string());
+    int fd = ::open((dest + ".part").c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // another process is downloading it
+    try {
+        pull(cfg_, "test/sd1-tiny", kUnet, opts_);
+        ADD_FAILURE() << "a locked .part must not be written";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("another process is downloading"), std::string::npos) << e.what();
+    }
+    ::close(fd);
+    PullResult r = pull(cfg_, "test/sd1-tiny", kUnet, opts_);
+    EXPECT_EQ(read_all(r.path), read_all(fixture_model() + "/" + kUnet));
 }
