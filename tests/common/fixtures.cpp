@@ -15,11 +15,45 @@ std::string fixtures_dir() {
 
 std::string fixture_path(const std::string& rel) { return fixtures_dir() + "/" + rel; }
 
+namespace {
+// Python's json writes bare NaN / Infinity / -Infinity, which strict JSON parsers refuse: turn
+// them into the strings "NaN", "Infinity", "-Infinity" (only outside string literals).
+std::string quote_nonfinite(const std::string& in) {
+    std::string out;
+    out.reserve(in.size() + 64);
+    bool in_str = false;
+    for (size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (in_str) {
+            out += c;
+            if (c == '\\' && i + 1 < in.size()) out += in[++i];
+            else if (c == '"') in_str = false;
+            continue;
+        }
+        if (c == '"') { in_str = true; out += c; continue; }
+        for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
+            size_t n = std::char_traits<char>::length(tok);
+            if (in.compare(i, n, tok) == 0) {
+                out += '"';
+                out += tok;
+                out += '"';
+                i += n - 1;
+                c = 0;
+                break;
+            }
+        }
+        if (c) out += c;
+    }
+    return out;
+}
+}  // namespace
+
 const nlohmann::json& manifest() {
     static const nlohmann::json m = [] {
         std::ifstream is(fixture_path("manifest.json"));
         if (!is) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
-        return nlohmann::json::parse(is);
+        std::string text((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
+        return nlohmann::json::parse(quote_nonfinite(text));
     }();
     return m;
 }
