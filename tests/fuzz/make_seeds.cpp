@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
     w.proto(4).op('\x95').raw(std::string(8, '\0')).op('(').str("a").integer(-5).binfloat(1.5).none();
     w.boolean(true).op(']').op(')').op('\x8f').mark().integer(1).op('\x90').tuple(7).stop();
     put(out / "fuzz_unpickle", "seed_misc", w.bytes());
+    // Inputs that once crashed a target (regressions).
+    put(out / "fuzz_ckpt_zip", "regress_empty_zip", "\x86");  // empty zip: memcpy from a null buffer in the harness
     fs::remove_all(tmp);
     return 0;
 }
