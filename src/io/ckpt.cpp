@@ -184,8 +184,9 @@ CkptFile CkptFile::from_memory(std::shared_ptr<const void> owner, const std::byt
         if (v->kind != Kind::Tensor) continue;
         if (k->kind != Kind::Str) throw error(name, ": a tensor is keyed by a ", pickle::describe(k), ", not a name");
         const std::string& tname = k->s;
-        const pickle::TensorRef& tr = v->tensor;
-        const pickle::StorageRef& sr = tr.storage->storage;
+        if (k->s.size() > 4096) throw error(name, ": a tensor name is ", k->s.size(), " bytes long");
+        const pickle::TensorRef& tr = *v->tensor;
+        const pickle::StorageRef& sr = *tr.storage->storage;
         if (!sr.dtype)
             throw error(name, ": tensor '", tname, "' is stored as ", sr.type, ", a type sdpp does not read");
         const DType dt = *sr.dtype;

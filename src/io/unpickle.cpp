@@ -146,6 +146,13 @@ private:
     std::vector<Value*> stack_;
     std::vector<size_t> marks_;  // stack sizes at each MARK
     std::unordered_map<uint64_t, Value*> memo_;
+    size_t memory_ = 0;  // approximate bytes built so far
+
+    void charge(size_t bytes) {
+        memory_ += bytes;
+        if (memory_ > lim_.max_memory_bytes)
+            fail("building it would take more than ", lim_.max_memory_bytes >> 20, " MiB (a memory bomb?)");
+    }
 
     template <class... A>
     [[noreturn]] void fail(const A&... a) const {
@@ -178,12 +185,14 @@ private:
 
     Value* make(Kind k) {
         if (out_.arena_.size() >= lim_.max_values) fail("more than ", lim_.max_values, " values");
+        charge(sizeof(Value) + 2 * sizeof(void*));
         out_.arena_.push_back(std::make_unique<Value>());
         out_.arena_.back()->kind = k;
         return out_.arena_.back().get();
     }
     Value* make_str(Kind k, const std::byte* p, uint64_t n) {
         Value* v = make(k);
+        charge(size_t(n));
         v->s.assign(reinterpret_cast<const char*>(p), size_t(n));
         return v;
     }
@@ -217,10 +226,18 @@ private:
         return items;
     }
 
+    // Appends `src` to a container's slots, charging for the copies.
+    void extend(std::vector<Value*>& dst, const std::vector<Value*>& src) {
+        charge(src.size() * sizeof(Value*));
+        dst.insert(dst.end(), src.begin(), src.end());
+    }
+
     void memo_put(uint64_t idx) {
         Value* v = top();
         if (memo_.size() >= lim_.max_memo && !memo_.count(idx)) fail("memo grows past ", lim_.max_memo, " entries");
-        memo_[idx] = v;
+        auto [it, fresh] = memo_.try_emplace(idx, v);
+        if (fresh) charge(48);
+        it->second = v;
     }
     void memo_get(uint64_t idx) {
         auto it = memo_.find(idx);
@@ -230,13 +247,16 @@ private:
 
     void set_item(Value* d, Value* k, Value* v) {
         if (d->kind != Kind::Dict) fail("SETITEM on a ", describe(d));
-        if (k->kind == Kind::Str) {
-            auto [it, fresh] = d->str_keys.emplace(k->s, d->dict.size());
+        if (k->kind == Kind::Str && k->s.size() <= kMaxIndexedKey) {
+            if (!d->str_keys) d->str_keys = std::make_unique<StringIndex>();
+            auto [it, fresh] = d->str_keys->emplace(std::string_view(k->s), d->dict.size());
             if (!fresh) {
                 d->dict[it->second].second = v;
                 return;
             }
+            charge(64);  // the index node
         }
+        charge(sizeof(d->dict[0]));
         d->dict.emplace_back(k, v);
     }
 
@@ -287,12 +307,14 @@ Value* Reader::persistent_load(const Value* pid) {
     if (numel < 0 || numel > kMaxNumel / int64_t(st->element_size))
         fail("storage '", printable(key->s), "' declares ", numel, " elements");
     Value* v = make(Kind::Storage);
-    v->storage.type = type->s;
-    v->storage.dtype = st->dtype;
-    v->storage.element_size = st->element_size;
-    v->storage.key = key->s;
-    v->storage.location = printable(loc->s, 32);
-    v->storage.numel = numel;
+    charge(sizeof(StorageRef) + 128);
+    v->storage = std::make_unique<StorageRef>();
+    v->storage->type = type->s;
+    v->storage->dtype = st->dtype;
+    v->storage->element_size = st->element_size;
+    v->storage->key = key->s;
+    v->storage->location = printable(loc->s, 32);
+    v->storage->numel = numel;
     return v;
 }
 
@@ -309,25 +331,27 @@ Value* Reader::rebuild_tensor(const Value* args, bool v2) {
     if (size->items.size() != stride->items.size())
         fail("tensor size has ", size->items.size(), " dims but its stride has ", stride->items.size());
     if (size->items.size() > lim_.max_dims) fail("tensor has ", size->items.size(), " dims");
-    const int64_t numel = storage->storage.numel;
+    const int64_t numel = storage->storage->numel;
     if (offset < 0 || offset > numel) fail("tensor storage offset ", offset, " lies outside its storage of ", numel, " elements");
     Value* t = make(Kind::Tensor);
-    t->tensor.storage = storage;
-    t->tensor.offset = offset;
+    charge(sizeof(TensorRef) + 2 * sizeof(int64_t) * size->items.size());
+    t->tensor = std::make_unique<TensorRef>();
+    t->tensor->storage = storage;
+    t->tensor->offset = offset;
     unsigned __int128 count = 1, last = uint64_t(offset);
     for (size_t i = 0; i < size->items.size(); ++i) {
         const int64_t sz = as_int(size->items[i], "tensor dim");
         const int64_t sd = as_int(stride->items[i], "tensor stride");
         if (sz < 0 || sz > kMaxDim) fail("tensor has an invalid dim ", sz);
         if (sd < 0 || sd > kMaxStride) fail("tensor has an invalid stride ", sd);
-        t->tensor.size.push_back(sz);
-        t->tensor.stride.push_back(sd);
+        t->tensor->size.push_back(sz);
+        t->tensor->stride.push_back(sd);
         count *= uint64_t(sz);
         if (count > uint64_t(kMaxNumel)) fail("tensor shape has an absurd element count");
         if (sz > 0) last += (unsigned __int128)uint64_t(sz - 1) * uint64_t(sd);
     }
     if (count > 0 && last >= (unsigned __int128)uint64_t(numel))
-        fail("tensor view ", to_string(t->tensor.size), " at offset ", offset, " runs past its storage of ", numel,
+        fail("tensor view ", to_string(t->tensor->size), " at offset ", offset, " runs past its storage of ", numel,
              " elements");
     return t;
 }
@@ -361,8 +385,9 @@ Value* Reader::call(Value* fn, Value* args) {
             if (a.size() != want) fail(fn->s, " takes ", a.size(), " arguments");
             if (a[0]->kind != Kind::Tensor) fail("parameter data is a ", describe(a[0]));
             Value* t = make(Kind::Tensor);
-            t->tensor = a[0]->tensor;
-            t->tensor.parameter = true;
+            charge(sizeof(TensorRef) + 2 * sizeof(int64_t) * a[0]->tensor->size.size());
+            t->tensor = std::make_unique<TensorRef>(*a[0]->tensor);
+            t->tensor->parameter = true;
             return t;
         }
         case Fn::RebuildFromTypeV2: {
@@ -378,7 +403,7 @@ Value* Reader::call(Value* fn, Value* args) {
             if (a.size() != 1) fail("torch.Size takes ", a.size(), " arguments");
             const Value* dims = as_tuple(a[0], "torch.Size argument");
             Value* t = make(Kind::Tuple);
-            t->items = dims->items;
+            extend(t->items, dims->items);
             return t;
         }
         case Fn::CodecsEncode: {
@@ -408,13 +433,13 @@ Value* Reader::call(Value* fn, Value* args) {
             if (a.empty()) return s;
             if (a.size() != 1 || (a[0]->kind != Kind::List && a[0]->kind != Kind::Tuple && a[0]->kind != Kind::Set))
                 fail(fn->s, " of ", a.size(), " arguments");
-            s->items = a[0]->items;
+            extend(s->items, a[0]->items);
             return s;
         }
         case Fn::Inert: {
             Value* o = make(Kind::Object);
             o->s = fn->s;
-            o->items = a;
+            extend(o->items, a);
             return o;
         }
         case Fn::StorageType:
@@ -497,17 +522,17 @@ void Reader::run() {
                 const size_t n = size_t(op - 0x84);
                 if (stack_.size() < floor() + n) fail("stack underflow");
                 Value* t = make(Kind::Tuple);
-                t->items.assign(stack_.end() - std::ptrdiff_t(n), stack_.end());
+                extend(t->items, std::vector<Value*>(stack_.end() - std::ptrdiff_t(n), stack_.end()));
                 stack_.resize(stack_.size() - n);
                 push(t);
                 break;
             }
-            case 't': { Value* t = make(Kind::Tuple); t->items = pop_mark(); push(t); break; }  // TUPLE
+            case 't': { Value* t = make(Kind::Tuple); extend(t->items, pop_mark()); push(t); break; }  // TUPLE
             case ']': push(make(Kind::List)); break;                                            // EMPTY_LIST
-            case 'l': { Value* l = make(Kind::List); l->items = pop_mark(); push(l); break; }  // LIST
+            case 'l': { Value* l = make(Kind::List); extend(l->items, pop_mark()); push(l); break; }  // LIST
             case '}': push(make(Kind::Dict)); break;                                            // EMPTY_DICT
             case 0x8f: push(make(Kind::Set)); break;                                            // EMPTY_SET
-            case 0x91: { Value* s = make(Kind::Set); s->items = pop_mark(); push(s); break; }  // FROZENSET
+            case 0x91: { Value* s = make(Kind::Set); extend(s->items, pop_mark()); push(s); break; }  // FROZENSET
             case 'd': {  // DICT
                 auto items = pop_mark();
                 if (items.size() % 2) fail("DICT with an odd number of items");
@@ -533,21 +558,21 @@ void Reader::run() {
                 Value* v = pop();
                 Value* l = top();
                 if (l->kind != Kind::List) fail("APPEND to a ", describe(l));
-                l->items.push_back(v);
+                extend(l->items, {v});
                 break;
             }
             case 'e': {  // APPENDS
                 auto items = pop_mark();
                 Value* l = top();
                 if (l->kind != Kind::List) fail("APPENDS to a ", describe(l));
-                l->items.insert(l->items.end(), items.begin(), items.end());
+                extend(l->items, items);
                 break;
             }
             case 0x90: {  // ADDITEMS
                 auto items = pop_mark();
                 Value* s = top();
                 if (s->kind != Kind::Set) fail("ADDITEMS to a ", describe(s));
-                s->items.insert(s->items.end(), items.begin(), items.end());
+                extend(s->items, items);
                 break;
             }
             case 'q': memo_put(le(1)); break;                // BINPUT
@@ -573,7 +598,7 @@ void Reader::run() {
                 const std::string_view name = line();
                 Value* cls = global(module, name);
                 Value* args = make(Kind::Tuple);
-                args->items = pop_mark();
+                extend(args->items, pop_mark());
                 push(call(cls, args));
                 break;
             }
@@ -581,7 +606,7 @@ void Reader::run() {
                 auto items = pop_mark();
                 if (items.empty()) fail("OBJ without a class");
                 Value* args = make(Kind::Tuple);
-                args->items.assign(items.begin() + 1, items.end());
+                extend(args->items, std::vector<Value*>(items.begin() + 1, items.end()));
                 push(call(items[0], args));
                 break;
             }
@@ -637,8 +662,9 @@ Pickle unpickle(std::span<const std::byte> data, const std::string& name, const 
 
 const Value* dict_get(const Value* d, std::string_view key) {
     if (!d || d->kind != Kind::Dict) return nullptr;
-    auto it = d->str_keys.find(std::string(key));
-    return it == d->str_keys.end() ? nullptr : d->dict[it->second].second;
+    if (!d->str_keys) return nullptr;
+    auto it = d->str_keys->find(key);
+    return it == d->str_keys->end() ? nullptr : d->dict[it->second].second;
 }
 
 std::string describe(const Value* v) {
@@ -657,8 +683,8 @@ std::string describe(const Value* v) {
         case Kind::Set: return "set (" + std::to_string(v->items.size()) + " items)";
         case Kind::Global: return "global " + printable(v->s);
         case Kind::Object: return "object " + printable(v->s);
-        case Kind::Storage: return "storage '" + printable(v->storage.key) + "'";
-        case Kind::Tensor: return "tensor " + to_string(v->tensor.size);
+        case Kind::Storage: return "storage '" + printable(v->storage->key) + "'";
+        case Kind::Tensor: return "tensor " + to_string(v->tensor->size);
     }
     return "value";
 }

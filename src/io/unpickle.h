@@ -51,6 +51,10 @@ struct TensorRef {
     bool parameter = false;          // wrapped by _rebuild_parameter
 };
 
+// String-keyed index of a dict's entries; the views point into the key Values' `s`, which never
+// change after creation (so no key is ever copied).
+using StringIndex = std::unordered_map<std::string_view, size_t>;
+
 struct Value {
     Kind kind = Kind::None;
     bool b = false;
@@ -59,18 +63,26 @@ struct Value {
     std::string s;                                // Str/Bytes content; Global/Object name
     std::vector<Value*> items;                    // Tuple/List/Set elements; Object constructor args
     std::vector<std::pair<Value*, Value*>> dict;  // Dict entries in insertion order
-    std::unordered_map<std::string, size_t> str_keys;  // Dict: string key -> index in `dict`
     Value* state = nullptr;                       // BUILD state (Dict/Object)
-    StorageRef storage;
-    TensorRef tensor;
+    std::unique_ptr<StringIndex> str_keys;        // Dict: string key (up to kMaxIndexedKey bytes) -> entry
+    std::unique_ptr<StorageRef> storage;          // Storage only
+    std::unique_ptr<TensorRef> tensor;            // Tensor only
 };
+
+// Dict keys longer than this are kept but not indexed (no real checkpoint has such keys); it bounds
+// the hashing work a hostile pickle can cause.
+constexpr size_t kMaxIndexedKey = 4096;
 
 struct Limits {
     size_t max_stack = size_t(1) << 22;    // values on the stack
     size_t max_marks = 1024;               // nesting depth of MARK
     size_t max_memo = size_t(1) << 22;     // memo entries
-    size_t max_values = size_t(1) << 24;   // nodes created
+    size_t max_values = size_t(1) << 22;   // nodes created
     size_t max_dims = 32;                  // tensor rank
+    // Approximate bytes of everything built (nodes, strings, container slots, shapes). Copying
+    // opcodes (BINGET + REDUCE of a big tuple, ...) can amplify a small input; this caps the
+    // result. A real SDXL checkpoint's data.pkl needs about 20 MiB.
+    size_t max_memory_bytes = size_t(1) << 30;
 };
 
 // The parsed pickle: owns every node (an arena, so memo cycles cannot leak).

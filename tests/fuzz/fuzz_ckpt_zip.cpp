@@ -102,6 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     lim.max_owned_bytes = 64 << 20;
     lim.zip.max_entry_bytes = 64 << 20;
     lim.pickle.max_values = 1 << 20;
+    lim.pickle.max_memory_bytes = 256 << 20;
     try {
         // A heap copy (not the fuzzer's buffer) so ASan bounds it exactly.
         auto buf = std::make_shared<std::vector<std::byte>>(zip.size());

@@ -12,6 +12,7 @@ using namespace sdpp::pickle;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Limits lim;
     lim.max_values = 1 << 20;
+    lim.max_memory_bytes = 256 << 20;
     try {
         Pickle pk = unpickle(std::span(reinterpret_cast<const std::byte*>(data), size), "fuzz", lim);
         std::vector<const Value*> todo = {pk.root()};
@@ -26,20 +27,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             for (const auto& [k, x] : v->dict) {
                 todo.push_back(k);
                 todo.push_back(x);
-                if (k->kind == Kind::Str && dict_get(v, k->s) == nullptr) abort();
+                if (k->kind == Kind::Str && k->s.size() <= kMaxIndexedKey && dict_get(v, k->s) == nullptr) abort();
             }
             if (v->state) todo.push_back(v->state);
             if (v->kind == Kind::Tensor) {
-                const TensorRef& t = v->tensor;
-                if (!t.storage || t.storage->kind != Kind::Storage) abort();
-                if (t.size.size() != t.stride.size() || t.offset < 0 || t.offset > t.storage->storage.numel) abort();
+                if (!v->tensor) abort();
+                const TensorRef& t = *v->tensor;
+                if (!t.storage || t.storage->kind != Kind::Storage || !t.storage->storage) abort();
+                const int64_t numel = t.storage->storage->numel;
+                if (t.size.size() != t.stride.size() || t.offset < 0 || t.offset > numel) abort();
                 __int128 last = t.offset, n = 1;
                 for (size_t i = 0; i < t.size.size(); ++i) {
                     if (t.size[i] < 0 || t.stride[i] < 0) abort();
                     n *= t.size[i];
                     if (t.size[i] > 0) last += __int128(t.size[i] - 1) * t.stride[i];
                 }
-                if (n > 0 && last >= t.storage->storage.numel) abort();
+                if (n > 0 && last >= numel) abort();
             }
         }
     } catch (const sdpp::Error&) {

@@ -318,6 +318,49 @@ TEST_F(HostileTest, PickleLimitsDeepNestingAndMemoAbuse) {
     EXPECT_EQ(pickle::unpickle(bytes_of(far)).root()->kind, pickle::Kind::Dict);
 }
 
+TEST_F(HostileTest, PickleAmplificationIsBounded) {
+    // A 100k-item tuple in the memo, then 100k calls that each copy it (BINGET BINGET REDUCE POP):
+    // 600 KB of pickle asking for 80 GB of copies. Each copying callable is tried.
+    pickle::Limits lim;
+    lim.max_memory_bytes = 64 << 20;
+    for (const auto& [module, name, wrap] : std::vector<std::tuple<std::string, std::string, bool>>{
+             {"numpy", "dtype", false}, {"torch", "Size", true}, {"builtins", "set", true}}) {
+        SCOPED_TRACE(module + "." + name);
+        PickleWriter w;
+        w.proto(2).global(module, name);  // memo 0
+        w.mark();
+        for (int i = 0; i < 100000; ++i) w.none();
+        w.tuple(100000);  // memo 1
+        if (wrap) w.tuple(1);  // memo 2: (big,)
+        std::string bomb = w.bytes();
+        for (int i = 0; i < 100000; ++i) bomb += wrap ? "h\x00h\x02R0"s : "h\x00h\x01R0"s;
+        bomb += "N.";
+        expect_error([&] { pickle::unpickle(bytes_of(bomb), "data.pkl", lim); }, {"memory bomb"});
+    }
+    // OrderedDict(list of 50k pairs), rebuilt 100k times.
+    PickleWriter od;
+    od.proto(2).global("collections", "OrderedDict").op(']').put().mark();
+    for (int i = 0; i < 50000; ++i) od.integer(i).integer(i).tuple(2);
+    od.op('e').tuple(1);
+    std::string bomb = od.bytes();
+    const uint32_t args_memo = 50002;  // OrderedDict 0, the list 1, the pairs 2..50001
+    const std::string get_args = "j"s + std::string(reinterpret_cast<const char*>(&args_memo), 4);
+    for (int i = 0; i < 100000; ++i) bomb += "h\x00"s + get_args + "R0";
+    bomb += "N.";
+    expect_error([&] { pickle::unpickle(bytes_of(bomb), "data.pkl", lim); }, {"memory bomb"});
+
+    // A 4 MB key stored into 20k dicts: kept by reference and not hashed, so this is quick.
+    PickleWriter key;
+    key.proto(2).str(std::string(4 << 20, 'k'));  // memo 0
+    std::string many = key.bytes() + "]q\x01"s;
+    for (int i = 0; i < 20000; ++i) many += "}h\x00Nsa"s;
+    many += ".";
+    const auto t0 = std::chrono::steady_clock::now();
+    auto pk = pickle::unpickle(bytes_of(many), "data.pkl");
+    EXPECT_EQ(pk.root()->items.size(), 20000u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
 // ---- tensors and storages ----------------------------------------------------------------
 
 std::string one_tensor_pickle(const std::string& key, int64_t numel, int64_t offset, const Shape& size,
