@@ -530,6 +530,23 @@ TEST_F(HostileTest, ArchivesThatAreNotCheckpoints) {
         auto c = write("cut.ckpt", good.substr(0, cut));
         expect_error([&] { CkptFile::open(c); }, {c});
     }
+    // A zip64 end record claiming 2^40 entries for a one-entry central directory.
+    {
+        std::string z = good;
+        const size_t eocd = z.rfind("PK\x05\x06");
+        uint32_t cd_size, cd_off;
+        std::memcpy(&cd_size, z.data() + eocd + 12, 4);
+        std::memcpy(&cd_off, z.data() + eocd + 16, 4);
+        std::string body = z.substr(0, eocd), rec;
+        auto le = [&](uint64_t v, int n) { for (int i = 0; i < n; ++i) rec.push_back(char((v >> (8 * i)) & 0xff)); };
+        const uint64_t z64 = body.size();
+        le(0x06064b50, 4); le(44, 8); le(45, 2); le(45, 2); le(0, 4); le(0, 4);
+        le(uint64_t(1) << 40, 8); le(uint64_t(1) << 40, 8); le(cd_size, 8); le(cd_off, 8);
+        le(0x07064b50, 4); le(0, 4); le(z64, 8); le(1, 4);
+        le(0x06054b50, 4); le(0, 4); le(0xffff, 2); le(0xffff, 2); le(0xffffffff, 4); le(0xffffffff, 4); le(0, 2);
+        auto c = write("z64count.ckpt", body + rec);
+        expect_error([&] { CkptFile::open(c); }, {c, "not a valid zip archive"});
+    }
     std::string garbled = good;
     for (size_t i = garbled.rfind("PK\x01\x02"); i < garbled.size(); i += 7) garbled[i] = char(garbled[i] ^ 0x5a);
     auto g = write("garbled.ckpt", garbled);
