@@ -293,6 +293,9 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
     if (!before.te2_activation) defaults.te2_activation = m.hints.te2_activation;
     note_hint_sources(m, defaults, "default");
 
+    // SD 2.x: te1 holds the blocks SD 2.x runs; its architecture's last block is not stored
+    // (key_map.h), so "penultimate" is te1's last stored block.
+    if (m.family == Family::SD2 && !m.store->names_with_prefix("te1.").empty()) m.store->info["te1.dropped_blocks"] = "1";
     m.ignorable_prefixes = {kExtraPrefix};
     m.store->info["layout"] = m.layout;
     m.store->info["family"] = family_name(m.family);

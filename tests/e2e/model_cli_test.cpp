@@ -35,13 +35,7 @@ std::string read_all(const fs::path& p) {
     return ss.str();
 }
 
-// The manifest with its non-JSON numbers (-Infinity in a scheduler config) read as null.
-nlohmann::json models() {
-    std::string text = read_all(fixture_path("manifest.json"));
-    for (const char* bad : {": -Infinity", ": Infinity", ": NaN"})
-        for (size_t p; (p = text.find(bad)) != std::string::npos;) text.replace(p, std::strlen(bad), ": null");
-    return nlohmann::json::parse(text)["models"];
-}
+const nlohmann::json& models() { return sdpp::testing::manifest()["models"]; }
 
 class ModelCli : public ::testing::Test {
 protected:
@@ -88,7 +82,7 @@ std::string family_of_kind(const std::string& kind) { return kind; }  // manifes
 
 TEST_F(ModelCli, InspectEveryFixtureModelInBothLayouts) {
     int n = 0;
-    const nlohmann::json all = models();
+    const nlohmann::json& all = models();
     for (auto& [name, spec] : all.items()) {
         for (const char* key : {"single_file", "diffusers_folder"}) {
             SCOPED_TRACE(name + " " + key);

@@ -26,20 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using sdpp::testing::fixture_path;
 
-// The fixtures manifest holds a few non-JSON numbers (a diffusers config's -Infinity), which
-// nlohmann rejects; read it with those turned into null.
-const nlohmann::json& manifest() {
-    static const nlohmann::json m = [] {
-        std::ifstream is(fixture_path("manifest.json"));
-        if (!is) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
-        std::string text((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
-        for (const char* bad : {": -Infinity", ": Infinity", ": NaN"})
-            for (size_t p; (p = text.find(bad)) != std::string::npos;)
-                text.replace(p, std::strlen(bad), ": null");
-        return nlohmann::json::parse(text);
-    }();
-    return m;
-}
+using sdpp::testing::manifest;
 
 Family family_of_kind(const std::string& kind) {
     if (kind == "sd1") return Family::SD1;
