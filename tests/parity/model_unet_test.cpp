@@ -11,9 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
-#include <iterator>
-#include <string_view>
 #include <memory>
 #include <cstdio>
 #include <random>
@@ -24,40 +21,7 @@ namespace {
 
 using testing::compare;
 using testing::fixture_path;
-
-// The fixtures' manifest. manifest.json carries Python's bare -Infinity (a scheduler config), which
-// nlohmann rejects; when the shared loader fails, such bare tokens (outside strings) become null.
-const nlohmann::json& manifest() {
-    static const nlohmann::json m = []() -> nlohmann::json {
-        try {
-            return testing::manifest();
-        } catch (const std::exception&) {
-        }
-        std::ifstream in(fixture_path("manifest.json"));
-        if (!in) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
-        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        std::string clean;
-        clean.reserve(text.size());
-        bool quoted = false;
-        for (size_t i = 0; i < text.size(); ++i) {
-            const char ch = text[i];
-            if (quoted) {
-                clean += ch;
-                if (ch == '\\' && i + 1 < text.size()) clean += text[++i];
-                else if (ch == '"') quoted = false;
-                continue;
-            }
-            quoted = ch == '"';
-            size_t skip = 0;
-            for (std::string_view bare : {"-Infinity", "Infinity", "NaN"})
-                if (text.compare(i, bare.size(), bare) == 0) { skip = bare.size(); break; }
-            if (skip) { clean += "null"; i += skip - 1; }
-            else clean += ch;
-        }
-        return nlohmann::json::parse(clean);
-    }();
-    return m;
-}
+using testing::manifest;
 
 const char* dtype_label(DType t) { return t == DType::BF16 ? "bf16" : "f32"; }
 double tolerance(DType t) { return t == DType::BF16 ? 3e-2 : 1e-4; }
