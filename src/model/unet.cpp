@@ -305,8 +305,7 @@ Tensor UNet::forward(Ctx& ctx, const Tensor& x, const Tensor& t, const Tensor& c
         }
         Shape up_size;
         if (output_blocks[i].up && !skips.empty()) up_size = {skips.back().dim(2), skips.back().dim(3)};
-        h = output_blocks[i].forward(ctx, cat, emb_act, context, up_size);
-        cat = Tensor();
+        h = output_blocks[i].forward(ctx, std::move(cat), emb_act, context, up_size);
         if (trace) {
             tr("output_blocks." + std::to_string(i), h);
             if (output_blocks[i].up || i + 1 == output_blocks.size()) tr("up_blocks." + std::to_string(level++), h);

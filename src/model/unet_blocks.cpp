@@ -172,10 +172,11 @@ Tensor SpatialTransformer::forward(Ctx& ctx, const Tensor& x, const Tensor& cont
 
 // ---- UNetBlock ---------------------------------------------------------------------------------
 
-Tensor UNetBlock::forward(Ctx& ctx, const Tensor& x, const Tensor& emb_act, const Tensor& context,
+Tensor UNetBlock::forward(Ctx& ctx, Tensor x, const Tensor& emb_act, const Tensor& context,
                           const Shape& up_size) const {
     if (down) return (*down)(ctx, x);                                       // [N, C, ceil(H/2), ceil(W/2)]
     Tensor h = res ? res->forward(ctx, x, emb_act) : x;
+    x = Tensor();  // the input (an output block's skip concatenation) is dead: free it before attention
     if (attn) h = attn->forward(ctx, h, context);
     if (up) {
         const int64_t th = up_size.size() == 2 ? up_size[0] : 2 * h.dim(2);

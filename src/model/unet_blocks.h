@@ -85,9 +85,10 @@ struct UNetBlock {
     std::optional<Conv2d> down;             // .0.op (a block of its own)
     std::optional<Conv2d> up;               // .1.conv or .2.conv (last entry of an output block)
 
-    // x [N, C, H, W]; `up_size` {H, W} is the size the Upsample must produce (the next skip's size: nearest
-    // 2x, cropped when the skip has an odd size, exactly what nearest-to-size gives).
-    Tensor forward(Ctx& ctx, const Tensor& x, const Tensor& emb_act, const Tensor& context,
+    // x [N, C, H, W] (taken by value: pass it moved and its buffer is freed after the ResBlock);
+    // `up_size` {H, W} is the size the Upsample must produce (the next skip's size: nearest 2x, cropped
+    // when the skip has an odd size, exactly what nearest-to-size gives).
+    Tensor forward(Ctx& ctx, Tensor x, const Tensor& emb_act, const Tensor& context,
                    const Shape& up_size = {}) const;
 };
 
