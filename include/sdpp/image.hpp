@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace sdpp {
@@ -26,5 +27,7 @@ enum class ResizeMode {
     CropAndResize,  // "Crop and resize": scale to cover the target, crop the centre
     ResizeAndFill,  // "Resize and fill": scale to fit inside, fill the borders by stretching the edges
 };
+const char* resize_mode_name(ResizeMode m);           // "just resize", "crop and resize", "resize and fill"
+ResizeMode parse_resize_mode(const std::string& s);   // those names, or "just" / "crop" / "fill"
 
 }  // namespace sdpp

@@ -114,12 +114,12 @@ struct GenerateRequest {
 // ---- progress -------------------------------------------------------------------------------
 struct Progress {
     std::string stage;               // "text", "encode", "sample", "decode"
-    int step = 0;                    // steps done in this stage (sample: sampler steps)
+    int step = 0;                    // steps done in this stage (sample: sampler steps finished)
     int total = 0;
     int batch = 0;                   // 0-based index of the batch (batch_count)
     int batches = 1;
     double elapsed = 0;              // seconds since this stage began
-    const Latent* preview = nullptr; // current latent, when preview_every says so
+    const Latent* preview = nullptr; // x at the start of sampler step `step` (every preview_every steps)
 };
 // Called at the start and end of every stage and after every sampler step; return false to cancel
 // (generate() then returns what is finished with `cancelled` set).
@@ -134,7 +134,7 @@ struct GeneratedImage {
 };
 
 struct StageTiming {
-    std::string stage;           // "load", "text", "encode", "sample", "decode"
+    std::string stage;           // "text", "encode", "bind" (U-Net weights), "sample", "decode"
     double seconds = 0;
 };
 
@@ -172,6 +172,9 @@ private:
 };
 
 // ---- helpers that need no model (the CLI validates with them before loading) ---------------
+// A random seed as A1111 draws one: uniform in [0, 4294967294).
+int64_t random_seed();
+
 // Checks what can be checked without a model: sizes multiple of 8, steps, strength, CFG, sampler
 // and scheduler names, the mask's size against the init image's. Throws a one-line sdpp::Error.
 void validate_request(const GenerateRequest& request);
@@ -201,6 +204,13 @@ GenerateRequest request_from_parameters(const std::string& parameters);
 void save_png(const std::string& path, const GeneratedImage& image, bool overwrite = false);
 // Reads a PNG or JPEG as 8-bit RGB; `parameters` receives the PNG "parameters" chunk if present.
 Image load_image(const std::string& path, std::string* parameters = nullptr);
+
+// Writes latents as a safetensors file (tensor "latent", f32; `parameters` goes in its metadata).
+void save_latent(const std::string& path, const Latent& latent, const std::string& parameters = "",
+                 bool overwrite = false);
+
+// Library log output on stderr: 0 = errors only, 1 = normal (default), 2 = debug detail.
+void set_verbosity(int level);
 
 // Short model hash as A1111 shows it ("Model hash"): first 10 hex digits of the file's sha256.
 // Cached by path, size and mtime in $XDG_CACHE_HOME/sdpp/hashes.json; "" for folders.

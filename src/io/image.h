@@ -59,9 +59,8 @@ Tensor mask_to_tensor(const Image& mask);
 std::vector<Image> tensor_to_images(const Tensor& images);
 
 // ---- init image / mask preparation --------------------------------------------------------------
-// ResizeMode (A1111's "Resize mode") is declared in include/sdpp/image.hpp.
-const char* resize_mode_name(ResizeMode m);  // "just resize", "crop and resize", "resize and fill"
-ResizeMode parse_resize_mode(const std::string& s);  // those names, or "just"/"crop"/"fill"
+// ResizeMode (A1111's "Resize mode"), resize_mode_name and parse_resize_mode are declared in
+// include/sdpp/image.hpp.
 
 // Lanczos-3 resampling with PIL's conventions (support widened when downscaling, pixel centres at
 // +0.5, weights normalised, result rounded and clamped). Any channel count.

@@ -117,7 +117,7 @@ struct Engine::Impl {
         if (!unet) {
             auto t0 = Clock::now();
             unet.emplace(UNet::load(model.weights(), unet_cfg, dtype));
-            add_time("load", seconds_since(t0));
+            add_time("bind", seconds_since(t0));
         }
         return *unet;
     }

@@ -115,9 +115,9 @@ struct DenoiseSetup {
 };
 
 struct StepReport {
-    int step;   // 1-based
+    int step;   // steps finished before this one (0-based index of the running step)
     int total;
-    const Tensor& x;
+    const Tensor& x;  // x at the start of step `step`
 };
 using StepReporter = std::function<void(const StepReport&)>;
 

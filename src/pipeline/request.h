@@ -9,7 +9,5 @@ namespace sdpp {
 // The request with the model's defaults filled in (sampler canonical, steps, CFG, size, seed,
 // SDXL size conditioning); validates first. Scheduler "" = the sampler's automatic default.
 GenerateRequest resolve_request(const GenerateRequest& request, const ModelDescription& model);
-// A1111's random seed: uniform in [0, 4294967294).
-int64_t random_seed();
 
 }  // namespace sdpp

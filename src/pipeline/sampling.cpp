@@ -88,7 +88,7 @@ Tensor run_sampling(Ctx& ctx, const DenoiseSetup& s, const GenerateRequest& r, T
     opt.eta = r.eta;
     const int total = int(sigmas.size()) - 1;
     StepCallback cb;
-    if (report) cb = [&](const StepInfo& info) { report(StepReport{info.i + 1, total, info.x}); };
+    if (report) cb = [&](const StepInfo& info) { report(StepReport{info.i, total, info.x}); };
     Tensor out = run_sampler(choice.kind, denoise, std::move(x), sigmas, noise, opt, cb);
     if (blend) out = blend_keep(ctx, out, s.init_latent, lat->keep_mask);
     return out;

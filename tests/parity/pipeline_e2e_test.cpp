@@ -98,6 +98,7 @@ CaseResult run_case(const std::string& name, const nlohmann::json& c, bool diffu
         mo.model = fixture_path("models/" + model + "/" + model + ".safetensors");
         mo.vocab = fixture_path("clip/vocab.json");
     }
+    mo.threads = 1;  // tiny models: threads only add overhead (and ctest runs tests side by side)
     Engine engine(mo);
 
     GenerateRequest r;

@@ -1,0 +1,341 @@
+// `sdpp generate` (aliases `txt2img`, `img2img`): prompt (+ init image, mask) -> PNG files with A1111's
+// "parameters" chunk. Uses only the public API (include/sdpp/sdpp.hpp). Everything that can be
+// checked without the model is checked before loading it: a bad flag, image, mask or output path
+// exits 2 with one line and writes nothing. Flags follow A1111 / stable-diffusion.cpp; docs/cli.md
+// documents each.
+#include "cli/command.h"
+#include "core/error.h"
+
+#include <sdpp/sdpp.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace sdpp::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+struct Args {
+    std::string model, vae, vocab, prediction, dtype = "f32";
+    int threads = 0;
+    std::string prompt, negative;
+    int steps = 0, width = 0, height = 0, batch_size = 1, batch_count = 1, clip_skip = 0;
+    float cfg = 7.0f, strength = 0.75f, mask_blur = 4.0f, eta = 1.0f;
+    std::string sampler, scheduler, resize_mode = "just";
+    int64_t seed = -1;
+    std::string init_image, mask, outpaint, output = "sdpp-{seed}-{index}.png", save_latent, from_png;
+    bool invert_mask = false, only_masked = false, no_overlay = false, sample_posterior = false;
+    int only_masked_padding = 32;
+    bool overwrite = false, json = false, quiet = false, verbose = false;
+    // which options were given (CLI11 options, for --from-png overrides)
+    std::map<std::string, CLI::Option*> opt;
+    bool given(const std::string& name) const {
+        auto it = opt.find(name);
+        return it != opt.end() && it->second->count() > 0;
+    }
+};
+
+std::array<int, 4> parse_outpaint(const std::string& s) {
+    std::array<int, 4> v{};
+    std::stringstream ss(s);
+    std::string part;
+    int n = 0;
+    while (std::getline(ss, part, ',')) {
+        if (n == 4) throw error("--outpaint '", s, "': expected L,T,R,B (4 numbers)");
+        try {
+            size_t used = 0;
+            v[size_t(n)] = std::stoi(part, &used);
+            if (used != part.size()) throw std::invalid_argument(part);
+        } catch (const std::exception&) {
+            throw error("--outpaint '", s, "': '", part, "' is not a number");
+        }
+        ++n;
+    }
+    if (n == 1) v = {v[0], v[0], v[0], v[0]};  // one number: every side
+    else if (n != 4) throw error("--outpaint '", s, "': expected L,T,R,B (4 numbers) or one number");
+    return v;
+}
+
+// Output path of image `index` with `seed`: {seed} and {index} are replaced; a plain path gets
+// "-<index>" before its extension when the run makes more than one image.
+std::string output_path(const std::string& pattern, int64_t seed, int index, int count) {
+    std::string p = pattern;
+    bool templated = false;
+    auto replace = [&](const std::string& key, const std::string& value) {
+        for (size_t at = p.find(key); at != std::string::npos; at = p.find(key, at + value.size())) {
+            p.replace(at, key.size(), value);
+            templated = true;
+        }
+    };
+    replace("{seed}", std::to_string(seed));
+    replace("{index}", std::to_string(index));
+    if (!templated && count > 1) {
+        fs::path fp(p);
+        fp.replace_filename(fp.stem().string() + "-" + std::to_string(index) + fp.extension().string());
+        p = fp.string();
+    }
+    return p;
+}
+
+void check_writable(const std::string& path, bool overwrite, const char* what) {
+    std::error_code ec;
+    if (!overwrite && fs::exists(fs::symlink_status(path, ec)))
+        throw error(what, " ", path, " exists (pass --overwrite to replace it)");
+    fs::path dir = fs::path(path).parent_path();
+    if (!dir.empty() && !fs::is_directory(dir, ec)) throw error(what, " ", path, ": folder ", dir.string(), " does not exist");
+    if (fs::is_directory(path, ec)) throw error(what, " ", path, " is a folder");
+}
+
+std::string human_bytes(double b) {
+    const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) b /= 1024, ++u;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
+    return buf;
+}
+
+size_t max_rss_bytes() {
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    return size_t(ru.ru_maxrss) * 1024;  // Linux: KiB
+}
+
+// Progress on stderr: a bar with it/s and ETA on a terminal, one line per finished stage otherwise.
+class ProgressPrinter {
+public:
+    ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO) == 1) {}
+
+    bool operator()(const Progress& p) {
+        if (g_interrupted) return false;
+        if (quiet_) return true;
+        const std::string batch = p.batches > 1 ? " [" + std::to_string(p.batch + 1) + "/" + std::to_string(p.batches) + "]" : "";
+        if (p.stage == "sample" && tty_) {
+            if (p.step == 0 && p.elapsed == 0) return true;
+            const double rate = p.elapsed > 0 ? p.step / p.elapsed : 0;
+            const double eta = rate > 0 ? (p.total - p.step) / rate : 0;
+            const int width = 30;
+            const int filled = p.total > 0 ? p.step * width / p.total : width;
+            std::fprintf(stderr, "\rsample%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", batch.c_str(),
+                         std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(), p.step,
+                         p.total, rate, eta);
+            if (p.step == p.total) std::fprintf(stderr, "\n");
+            std::fflush(stderr);
+            return true;
+        }
+        if (p.step == p.total && p.total > 0) {  // stage finished
+            if (p.stage == "sample")
+                std::fprintf(stderr, "sample%s: %d steps in %.2fs (%.2f it/s)\n", batch.c_str(), p.total, p.elapsed,
+                             p.elapsed > 0 ? p.total / p.elapsed : 0.0);
+            else
+                std::fprintf(stderr, "%s%s: %.2fs\n", p.stage.c_str(), batch.c_str(), p.elapsed);
+        }
+        return true;
+    }
+
+private:
+    bool quiet_, tty_;
+};
+
+int run(Args& a) {
+    set_verbosity(a.quiet ? 0 : a.verbose ? 2 : 1);
+    const auto t_start = std::chrono::steady_clock::now();
+
+    // ---- the request, from --from-png then the flags given ----
+    GenerateRequest r;
+    if (!a.from_png.empty()) {
+        std::string params;
+        load_image(a.from_png, &params);
+        if (params.empty()) throw error(a.from_png, ": no \"parameters\" text chunk (not an A1111/sdpp PNG?)");
+        r = request_from_parameters(params);
+    }
+    auto take = [&](const char* name, auto& field, const auto& value) {
+        if (a.from_png.empty() || a.given(name)) field = value;
+    };
+    take("prompt", r.prompt, a.prompt);
+    take("negative", r.negative_prompt, a.negative);
+    take("steps", r.steps, a.steps);
+    if (a.given("cfg")) r.cfg_scale = a.cfg;  // else the model's default (or the PNG's)
+    take("sampler", r.sampler, a.sampler);
+    take("scheduler", r.scheduler, a.scheduler);
+    take("seed", r.seed, a.seed);
+    take("width", r.width, a.width);
+    take("height", r.height, a.height);
+    take("clip-skip", r.clip_skip, a.clip_skip);
+    take("eta", r.eta, a.eta);
+    take("strength", r.strength, a.strength);
+    take("mask-blur", r.mask_blur, a.mask_blur);
+    if (a.given("only-masked")) r.only_masked = true;
+    take("only-masked-padding", r.only_masked_padding, a.only_masked_padding);
+    r.batch_size = a.batch_size;
+    r.batch_count = a.batch_count;
+    r.invert_mask = a.invert_mask;
+    r.overlay_original = !a.no_overlay;
+    r.sample_posterior = a.sample_posterior;
+    r.resize_mode = parse_resize_mode(a.resize_mode);
+    if (!a.outpaint.empty()) r.outpaint = parse_outpaint(a.outpaint);
+    if (!a.from_png.empty() && !a.given("outpaint")) r.outpaint = {0, 0, 0, 0};  // needs --init-image anyway
+    if (!a.init_image.empty()) r.init_image = load_image(a.init_image);
+    if (!a.mask.empty()) {
+        if (a.init_image.empty()) throw Error("--mask needs --init-image");
+        r.mask = load_image(a.mask);
+    }
+    if (r.outpaint != std::array<int, 4>{0, 0, 0, 0} && a.init_image.empty()) throw Error("--outpaint needs --init-image");
+    if (a.given("strength") && a.init_image.empty()) throw Error("--strength needs --init-image");
+
+    // ---- checks before anything heavy ----
+    if (a.model.empty()) throw Error("no model given: pass -m FILE (a .safetensors/.ckpt checkpoint or a diffusers folder)");
+    std::error_code ec;
+    if (!fs::exists(a.model, ec)) throw error("model ", a.model, ": no such file or folder");
+    if (!a.vae.empty() && !fs::exists(a.vae, ec)) throw error("--vae ", a.vae, ": no such file or folder");
+    if (!a.vocab.empty() && !fs::exists(a.vocab, ec)) throw error("--vocab ", a.vocab, ": no such file or folder");
+    validate_request(r);
+    if (r.seed < 0) r.seed = random_seed();
+    const int count = r.batch_size * r.batch_count;
+    std::vector<std::string> paths;
+    for (int i = 0; i < count; ++i) {
+        paths.push_back(output_path(a.output, r.seed + i, i, count));
+        if (fs::path(paths.back()).extension() != ".png" && fs::path(paths.back()).extension() != ".PNG")
+            throw error("output ", paths.back(), ": only .png is written");
+        check_writable(paths.back(), a.overwrite, "output");
+        for (int j = 0; j < i; ++j)
+            if (paths[size_t(j)] == paths.back()) throw error("output pattern ", a.output, " names two images ", paths.back());
+    }
+    if (!a.save_latent.empty()) check_writable(a.save_latent, a.overwrite, "--save-latent");
+    if (!a.json && !a.quiet) std::fprintf(stderr, "seed: %lld\n", static_cast<long long>(r.seed));
+
+    // ---- load and run ----
+    ModelOptions mo;
+    mo.model = a.model;
+    mo.vae = a.vae;
+    mo.vocab = a.vocab;
+    mo.prediction = a.prediction;
+    mo.dtype = a.dtype;
+    mo.threads = a.threads;
+    mo.keep_weights = false;  // one request per process: release the U-Net before the VAE decodes
+    Engine engine(mo);
+    const ModelDescription& md = engine.model();
+    if (!a.quiet && !a.json)
+        std::fprintf(stderr, "load: %.2fs (%s, %s%s)\n", engine.load_seconds(), md.family.c_str(), md.prediction.c_str(),
+                     md.inpaint ? ", inpainting" : "");
+    GenerateRequest resolved = engine.resolve(r);
+    if (a.verbose)
+        std::fprintf(stderr, "%dx%d, %d steps, %s (%s), CFG %g, %d x %d image(s)\n", resolved.width, resolved.height,
+                     resolved.steps, resolved.sampler.c_str(), scheduler_display_name(resolved.scheduler).c_str(),
+                     double(*resolved.cfg_scale), resolved.batch_count, resolved.batch_size);
+
+    std::signal(SIGINT, on_sigint);
+    ProgressPrinter printer(a.quiet || a.json);
+    GenerateResult res = engine.generate(resolved, [&](const Progress& p) { return printer(p); });
+    std::signal(SIGINT, SIG_DFL);
+
+    // ---- write ----
+    nlohmann::json out;
+    out["seed"] = resolved.seed;
+    out["width"] = resolved.width;
+    out["height"] = resolved.height;
+    out["steps"] = resolved.steps;
+    out["sampler"] = resolved.sampler;
+    out["scheduler"] = resolved.scheduler.empty() ? default_scheduler(resolved.sampler) : resolved.scheduler;
+    out["cfg_scale"] = *resolved.cfg_scale;
+    out["model"] = {{"path", md.path}, {"name", md.name}, {"family", md.family}, {"prediction", md.prediction},
+                    {"inpaint", md.inpaint}, {"hash", md.hash}};
+    out["images"] = nlohmann::json::array();
+    for (const GeneratedImage& g : res.images) {
+        const std::string& path = paths[size_t(g.index)];
+        save_png(path, g, a.overwrite);
+        out["images"].push_back({{"path", path}, {"seed", g.seed}, {"index", g.index}, {"parameters", g.parameters}});
+        if (!a.json) std::printf("%s\n", path.c_str());
+    }
+    if (!a.save_latent.empty() && !res.latents.data.empty()) {
+        save_latent(a.save_latent, res.latents, res.images.empty() ? "" : res.images[0].parameters, a.overwrite);
+        out["latent"] = a.save_latent;
+    }
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    out["timings"] = nlohmann::json::object();
+    out["timings"]["load"] = engine.load_seconds();
+    for (const StageTiming& t : res.timings) out["timings"][t.stage] = out["timings"].value(t.stage, 0.0) + t.seconds;
+    out["timings"]["total"] = total;
+    out["peak_tensor_bytes"] = res.peak_bytes;
+    out["max_rss_bytes"] = max_rss_bytes();
+    out["cancelled"] = res.cancelled;
+    if (a.json) std::printf("%s\n", out.dump(2).c_str());
+    if (a.verbose && !a.json) {
+        std::fprintf(stderr, "timings: load %.2fs", engine.load_seconds());
+        for (const StageTiming& t : res.timings) std::fprintf(stderr, ", %s %.2fs", t.stage.c_str(), t.seconds);
+        std::fprintf(stderr, ", total %.2fs\n", total);
+        std::fprintf(stderr, "memory: tensor allocator peak %s, max RSS %s\n", human_bytes(double(res.peak_bytes)).c_str(),
+                     human_bytes(double(max_rss_bytes())).c_str());
+    }
+    if (res.cancelled) {
+        std::fprintf(stderr, "cancelled (%zu of %d images written)\n", res.images.size(), count);
+        return 130;
+    }
+    return kExitOk;
+}
+
+CommandRun setup(CLI::App& app) {
+    auto a = std::make_shared<Args>();
+    auto& o = a->opt;
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last flag wins
+    app.add_option("-m,--model", a->model, "Checkpoint (.safetensors/.ckpt) or diffusers folder");
+    app.add_option("--vae", a->vae, "VAE file or folder replacing the checkpoint's");
+    app.add_option("--vocab", a->vocab, "CLIP vocabulary (vocab.json, merges.txt, bpe_simple_vocab_16e6.txt.gz or folder)");
+    o["prompt"] = app.add_option("-p,--prompt", a->prompt, "Prompt (A1111 syntax: (word:1.2), [word], BREAK)");
+    o["negative"] = app.add_option("-n,--negative-prompt", a->negative, "Negative prompt");
+    o["steps"] = app.add_option("--steps", a->steps, "Sampling steps (default: 20; Turbo 1, LCM 4)");
+    o["cfg"] = app.add_option("--cfg-scale", a->cfg, "Classifier-free guidance scale (default 7; Turbo/LCM 1)");
+    o["sampler"] = app.add_option("--sampler", a->sampler, "Sampler: euler_a (default), euler, dpmpp_2m, ... or \"DPM++ 2M Karras\"");
+    o["scheduler"] = app.add_option("--scheduler", a->scheduler, "Schedule: automatic (default), normal, karras, exponential, ...");
+    o["seed"] = app.add_option("--seed", a->seed, "Seed (-1 = random; printed)");
+    o["width"] = app.add_option("-W,--width", a->width, "Width in pixels, multiple of 8 (default per model)");
+    o["height"] = app.add_option("-H,--height", a->height, "Height in pixels, multiple of 8 (default per model)");
+    app.add_option("--batch-size", a->batch_size, "Images per forward pass")->capture_default_str();
+    app.add_option("--batch-count", a->batch_count, "Batches run one after another")->capture_default_str();
+    app.add_option("--init-image", a->init_image, "Init image (PNG/JPEG) for img2img / inpainting / outpainting");
+    o["strength"] = app.add_option("--strength", a->strength, "Denoising strength for img2img (0..1)")->capture_default_str();
+    app.add_option("--resize-mode", a->resize_mode, "Init image fit: just, crop, fill")->capture_default_str();
+    app.add_option("--mask", a->mask, "Inpainting mask (white = repaint), same size as the init image");
+    app.add_flag("--invert-mask", a->invert_mask, "Repaint the black part of the mask instead");
+    o["mask-blur"] = app.add_option("--mask-blur", a->mask_blur, "Mask blur (Gaussian sigma, pixels)")->capture_default_str();
+    o["only-masked"] = app.add_flag("--only-masked", a->only_masked, "Inpaint only the masked region at full resolution");
+    o["only-masked-padding"] =
+        app.add_option("--only-masked-padding", a->only_masked_padding, "Padding around the region (pixels)")->capture_default_str();
+    app.add_flag("--no-overlay", a->no_overlay, "Do not paste the unmasked original back over the result");
+    o["outpaint"] = app.add_option("--outpaint", a->outpaint, "Outpaint: grow the canvas by L,T,R,B pixels (or one number)");
+    app.add_flag("--sample-posterior", a->sample_posterior, "Sample the VAE posterior for the init latent (A1111) instead of its mean");
+    o["clip-skip"] = app.add_option("--clip-skip", a->clip_skip, "CLIP skip (A1111; 2 = penultimate layer)");
+    o["eta"] = app.add_option("--eta", a->eta, "Noise multiplier of ancestral/SDE samplers")->capture_default_str();
+    app.add_option("--prediction", a->prediction, "Override the prediction type: eps or v")->check(CLI::IsMember({"eps", "v"}));
+    app.add_option("--dtype", a->dtype, "Compute precision: f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
+    app.add_option("--threads", a->threads, "CPU threads (0 = all cores)");
+    app.add_option("-o,--output", a->output, "Output PNG path or pattern with {seed}, {index}")->capture_default_str();
+    app.add_flag("--overwrite", a->overwrite, "Replace existing output files");
+    app.add_option("--save-latent", a->save_latent, "Also write the final latents to this .safetensors file");
+    app.add_option("--from-png", a->from_png, "Re-run the parameters stored in a PNG (flags given override them)");
+    app.add_flag("--json", a->json, "Print a JSON result on stdout (paths, seeds, parameters, timings)");
+    app.add_flag("-q,--quiet", a->quiet, "No progress output");
+    app.add_flag("-v,--verbose", a->verbose, "Per-stage timings and peak memory");
+    return [a] { return run(*a); };
+}
+
+const bool registered = register_command(
+    {"generate", "Generate images (txt2img, img2img, inpainting, outpainting)", setup, {"txt2img", "img2img"}});
+
+}  // namespace
+}  // namespace sdpp::cli
