@@ -16,8 +16,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 using namespace sdpp;
 using namespace sdpp::testing;
@@ -32,46 +30,6 @@ FloatTensor to_float_tensor(const sdpp::Tensor& t) {
     f.shape = t.shape();
     f.data = t.to_vector();
     return f;
-}
-
-// testing::manifest(), or, while its parser rejects Python's bare -Infinity / Infinity / NaN (a
-// scheduler config in the manifest holds one), the same file with those literals read as null.
-const nlohmann::json& e2e_manifest() {
-    static const nlohmann::json m = [] {
-        try {
-            return manifest();
-        } catch (const nlohmann::json::exception&) {
-        }
-        std::ifstream is(fixture_path("manifest.json"));
-        if (!is) throw Error("cannot open " + fixture_path("manifest.json") + " (set SDPP_FIXTURES)");
-        std::stringstream ss;
-        ss << is.rdbuf();
-        const std::string text = ss.str();
-        std::string clean;
-        bool in_str = false;
-        for (size_t i = 0; i < text.size(); ++i) {
-            const char ch = text[i];
-            if (in_str) {
-                clean += ch;
-                if (ch == '\\' && i + 1 < text.size()) clean += text[++i];
-                else if (ch == '"') in_str = false;
-                continue;
-            }
-            if (ch == '"') in_str = true;
-            bool replaced = false;
-            for (const char* lit : {"-Infinity", "Infinity", "NaN"}) {
-                if (text.compare(i, std::strlen(lit), lit) == 0) {
-                    clean += "null";
-                    i += std::strlen(lit) - 1;
-                    replaced = true;
-                    break;
-                }
-            }
-            if (!replaced) clean += ch;
-        }
-        return nlohmann::json::parse(clean);
-    }();
-    return m;
 }
 
 Tensor from_latent(const Latent& l) { return Tensor::from_vector(l.data, Shape(l.shape.begin(), l.shape.end())); }
@@ -181,7 +139,7 @@ CaseResult run_case(const std::string& name, const nlohmann::json& c, bool diffu
 }
 
 void run_all(bool diffusers) {
-    const nlohmann::json& cases = e2e_manifest().at("e2e");
+    const nlohmann::json& cases = manifest().at("e2e");
     int passed = 0, total = 0;
     for (const auto& [name, c] : cases.items()) {
         ++total;
@@ -202,7 +160,7 @@ void run_all(bool diffusers) {
 }  // namespace
 
 TEST(PipelineE2E, FixturePngsDecodeToTheReferencePixels) {
-    for (const auto& [name, c] : e2e_manifest().at("e2e").items()) {
+    for (const auto& [name, c] : manifest().at("e2e").items()) {
         if (!c.contains("png")) continue;
         Image im = read_image(fixture_path(c.at("png")));
         Tensor u8 = SafetensorsFile::open(fixture_path(c.at("file"))).get("image_uint8_hwc");

@@ -1,0 +1,108 @@
+/* sdpp C API: a thin layer over the C++ API (sdpp.hpp) for bindings (Python ctypes/cffi, Go, ...).
+ *
+ *     sdpp_model_options mo;  sdpp_model_options_init(&mo);  mo.model = "model.safetensors";
+ *     sdpp_engine* e = sdpp_engine_new(&mo);
+ *     if (!e) { fprintf(stderr, "%s\n", sdpp_last_error()); return 2; }
+ *     sdpp_request r;  sdpp_request_init(&r);  r.prompt = "a lighthouse";  r.seed = 42;
+ *     sdpp_result* res = sdpp_generate(e, &r, NULL, NULL);
+ *     if (res) { sdpp_save_png("out.png", res, 0, 0); sdpp_result_free(res); }
+ *     sdpp_engine_free(e);
+ *
+ * Functions that can fail return NULL or a non-zero int and leave a one-line message in
+ * sdpp_last_error() (per thread). Strings are UTF-8; the library copies what it needs from the
+ * structs passed in. Everything a result hands out lives until sdpp_result_free. */
+#ifndef SDPP_H
+#define SDPP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sdpp_engine sdpp_engine;
+typedef struct sdpp_result sdpp_result;
+
+typedef struct {
+    const char* model;       /* checkpoint file or diffusers folder (required) */
+    const char* vae;         /* NULL = the model's own VAE */
+    const char* vocab;       /* CLIP vocabulary; NULL = diffusers tokenizer/ or the cache */
+    const char* prediction;  /* NULL = detect, "eps" or "v" */
+    const char* dtype;       /* "f32" (default) or "bf16" */
+    int threads;             /* 0 = all cores */
+    int keep_weights;        /* 1 (default): keep the U-Net bound between requests */
+} sdpp_model_options;
+
+typedef struct {
+    int width, height, channels; /* channels: 3 (RGB) or 1 (gray) */
+    const uint8_t* pixels;       /* row-major, interleaved, width * height * channels bytes */
+} sdpp_image;
+
+enum { SDPP_RESIZE_JUST = 0, SDPP_RESIZE_CROP = 1, SDPP_RESIZE_FILL = 2 };
+
+/* Every option of sdpp::GenerateRequest; sdpp_request_init sets the defaults (0 / NULL = model default). */
+typedef struct {
+    const char* prompt;
+    const char* negative_prompt;
+    int width, height, steps;      /* 0 = model default */
+    float cfg_scale;               /* NaN = model default */
+    const char* sampler;           /* NULL = model default; sdpp or A1111 names */
+    const char* scheduler;         /* NULL = automatic */
+    int64_t seed;                  /* -1 = random */
+    int batch_size, batch_count, clip_skip;
+    float eta;
+    const sdpp_image* init_image;  /* NULL = txt2img */
+    float strength;
+    int resize_mode;               /* SDPP_RESIZE_* */
+    int sample_posterior;
+    const sdpp_image* mask;        /* white = repaint; the init image's size */
+    int invert_mask;
+    float mask_blur;
+    int only_masked, only_masked_padding, overlay_original;
+    int outpaint[4];               /* left, top, right, bottom pixels */
+    int decode;                    /* 0: latents only */
+    int preview_every;             /* > 0: progress carries x every N steps */
+} sdpp_request;
+
+typedef struct {
+    const char* stage;             /* "text", "encode", "sample", "decode" */
+    int step, total, batch, batches;
+    double elapsed;                /* seconds in this stage */
+    const float* preview;          /* x during sampling (preview_every), else NULL */
+    int64_t preview_shape[4];
+} sdpp_progress;
+
+/* Return 0 to cancel (sdpp_generate then returns what is finished, with cancelled set). */
+typedef int (*sdpp_progress_fn)(const sdpp_progress* progress, void* user);
+
+void sdpp_model_options_init(sdpp_model_options* options);
+void sdpp_request_init(sdpp_request* request);
+
+sdpp_engine* sdpp_engine_new(const sdpp_model_options* options);
+void sdpp_engine_free(sdpp_engine* engine);
+/* The loaded model: family ("sd1", "sd2", "sdxl"), prediction ("eps", "v"), file stem. */
+const char* sdpp_engine_family(const sdpp_engine* engine);
+const char* sdpp_engine_prediction(const sdpp_engine* engine);
+const char* sdpp_engine_name(const sdpp_engine* engine);
+
+sdpp_result* sdpp_generate(sdpp_engine* engine, const sdpp_request* request, sdpp_progress_fn progress, void* user);
+int sdpp_result_count(const sdpp_result* result);
+sdpp_image sdpp_result_image(const sdpp_result* result, int index);
+int64_t sdpp_result_seed(const sdpp_result* result, int index);
+const char* sdpp_result_parameters(const sdpp_result* result, int index);  /* A1111 "parameters" text */
+int sdpp_result_cancelled(const sdpp_result* result);
+/* Final latents [N, C, h, w]; shape receives the 4 sizes. */
+const float* sdpp_result_latents(const sdpp_result* result, int64_t shape[4]);
+/* PNG with the parameters chunk; never replaces a file unless overwrite. 0 = ok. */
+int sdpp_save_png(const char* path, const sdpp_result* result, int index, int overwrite);
+void sdpp_result_free(sdpp_result* result);
+
+const char* sdpp_last_error(void);
+const char* sdpp_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SDPP_H */
