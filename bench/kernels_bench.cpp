@@ -135,6 +135,23 @@ int main(int argc, char** argv) {
             }
         }
     }
+    if (want("conv")) {
+        std::printf("\n1x1 convolutions (ResBlock shortcuts), batch 2 (run as a oneDNN matmul on NCHW)\n");
+        struct C { int64_t hw, ci, co; } convs[] = {{64, 320, 640}, {32, 640, 1280}};
+        for (auto c : convs) {
+            Tensor x = rnd({2, c.ci, c.hw, c.hw}, 3), w = rnd({c.co, c.ci, 1, 1}, 4, 0.02f), b = rnd({c.co}, 5);
+            double flops = 2.0 * 2 * c.co * c.hw * c.hw * c.ci;
+            for (DType m : modes) {
+                Ctx ctx;
+                ctx.compute_dtype = m;
+                Stats s = time_it([&] { conv2d(ctx, x, w, b, 1, 0); }, reps);
+                char name[64];
+                std::snprintf(name, sizeof name, "conv1x1 %lldx%lldx%lld->%lld", (long long)c.hw, (long long)c.hw,
+                              (long long)c.ci, (long long)c.co);
+                report(name, m, flops, s);
+            }
+        }
+    }
     if (want("attn")) {
         std::printf("\nattention, batch 2 (CFG), FLOPs = 4*B*H*Sq*Sk*D\n");
         struct A { int64_t sq, sk, h, d; } attns[] = {{4096, 4096, 8, 40}, {4096, 77, 8, 40}, {1024, 1024, 8, 80},

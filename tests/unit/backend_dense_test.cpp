@@ -3,6 +3,7 @@
 // compute, broadcasting batch dims, and the front ends' error messages.
 #include "backend_testing.h"
 
+#include "backend/cpu/cpu_kernels.h"
 #include "core/dtype.h"
 
 using namespace sdpp;
@@ -177,4 +178,13 @@ TEST(BackendConv2d, FusedSiLUThroughBackendInterface) {
         ref_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, pad, Act::SiLU, DType::F32, view_of(r));
         EXPECT_LT(rel_err(y, r), 1e-5);
     }
+}
+
+TEST(BackendDense, NoPrimitiveFallsBackToOneDnnReferenceKernels) {
+    // Runs last in this file: every conv/linear/matmul created above (f32 mode) must have been
+    // given a fast oneDNN kernel (a per-row matmul bias once sent 1x1 convs to ref:any, 500x slower).
+    Ctx cpu = cpu_ctx();
+    Tensor x = randn({2, 32, 16, 16}, 1), w = randn({64, 32, 1, 1}, 2), b = randn({64}, 3);
+    conv2d(cpu, x, w, b);
+    EXPECT_EQ(cpu::reference_fallbacks(), 0u);
 }

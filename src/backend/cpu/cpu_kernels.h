@@ -17,6 +17,8 @@ void release_prepared_weights();
 size_t prepared_weight_bytes();
 void set_prepared_weight_limit(size_t bytes);
 bool native_bf16();  // oneDNN has bf16 conv/matmul kernels on this CPU
+// Primitives for which oneDNN picked its (very slow) reference kernel; logged as warnings.
+size_t reference_fallbacks();
 
 // attention.cpp
 void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType compute,
@@ -37,6 +39,8 @@ void concat(std::span<const View> xs, int dim, const View& y);
 void upsample_nearest2x(const View& x, const View& y);
 void resize_bilinear(const View& x, bool align_corners, const View& y);
 void reduce(Reduce op, const View& x, bool unbiased, const View& y);
+// y[r, :len] = act(y[r, :len] + bias[r % channels]) for r < rows (bias may be null).
+void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64_t channels, Act act);
 // Copies any-strided f32 `src` into contiguous `dst` of the same shape (threaded).
 void copy_to_contiguous(const View& src, float* dst);
 

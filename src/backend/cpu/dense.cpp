@@ -8,8 +8,11 @@
 // it runs the f32 kernels (oneDNN 2.6 has no bf16 conv/matmul for AVX2-only CPUs).
 #include "backend/cpu/cpu_kernels.h"
 
+#include "core/log.h"
+
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <list>
 #include <memory>
@@ -34,6 +37,19 @@ stream& strm() {
 }
 
 std::mutex g_mu;  // guards the caches below
+
+std::atomic<size_t> g_ref_fallbacks{0};
+
+// oneDNN silently falls back to its reference kernels (orders of magnitude slower) for
+// configurations its fast kernels do not cover; count and report those.
+void note_impl(const char* op, const std::string& impl, const std::string& key) {
+    log_debug("[", op, "] oneDNN ", impl, " for ", key);
+    if (impl.find("ref") != std::string::npos) {
+        ++g_ref_fallbacks;
+        log_warn("[", op, "] oneDNN chose its slow reference kernel (", impl, ") for ", key);
+    }
+}
+
 
 // ---- prepared weights --------------------------------------------------------------------------
 
@@ -179,6 +195,7 @@ std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bia
     auto e = std::make_shared<ConvEntry>();
     e->pd = convolution_forward::primitive_desc(d, attr, eng());
     e->prim = convolution_forward(e->pd);
+    note_impl("conv2d", e->pd.impl_info_str(), key);
     e->src_user = memory::desc({n, ci, h, w}, dt::f32, tag::nchw);
     e->dst_user = memory::desc({n, co, ho, wo}, dt::f32, tag::nchw);
     e->w_plain = memory::desc({co, ci, kh, kw}, dt::f32, tag::oihw);
@@ -214,6 +231,7 @@ std::shared_ptr<MatmulEntry> matmul_entry(const std::string& key, const memory::
     if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
     auto e = std::make_shared<MatmulEntry>();
     e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, w, b, dst), attr, eng());
+    note_impl(bias ? "linear" : "matmul", e->pd.impl_info_str(), key);
     e->prim = dnnl::matmul(e->pd);
     e->src_user = src;
     e->wei_user = wei;
@@ -258,17 +276,13 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
         if (it != g_matmuls.end()) e = it->second;
     }
     if (!e) {
+        // No bias or post-op in the primitive: a per-row bias {1, Co, 1} sends oneDNN 2.6 to its
+        // reference matmul (measured: 0.1 GFLOP/s); the epilogue below adds it instead.
         memory::desc s = cdt == dt::f32 ? a : memory::desc({1, co, ci}, cdt, tag::abc);
         memory::desc wd = cdt == dt::f32 ? b : memory::desc({n, ci, hw}, cdt, tag::abc);
-        memory::desc bd = bias.defined() ? memory::desc({1, co, 1}, dt::f32, tag::abc) : memory::desc();
-        primitive_attr attr;
-        if (act == Act::SiLU) {
-            post_ops po;
-            po.append_eltwise(1.0f, algorithm::eltwise_swish, 1.0f, 0.0f);
-            attr.set_post_ops(po);
-        }
         e = std::make_shared<MatmulEntry>();
-        e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, wd, bd, c), attr, eng());
+        e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, wd, c), eng());
+        note_impl("conv2d 1x1", e->pd.impl_info_str(), key);
         e->prim = dnnl::matmul(e->pd);
         e->src_user = a;
         e->wei_user = b;
@@ -279,10 +293,9 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
     memory wm = get_weight(w, a, e->pd.src_desc());
     Tensor xs;
     memory xm = to_layout(memory(b, eng(), x.data), e->pd.weights_desc(), xs);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}};
-    if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({1, co, 1}, dt::f32, tag::abc), eng(), bias.data);
-    e->prim.execute(strm(), args);
+    e->prim.execute(strm(), {{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}});
     strm().wait();
+    if (bias.defined() || act != Act::None) bias_act_rows(y.f32(), n * co, hw, bias.defined() ? bias.f32() : nullptr, co, act);
 }
 }  // namespace
 
@@ -409,6 +422,8 @@ void set_prepared_weight_limit(size_t bytes) {
     std::lock_guard<std::mutex> lk(g_mu);
     g_weight_limit = bytes;
 }
+
+size_t reference_fallbacks() { return g_ref_fallbacks.load(); }
 
 size_t prepared_weight_bytes() {
     std::lock_guard<std::mutex> lk(g_mu);

@@ -177,6 +177,23 @@ void scale(const View& x, float a, float b, const View& y) {
 #endif
 }
 
+void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64_t channels, Act act) {
+#pragma omp parallel for schedule(static) if (rows * len > kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+        float b = bias ? bias[r % channels] : 0.0f;
+        float* p = y + r * len;
+        int64_t i = 0;
+#if SDPP_AVX2
+        __m256 bv = _mm256_set1_ps(b);
+        if (act == Act::SiLU)
+            for (; i + 8 <= len; i += 8) _mm256_storeu_ps(p + i, silu8(_mm256_add_ps(_mm256_loadu_ps(p + i), bv)));
+        else
+            for (; i + 8 <= len; i += 8) _mm256_storeu_ps(p + i, _mm256_add_ps(_mm256_loadu_ps(p + i), bv));
+#endif
+        for (; i < len; ++i) p[i] = act == Act::SiLU ? silu_s(p[i] + b) : p[i] + b;
+    }
+}
+
 void copy_to_contiguous(const View& src, float* dst) {
     Collapsed c = collapse_dims(src.shape, {&src.strides});
     int nd = int(c.shape.size());
