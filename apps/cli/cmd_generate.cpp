@@ -5,6 +5,7 @@
 // documents each.
 #include "cli/command.h"
 #include "core/error.h"
+#include "hub/default_model.h"
 
 #include <sdpp/sdpp.hpp>
 
@@ -199,9 +200,8 @@ int run(Args& a) {
     if (a.given("strength") && a.init_image.empty()) throw Error("--strength needs --init-image");
 
     // ---- checks before anything heavy ----
-    if (a.model.empty()) throw Error("no model given: pass -m FILE (a .safetensors/.ckpt checkpoint or a diffusers folder)");
     std::error_code ec;
-    if (!fs::exists(a.model, ec)) throw error("model ", a.model, ": no such file or folder");
+    if (!a.model.empty() && !fs::exists(a.model, ec)) throw error("model ", a.model, ": no such file or folder");
     if (!a.vae.empty() && !fs::exists(a.vae, ec)) throw error("--vae ", a.vae, ": no such file or folder");
     if (!a.vocab.empty() && !fs::exists(a.vocab, ec)) throw error("--vocab ", a.vocab, ": no such file or folder");
     validate_request(r);
@@ -217,6 +217,20 @@ int run(Args& a) {
             if (paths[size_t(j)] == paths.back()) throw error("output pattern ", a.output, " names two images ", paths.back());
     }
     if (!a.save_latent.empty()) check_writable(a.save_latent, a.overwrite, "--save-latent");
+
+    // No --model: the default model (docs/hub.md), from the cache or pulled on first use, with the
+    // settings it is made for unless flags say otherwise.
+    std::string model_name;
+    if (a.model.empty()) {
+        const hub::DefaultModel& d = hub::kDefaultModel;
+        a.model = hub::ensure_default_model();
+        model_name = fs::path(d.repo).filename().string();
+        if (r.steps == 0) r.steps = d.steps;
+        if (!r.cfg_scale) r.cfg_scale = d.cfg_scale;
+        if (r.sampler.empty()) r.sampler = d.sampler;
+        if (r.width == 0 && !r.init_image) r.width = d.width;
+        if (r.height == 0 && !r.init_image) r.height = d.height;
+    }
     if (!a.json && !a.quiet) std::fprintf(stderr, "seed: %lld\n", static_cast<long long>(r.seed));
 
     // ---- load and run ----
@@ -227,7 +241,8 @@ int run(Args& a) {
     mo.prediction = a.prediction;
     mo.dtype = a.dtype;
     mo.threads = a.threads;
-    mo.keep_weights = false;  // one request per process: release the U-Net before the VAE decodes
+    mo.keep_weights = false;
+    mo.name = model_name;  // one request per process: release the U-Net before the VAE decodes
     Engine engine(mo);
     const ModelDescription& md = engine.model();
     if (!a.quiet && !a.json)
@@ -293,7 +308,8 @@ CommandRun setup(CLI::App& app) {
     auto a = std::make_shared<Args>();
     auto& o = a->opt;
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last flag wins
-    app.add_option("-m,--model", a->model, "Checkpoint (.safetensors/.ckpt) or diffusers folder");
+    app.add_option("-m,--model", a->model,
+                   "Checkpoint (.safetensors/.ckpt) or diffusers folder (default: SD-Turbo from the cache, pulled on first use)");
     app.add_option("--vae", a->vae, "VAE file or folder replacing the checkpoint's");
     app.add_option("--vocab", a->vocab, "CLIP vocabulary (vocab.json, merges.txt, bpe_simple_vocab_16e6.txt.gz or folder)");
     o["prompt"] = app.add_option("-p,--prompt", a->prompt, "Prompt (A1111 syntax: (word:1.2), [word], BREAK)");

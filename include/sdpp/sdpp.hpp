@@ -33,6 +33,7 @@ struct ModelOptions {
                              // diffusers folder's tokenizer/ or sdpp's cache
     std::string prediction;  // "" = detect, "eps" or "v"
     std::string dtype = "f32";  // compute precision: "f32" or "bf16"
+    std::string name;        // A1111 "Model" name; "" = the file stem or folder name
     int threads = 0;         // 0 = all cores
     // Keep the U-Net's converted weights bound between requests (a server). false (the CLI) releases
     // them after the last sampling step of each request, so they are gone before the VAE decodes.

@@ -39,13 +39,13 @@ std::string lower(std::string s) {
     return s;
 }
 
-ModelDescription describe(const LoadedModel& m, const std::string& path) {
+ModelDescription describe(const LoadedModel& m, const std::string& path, const std::string& name) {
     ModelDescription d;
     namespace fs = std::filesystem;
     fs::path p(path);
     while (!p.empty() && !p.has_filename()) p = p.parent_path();  // "dir/" -> "dir"
     d.path = path;
-    d.name = fs::is_directory(p) ? p.filename().string() : p.stem().string();
+    d.name = !name.empty() ? name : fs::is_directory(p) ? p.filename().string() : p.stem().string();
     d.family = family_name(m.family);
     d.prediction = prediction_name(m.prediction());
     d.inpaint = m.inpaint;
@@ -144,7 +144,7 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     else if (!options.prediction.empty()) throw error("unknown prediction '", options.prediction, "' (eps or v)");
     s.model = load_model(options.model, lo);
     if (s.model.family == Family::Unknown) throw error(options.model, ": no U-Net found (not a Stable Diffusion checkpoint?)");
-    s.desc = describe(s.model, options.model);
+    s.desc = describe(s.model, options.model, options.name);
     s.unet_cfg = UNetConfig::detect(s.model.weights(), s.model.hints);
     s.vae_cfg = VAEConfig::detect(s.model.weights(), s.model.hints, s.model.family);
     std::string vocab = text::find_clip_vocab(options.model, options.vocab);

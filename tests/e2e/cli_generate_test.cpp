@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sys/wait.h>
@@ -53,8 +54,8 @@ protected:
     static std::string vocab() { return fixture_path("clip/vocab.json"); }
 
     // sdpp generate with the tiny model, 64x64, 2 steps, plus `args`.
-    static CliRun gen(const std::string& args, bool with_model = true) {
-        std::string base = quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate ";
+    static CliRun gen(const std::string& args, bool with_model = true, const std::string& env = "") {
+        std::string base = env + quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate ";
         if (with_model) base += "-m " + quote(model()) + " --vocab " + quote(vocab()) + " ";
         base += "-W 64 -H 64 --steps 2 --threads 1 ";
         return sh(base + args);
@@ -216,7 +217,8 @@ TEST_F(CliGenerate, BadInputsExit2WithOneLineAndWriteNothing) {
     };
     std::vector<Case> cases = {
         {"-m " + quote((sub / "missing.safetensors").string()) + " -p x", "no such file", "missing model", false},
-        {"-p x", "no model", "no model at all", false},
+        // No --model: the default model, not cached (empty cache) and the hub unreachable (closed port).
+        {"-p x --env-offline", "no --model given", "no model, offline", false},
         {"-p x --init-image " + quote((sub / "notimage.png").string()), "notimage.png", "unreadable image"},
         {"-p x --init-image " + quote((sub / "nope.png").string()), "nope.png", "missing image"},
         {"-p x --init-image " + quote((sub / "init.png").string()) + " --mask " + quote((sub / "mask32.png").string()),
@@ -236,9 +238,16 @@ TEST_F(CliGenerate, BadInputsExit2WithOneLineAndWriteNothing) {
         {"--from-png " + quote((sub / "init.png").string()), "parameters", "png without parameters"},
     };
     for (const Case& c : cases) {
-        CliRun r = c.with_model ? gen(c.args + (c.args.find(" -o ") == std::string::npos ? out : ""))
-                             : gen(c.args + out, false);
+        std::string args = c.args;
+        std::string env;
+        if (size_t at = args.find(" --env-offline"); at != std::string::npos) {
+            args.erase(at, std::strlen(" --env-offline"));
+            env = "env SDPP_HUB_ENDPOINT=http://127.0.0.1:9 XDG_CACHE_HOME=" + quote((sub / "cache").string()) + " ";
+        }
+        CliRun r = c.with_model ? gen(args + (args.find(" -o ") == std::string::npos ? out : ""))
+                             : gen(args + out, false, env);
         expect_usage_error(r, c.needle, c.what);
     }
+    fs::remove_all(sub / "cache");  // the offline case may create the (empty) cache folder
     EXPECT_EQ(files_in(sub), before) << "a failed run left a file behind";
 }
