@@ -52,7 +52,9 @@ inline double rel_err(const Tensor& a, const Tensor& ref) {
 inline Tensor non_contiguous(const Tensor& t) {
     if (t.ndim() >= 2) {
         Tensor s = t.transpose(-1, -2).contiguous().transpose(-1, -2);
-        if (t.dim(-1) > 1 && t.dim(-2) > 1) EXPECT_FALSE(s.is_contiguous());
+        if (t.dim(-1) > 1 && t.dim(-2) > 1) {
+            EXPECT_FALSE(s.is_contiguous());
+        }
         return s;
     }
     std::vector<float> v = t.to_vector(), w(2 * v.size());
