@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
     using namespace sdpp::cli;
     CLI::App app{"sdpp: Stable Diffusion in C++ (SD 1.x, SD 2.x, SDXL)", "sdpp"};
     app.require_subcommand(1);
+    if (argc <= 1) {  // bare `sdpp`: show what it can do instead of an error
+        for (const Command& c : commands()) app.add_subcommand(c.name, c.help);
+        std::fputs(app.help().c_str(), stdout);
+        return kExitUsage;
+    }
     app.set_version_flag("--version", "sdpp 0.1.0");
     std::map<CLI::App*, CommandRun> runs;
     for (const Command& c : commands()) {
@@ -44,9 +49,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        if (e.get_exit_code() != 0) std::fprintf(stderr, "Run with --help for usage.\n");
-        return e.get_exit_code() == 0 ? 0 : kExitUsage;
+        if (e.get_exit_code() == 0) return 0;
+        std::fprintf(stderr, "error: %s (see --help)\n", e.what());
+        return kExitUsage;
     }
     try {
         for (auto& [sub, run] : runs)
