@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Sets up (Debian packages), builds (Release) and runs the whole test suite:
-#   1. every unit, parity and e2e test (CTest, build/)
-#   2. the parser/core unit tests again under ASan + UBSan (scripts/sanitize.sh, build-asan/)
-#   3. each libFuzzer target for a bounded time (scripts/fuzz.sh, build-fuzz/)
+#   1. the parser/core unit tests under ASan + UBSan (scripts/sanitize.sh, build-asan/)
+#   2. each libFuzzer target for a bounded time (scripts/fuzz.sh, build-fuzz/)
+#   3. every unit, parity and e2e test (CTest, build/), whose summary closes the output
 # Fixtures: $SDPP_FIXTURES, default ../shared/fixtures beside the repo.
-# SDPP_TEST_QUICK=1 skips steps 2 and 3; SDPP_FUZZ_SECONDS sets step 3's time per target (20).
+# SDPP_TEST_QUICK=1 skips steps 1 and 2; SDPP_FUZZ_SECONDS sets step 2's time per target (20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs" "$@"
 if [ "${SDPP_TEST_QUICK:-0}" != 1 ]; then
   echo "== sanitizers (ASan + UBSan): core, io, sample and text unit tests"
   bash scripts/sanitize.sh '^(core|io|sample|text)_'
   echo "== fuzzing: ${SDPP_FUZZ_SECONDS:-20} s per target"
   bash scripts/fuzz.sh "${SDPP_FUZZ_SECONDS:-20}"
 fi
+echo "== unit, parity and e2e tests"
+ctest --test-dir build --output-on-failure -j"$jobs" "$@"
