@@ -191,9 +191,11 @@ GenerateResult Engine::Impl::run(const GenerateRequest& request) {
 void Engine::Impl::run_resolved(GenerateResult& res) {
     const GenerateRequest& r = res.request;
     default_allocator().reset_peak();
-    if (!hash_done) {
+    if (!hash_done) {  // A1111's "Model hash" (cached per file after the first time)
+        auto th = Clock::now();
         desc.hash = model_short_hash(desc.path);
         hash_done = true;
+        add_time("hash", seconds_since(th));
     }
     batches = r.batch_count;
     const int B = r.batch_size;
