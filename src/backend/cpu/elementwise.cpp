@@ -95,6 +95,55 @@ Collapsed collapse_dims(const Shape& shape, std::initializer_list<const std::vec
     return c;
 }
 
+// A collapsed view whose last two dims are transposed in memory: [.., R, C] with strides
+// [.., 1, sc] (e.g. [N,HW,C] data viewed as [N,C,HW]). Walking its rows reads one float per cache
+// line; copying it in 8x8 register-transposed tiles reads and writes whole lines instead.
+bool transposed_tail(const Collapsed& c, int v) {
+    int nd = int(c.shape.size());
+    return nd >= 2 && c.st[v][nd - 1] > 1 && c.st[v][nd - 2] == 1;
+}
+
+// dst (contiguous, c.shape) = view v of c at base src.
+void transpose_copy(const Collapsed& c, int v, const float* src, float* dst) {
+    int nd = int(c.shape.size());
+    const int64_t R = c.shape[nd - 2], C = c.shape[nd - 1], sc = c.st[v][nd - 1];
+    const int64_t outer = numel_of(c.shape) / (R * C), rb = (R + 7) / 8;
+#pragma omp parallel for schedule(static) if (outer * R * C > kParallelMin)
+    for (int64_t t = 0; t < outer * rb; ++t) {
+        int64_t o = t / rb, r0 = (t % rb) * 8, off = 0, rem = o;
+        for (int d = nd - 3; d >= 0; --d) {
+            off += (rem % c.shape[d]) * c.st[v][d];
+            rem /= c.shape[d];
+        }
+        const float* s = src + off;
+        float* d = dst + o * R * C;
+        int64_t c0 = 0;
+#if SDPP_AVX2
+        if (r0 + 8 <= R)
+            for (; c0 + 8 <= C; c0 += 8) {
+                __m256 x[8], t8[8], u[8];
+                for (int k = 0; k < 8; ++k) x[k] = _mm256_loadu_ps(s + (c0 + k) * sc + r0);  // column c0+k, rows r0..+8
+                for (int k = 0; k < 8; k += 2) {
+                    t8[k] = _mm256_unpacklo_ps(x[k], x[k + 1]);
+                    t8[k + 1] = _mm256_unpackhi_ps(x[k], x[k + 1]);
+                }
+                for (int k = 0; k < 8; k += 4) {
+                    u[k] = _mm256_shuffle_ps(t8[k], t8[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                    u[k + 1] = _mm256_shuffle_ps(t8[k], t8[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                    u[k + 2] = _mm256_shuffle_ps(t8[k + 1], t8[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                    u[k + 3] = _mm256_shuffle_ps(t8[k + 1], t8[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+                }
+                for (int k = 0; k < 4; ++k) {
+                    _mm256_storeu_ps(d + (r0 + k) * C + c0, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+                    _mm256_storeu_ps(d + (r0 + k + 4) * C + c0, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+                }
+            }
+#endif
+        for (int64_t r = r0; r < std::min(R, r0 + 8); ++r)
+            for (int64_t cc = c0; cc < C; ++cc) d[r * C + cc] = s[cc * sc + r];
+    }
+}
+
 template <Binary op>
 inline float bin_s(float a, float b) {
     return op == Binary::Add ? a + b : op == Binary::Sub ? a - b : a * b;
@@ -139,6 +188,23 @@ void binary_impl(const View& a, const View& b, const View& y) {
     int64_t inner = c.shape.back(), rows = numel_of(c.shape) / inner;
     const float* pa = a.f32();
     const float* pb = b.f32();
+    // An operand stored transposed (the permuted residual add of a transformer block): copy it
+    // contiguous in tiles first, then run the unit-stride loop.
+    Tensor tmp;
+    for (int v = 0; v < 2; ++v)
+        if (transposed_tail(c, v) && c.st[1 - v].back() <= 1) {
+            tmp = Tensor::empty(c.shape);
+            transpose_copy(c, v, v == 0 ? pa : pb, tmp.data<float>());
+            std::vector<int64_t> st(static_cast<size_t>(nd));
+            int64_t acc = 1;
+            for (int d = nd - 1; d >= 0; --d) {
+                st[d] = acc;
+                acc *= c.shape[d];
+            }
+            c.st[v] = st;
+            (v == 0 ? pa : pb) = tmp.data<float>();
+            break;
+        }
     float* py = y.f32();
     // Tasks are (row, chunk of the row) so one long collapsed row still spreads over threads.
     constexpr int64_t chunk = 1 << 14;
@@ -196,6 +262,10 @@ void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64
 
 void copy_to_contiguous(const View& src, float* dst) {
     Collapsed c = collapse_dims(src.shape, {&src.strides});
+    if (transposed_tail(c, 0)) {
+        transpose_copy(c, 0, src.f32(), dst);
+        return;
+    }
     int nd = int(c.shape.size());
     int64_t inner = c.shape.back(), rows = numel_of(c.shape) / inner, si = c.st[0].back();
     const float* ps = src.f32();
