@@ -1,0 +1,309 @@
+// `sdpp bench`: the whole-model speed hook of issues 5 and 8. Loads a checkpoint (normally a
+// full-size random one from `sdpp make-random-model`), measures the machine's matmul peak in the same
+// run (oneDNN's plain matmul through the backend's `matmul` op, f32 and bf16 compute), then times one
+// U-Net forward at the CFG batch and one VAE decode: median of N runs after a warm-up run, min-max,
+// the analytic FLOPs (model/flops.h), the limit FLOPs / peak and the fraction median / limit, the
+// allocator's peak bytes per stage and the process max RSS. --json prints the same as one object.
+#include "cli/command.h"
+#include "backend/ops.h"
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "model/flops.h"
+#include "model/loader.h"
+#include "model/unet.h"
+#include "model/vae.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+
+namespace sdpp::cli {
+namespace {
+
+struct Args {
+    std::string model, size, vae_size, dtype = "f32";
+    int runs = 5, threads = 0, batch = 2, peak_size = 4096;
+    bool no_vae = false, no_unet = false, vae_tiled = false, json = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+struct Timing {
+    std::vector<double> runs;  // seconds of each timed run, in run order
+    double first = 0;          // the warm-up run (weight preparation, primitive creation, page faults)
+    double median() const {
+        std::vector<double> s = runs;
+        std::sort(s.begin(), s.end());
+        const size_t n = s.size();
+        return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    }
+    double min() const { return *std::min_element(runs.begin(), runs.end()); }
+    double max() const { return *std::max_element(runs.begin(), runs.end()); }
+};
+
+Timing time_runs(int runs, const std::function<void()>& f) {
+    Timing t;
+    auto t0 = Clock::now();
+    f();
+    t.first = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (int i = 0; i < runs; ++i) {
+        t0 = Clock::now();
+        f();
+        t.runs.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return t;
+}
+
+double load_average() {
+    double l = -1;
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+        if (std::fscanf(f, "%lf", &l) != 1) l = -1;
+        std::fclose(f);
+    }
+    return l;
+}
+
+size_t max_rss_bytes() {
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    return size_t(ru.ru_maxrss) * 1024;  // Linux: KiB
+}
+
+std::string human_bytes(double b) {
+    const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) b /= 1024, ++u;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
+    return buf;
+}
+
+// "512x512" -> {width, height}; both positive multiples of 8.
+std::pair<int64_t, int64_t> parse_size(const std::string& s, const char* flag) {
+    const size_t x = s.find('x');
+    try {
+        if (x == std::string::npos) throw std::invalid_argument(s);
+        size_t a = 0, b = 0;
+        const long w = std::stol(s.substr(0, x), &a), h = std::stol(s.substr(x + 1), &b);
+        if (a != x || b != s.size() - x - 1 || w <= 0 || h <= 0) throw std::invalid_argument(s);
+        if (w % 8 || h % 8) throw error(flag, " '", s, "': width and height must be multiples of 8");
+        return {w, h};
+    } catch (const std::logic_error&) {
+        throw error(flag, " '", s, "': expected WIDTHxHEIGHT, e.g. 512x512");
+    }
+}
+
+Tensor randn(const Shape& shape, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    std::vector<float> v(size_t(numel_of(shape)));
+    for (float& x : v) x = d(rng);
+    return Tensor::from_vector(v, shape);
+}
+
+struct StageResult {
+    std::string name;
+    Timing t;
+    FlopCount flops;
+    double limit_s = 0;     // flops / peak of the compute dtype
+    size_t alloc_peak = 0;  // allocator peak during the stage (warm-up and timed runs)
+    std::string shape;      // what ran, in words
+};
+
+nlohmann::json stage_json(const StageResult& r) {
+    nlohmann::json j;
+    j["what"] = r.shape;
+    j["runs"] = r.t.runs.size();
+    j["times_s"] = r.t.runs;
+    j["first_s"] = r.t.first;
+    j["median_s"] = r.t.median();
+    j["min_s"] = r.t.min();
+    j["max_s"] = r.t.max();
+    j["flops"] = r.flops.total();
+    j["flops_conv"] = r.flops.conv;
+    j["flops_linear"] = r.flops.linear;
+    j["flops_attention"] = r.flops.attention;
+    j["limit_s"] = r.limit_s;
+    j["fraction_of_limit"] = r.t.median() / r.limit_s;
+    j["gflops_per_s"] = r.flops.total() / r.t.median() / 1e9;
+    j["allocator_peak_bytes"] = r.alloc_peak;
+    return j;
+}
+
+void print_stage(const StageResult& r, const char* dtype) {
+    std::printf("%s: %s\n", r.name.c_str(), r.shape.c_str());
+    std::printf("  median %.3f s (min %.3f, max %.3f) over %zu runs; warm-up run %.3f s\n", r.t.median(), r.t.min(),
+                r.t.max(), r.t.runs.size(), r.t.first);
+    std::printf("  FLOPs %.3f TFLOP (conv %.3f, linear %.3f, attention %.3f); %.1f GFLOP/s\n", r.flops.total() / 1e12,
+                r.flops.conv / 1e12, r.flops.linear / 1e12, r.flops.attention / 1e12,
+                r.flops.total() / r.t.median() / 1e9);
+    std::printf("  limit %.3f s at the %s peak; median = %.2fx the limit\n", r.limit_s, dtype, r.t.median() / r.limit_s);
+    std::printf("  allocator peak %s\n", human_bytes(double(r.alloc_peak)).c_str());
+    std::fflush(stdout);
+}
+
+int run(const Args& a) {
+    namespace fs = std::filesystem;
+    if (a.model.empty()) throw Error("no model given (pass --model FILE)");
+    if (!fs::exists(a.model)) throw error(a.model, ": no such file or folder");
+    if (a.runs < 1) throw error("--runs ", a.runs, ": need at least 1");
+    if (a.batch < 1) throw error("--batch ", a.batch, ": need at least 1");
+    if (a.peak_size < 64) throw error("--peak-size ", a.peak_size, ": need at least 64");
+    const DType dtype = a.dtype == "bf16" ? DType::BF16 : DType::F32;
+    if (a.threads > 0) set_num_threads(a.threads);
+    const double load_start = load_average();
+    const bool text = !a.json;
+
+    auto t0 = Clock::now();
+    LoadedModel m = load_model(a.model);
+    if (m.family == Family::Unknown) throw error(a.model, ": no U-Net found (not a Stable Diffusion checkpoint?)");
+    const UNetConfig ucfg = UNetConfig::detect(m.weights(), m.hints);
+    const VAEConfig vcfg = VAEConfig::detect(m.weights(), m.hints, m.family);
+    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const bool xl = m.family == Family::SDXL || m.family == Family::SDXLRefiner;
+    const auto [w, h] = parse_size(a.size.empty() ? (xl ? "1024x1024" : "512x512") : a.size, "--size");
+    const auto [vw, vh] = parse_size(a.vae_size.empty() ? (xl ? "1024x1024" : "512x512") : a.vae_size, "--vae-size");
+    if (text) {
+        std::printf("sdpp bench: %s (%s, %s layout), %d threads, %s compute, load average %.2f at start\n",
+                    a.model.c_str(), family_name(m.family), m.layout.c_str(), num_threads(), a.dtype.c_str(), load_start);
+        std::printf("%s\nVAE %s\nloaded (mapped) in %.2f s\n", ucfg.describe().c_str(), vcfg.describe().c_str(), load_s);
+        std::fflush(stdout);
+    }
+
+    // Machine peak: a plain n^3 matmul through the backend's op, median of 3 after a warm-up.
+    double peak[2] = {0, 0};
+    {
+        const int64_t n = a.peak_size;
+        Tensor x = randn({n, n}, 1), y = randn({n, n}, 2);
+        for (int i = 0; i < 2; ++i) {
+            Ctx ctx;
+            ctx.compute_dtype = i ? DType::BF16 : DType::F32;
+            Timing t = time_runs(3, [&] { matmul(ctx, x, y); });
+            peak[i] = 2.0 * double(n) * double(n) * double(n) / t.median();
+        }
+        if (text) {
+            std::printf("machine peak (oneDNN matmul %lld^3, median of 3): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n",
+                        (long long)n, peak[0] / 1e9, peak[1] / 1e9);
+            std::fflush(stdout);
+        }
+    }
+    const double my_peak = peak[dtype == DType::BF16];
+
+    std::vector<StageResult> stages;
+    Ctx ctx;
+    ctx.compute_dtype = dtype;
+    if (!a.no_unet) {
+        const int64_t lh = h / 8, lw = w / 8, n = a.batch, ctx_len = 77;
+        StageResult r;
+        r.name = "U-Net forward";
+        char what[160];
+        std::snprintf(what, sizeof what, "batch %d, %lldx%lld (latent %lldx%lld), context %lldx%lld", a.batch,
+                      (long long)w, (long long)h, (long long)lw, (long long)lh, (long long)ctx_len,
+                      (long long)ucfg.context_dim);
+        r.shape = what;
+        r.flops = unet_flops(ucfg, n, lh, lw, ctx_len);
+        r.limit_s = r.flops.total() / my_peak;
+        {
+            default_allocator().reset_peak();
+            UNet unet = UNet::load(m.weights(), ucfg, dtype);
+            Tensor x = randn({n, ucfg.in_channels, lh, lw}, 3);
+            Tensor t = Tensor::full({n}, 500.0f);
+            Tensor c = ucfg.context_dim > 0 ? randn({n, ctx_len, ucfg.context_dim}, 4) : Tensor();
+            Tensor y = ucfg.adm_in_channels > 0 ? randn({n, ucfg.adm_in_channels}, 5) : Tensor();
+            r.t = time_runs(a.runs, [&] { unet.forward(ctx, x, t, c, y); });
+            r.alloc_peak = default_allocator().stats().peak_bytes;
+        }
+        release_prepared_weights(ctx);
+        default_allocator().trim();
+        if (text) print_stage(r, a.dtype.c_str());
+        stages.push_back(std::move(r));
+    }
+    if (!a.no_vae) {
+        const int64_t lh = vh / vcfg.downscale(), lw = vw / vcfg.downscale();
+        StageResult r;
+        r.name = a.vae_tiled ? "VAE decode (tiled)" : "VAE decode";
+        char what[160];
+        std::snprintf(what, sizeof what, "batch 1, %lldx%lld (latent %lldx%lld)%s", (long long)vw, (long long)vh,
+                      (long long)lw, (long long)lh, a.vae_tiled ? ", tiles of 64 latent pixels" : "");
+        r.shape = what;
+        r.flops = vae_decode_flops(vcfg, 1, lh, lw);
+        r.limit_s = r.flops.total() / my_peak;
+        {
+            default_allocator().reset_peak();
+            VAE vae = VAE::load(m.weights(), vcfg, dtype);
+            Tensor z = randn({1, vcfg.latent_channels, lh, lw}, 6);
+            r.t = time_runs(a.runs, [&] {
+                if (a.vae_tiled) vae.decode_tiled(ctx, z);
+                else vae.decode(ctx, z);
+            });
+            r.alloc_peak = default_allocator().stats().peak_bytes;
+        }
+        release_prepared_weights(ctx);
+        default_allocator().trim();
+        if (text) print_stage(r, a.dtype.c_str());
+        stages.push_back(std::move(r));
+    }
+    size_t alloc_peak = 0;
+    for (auto& s : stages) alloc_peak = std::max(alloc_peak, s.alloc_peak);
+    const double load_end = load_average();
+    if (text) {
+        std::printf("memory: allocator peak %s, max RSS %s\n", human_bytes(double(alloc_peak)).c_str(),
+                    human_bytes(double(max_rss_bytes())).c_str());
+        std::printf("load average %.2f at the end\n", load_end);
+        return kExitOk;
+    }
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["family"] = family_name(m.family);
+    j["layout"] = m.layout;
+    j["threads"] = num_threads();
+    j["dtype"] = a.dtype;
+    j["batch"] = a.batch;
+    j["width"] = w;
+    j["height"] = h;
+    j["load_s"] = load_s;
+    j["load_average_start"] = load_start;
+    j["load_average_end"] = load_end;
+    j["peak_matmul_n"] = a.peak_size;
+    j["peak_gflops"] = {{"f32", peak[0] / 1e9}, {"bf16", peak[1] / 1e9}};
+    for (auto& s : stages) j[s.name.rfind("U-Net", 0) == 0 ? "unet" : "vae"] = stage_json(s);
+    j["allocator_peak_bytes"] = alloc_peak;
+    j["max_rss_bytes"] = max_rss_bytes();
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+}
+
+CommandRun setup(CLI::App& app) {
+    auto a = std::make_shared<Args>();
+    app.add_option("-m,--model", a->model, "Checkpoint (.safetensors/.ckpt) or diffusers folder")->required();
+    app.add_option("--size", a->size, "Image size of the U-Net step, WxH (default 512x512; SDXL 1024x1024)");
+    app.add_option("--runs", a->runs, "Timed runs after one warm-up run (median reported)")->capture_default_str();
+    app.add_option("--threads", a->threads, "CPU threads (0 = all cores)");
+    app.add_option("--dtype", a->dtype, "Compute precision: f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
+    app.add_option("--batch", a->batch, "U-Net batch (2 = the CFG batch of one image)")->capture_default_str();
+    app.add_option("--vae-size", a->vae_size, "Image size of the VAE decode, WxH (default 512x512; SDXL 1024x1024)");
+    app.add_flag("--vae-tiled", a->vae_tiled, "Decode through overlapping 512-pixel tiles");
+    app.add_flag("--no-vae", a->no_vae, "Skip the VAE decode");
+    app.add_flag("--no-unet", a->no_unet, "Skip the U-Net step");
+    app.add_option("--peak-size", a->peak_size, "Matrix size n of the n^3 peak matmul")->capture_default_str();
+    app.add_flag("--json", a->json, "Print one JSON object instead of text");
+    return [a] { return run(*a); };
+}
+
+const bool registered = register_command(
+    {"bench", "Time one U-Net step and one VAE decode against the machine's matmul peak", setup});
+
+}  // namespace
+}  // namespace sdpp::cli

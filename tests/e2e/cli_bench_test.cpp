@@ -1,0 +1,125 @@
+// `sdpp bench` end to end on the sd1-tiny fixture (single file): the JSON carries every figure issue 8
+// asks for (machine peak, U-Net and VAE medians, FLOPs, limit, fraction, allocator peak, max RSS) and
+// they are positive; the text form prints the same lines; a missing model or a bad size exits 2 with
+// one "error:" line. Small sizes and one run keep it to a few seconds.
+#include "common/fixtures.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+    int code = -1;
+    std::string out, err;
+};
+
+std::string read_all(const fs::path& p) {
+    std::ifstream is(p, std::ios::binary);
+    std::stringstream ss;
+    ss << is.rdbuf();
+    return ss.str();
+}
+
+class BenchCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_TRUE(fs::is_regular_file(sdpp_)) << "sdpp binary missing: " << sdpp_;
+        char tmpl[] = "/tmp/sdpp-bench-cli-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        tmp_ = tmpl;
+        model_ = sdpp::testing::fixture_path("models/sd1-tiny/sd1-tiny.safetensors");
+        ASSERT_TRUE(fs::is_regular_file(model_)) << model_;
+    }
+    void TearDown() override {
+        std::error_code ec;
+        if (!tmp_.empty()) fs::remove_all(tmp_, ec);
+    }
+    CliRun sdpp(const std::string& args) {
+        std::string cmd = "timeout 120 '" + sdpp_ + "' " + args + " > '" + tmp_ + "/out' 2> '" + tmp_ + "/err'";
+        int st = std::system(cmd.c_str());
+        CliRun r;
+        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        r.out = read_all(tmp_ + "/out");
+        r.err = read_all(tmp_ + "/err");
+        return r;
+    }
+    // Small peak matmul and VAE size: the figures' plumbing is under test here, not the machine.
+    std::string fast() const { return "--model '" + model_ + "' --size 64x64 --runs 1 --peak-size 256 --vae-size 64x64 --threads 1"; }
+
+    std::string sdpp_ = std::string(SDPP_BINARY_DIR) + "/sdpp";
+    std::string tmp_, model_;
+};
+
+void expect_positive(const nlohmann::json& j, const char* key, const std::string& where) {
+    ASSERT_TRUE(j.contains(key)) << where << " lacks " << key << ": " << j.dump();
+    ASSERT_TRUE(j[key].is_number()) << where << "." << key << " = " << j[key].dump();
+    EXPECT_GT(j[key].get<double>(), 0.0) << where << "." << key;
+}
+
+TEST_F(BenchCli, JsonHasEveryFigureAndTheyArePositive) {
+    CliRun r = sdpp("bench " + fast() + " --json");
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out;
+    EXPECT_EQ(j["family"], "sd1");
+    EXPECT_EQ(j["threads"], 1);
+    EXPECT_EQ(j["dtype"], "f32");
+    EXPECT_EQ(j["batch"], 2);
+    EXPECT_EQ(j["width"], 64);
+    ASSERT_TRUE(j.contains("peak_gflops"));
+    expect_positive(j["peak_gflops"], "f32", "peak_gflops");
+    expect_positive(j["peak_gflops"], "bf16", "peak_gflops");
+    for (const char* stage : {"unet", "vae"}) {
+        ASSERT_TRUE(j.contains(stage)) << r.out;
+        const auto& s = j[stage];
+        for (const char* k : {"median_s", "min_s", "max_s", "first_s", "flops", "flops_conv", "limit_s",
+                              "fraction_of_limit", "gflops_per_s", "allocator_peak_bytes"})
+            expect_positive(s, k, stage);
+        EXPECT_EQ(s["runs"], 1);
+        EXPECT_LE(s["min_s"].get<double>(), s["median_s"].get<double>());
+        EXPECT_GE(s["max_s"].get<double>(), s["median_s"].get<double>());
+        EXPECT_NEAR(s["limit_s"].get<double>(),
+                    s["flops"].get<double>() / (j["peak_gflops"]["f32"].get<double>() * 1e9),
+                    1e-6 * s["limit_s"].get<double>());
+        EXPECT_NEAR(s["fraction_of_limit"].get<double>(), s["median_s"].get<double>() / s["limit_s"].get<double>(),
+                    1e-6 * s["fraction_of_limit"].get<double>());
+    }
+    EXPECT_GT(j["unet"]["flops_attention"].get<double>(), 0.0);  // sd1-tiny has attention
+    expect_positive(j, "allocator_peak_bytes", "top");
+    expect_positive(j, "max_rss_bytes", "top");
+    EXPECT_GE(j["max_rss_bytes"].get<double>(), j["allocator_peak_bytes"].get<double>());
+}
+
+TEST_F(BenchCli, TextFormPrintsTheFiguresAndNoVaeSkipsTheDecode) {
+    CliRun r = sdpp("bench " + fast() + " --no-vae --dtype bf16");
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    for (const char* want : {"machine peak (oneDNN matmul 256^3", "U-Net forward: batch 2, 64x64 (latent 8x8)",
+                             "the limit", "bf16 compute", "max RSS"})
+        EXPECT_NE(r.out.find(want), std::string::npos) << want << " not in:\n" << r.out;
+    EXPECT_EQ(r.out.find("VAE decode:"), std::string::npos) << r.out;
+}
+
+TEST_F(BenchCli, MissingModelAndBadSizeExit2WithOneLine) {
+    for (const std::string& args : {std::string("bench --model '") + tmp_ + "/nope.safetensors' --json",
+                                   "bench --model '" + model_ + "' --size 64x60 --runs 1",
+                                   "bench --model '" + model_ + "' --size big --runs 1"}) {
+        CliRun r = sdpp(args);
+        EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+        EXPECT_EQ(r.out, "") << args;
+        EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << args << ": " << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+    }
+}
+
+}  // namespace
