@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
+# OpenMP threads sleep instead of spinning when idle: parallel test processes share 2 cores.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 if [ "${SDPP_TEST_QUICK:-0}" != 1 ]; then
