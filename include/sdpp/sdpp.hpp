@@ -149,6 +149,7 @@ struct GenerateResult {
 };
 
 // ---- engine ---------------------------------------------------------------------------------
+// One request at a time per Engine (generate() is not reentrant); separate Engines are independent.
 class Engine {
 public:
     // Loads the model (weights memory-mapped; heavy parts bound on first use). Throws sdpp::Error.
