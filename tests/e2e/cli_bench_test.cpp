@@ -2,7 +2,7 @@
 // asks for (machine peak, U-Net and VAE medians, FLOPs, limit, fraction, allocator peak, max RSS) and
 // they are positive; the text form prints the same lines; a missing model or a bad size exits 2 with
 // one "error:" line. Small sizes and one run keep it to a few seconds.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

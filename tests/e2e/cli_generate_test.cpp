@@ -2,7 +2,7 @@
 // model. A run writes a PNG whose "parameters" chunk parses back to the request; --json, --save-latent,
 // --from-png (same pixels again), batches (image i of a batch = a single run with seed + i) and the
 // overwrite rules work; every bad input exits 2 with a one-line "error: ..." and writes no file.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 

@@ -3,7 +3,7 @@
 // temporary folder. Checks stdout (the path only), exit codes and one-line errors.
 #include "../unit/hub_mock_server.h"
 
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>

@@ -2,7 +2,7 @@
 // every fixture model (both layouts), on hostile files (one "error:" line, exit code 2), and on
 // the random models and conversions it writes.
 #include "common/ckpt_writer.h"
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/safetensors.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // `sdpp tokenize`: ids as a JSON array (a 300-word prompt comes out whole), --weights chunks, and
 // a one-line error with exit code 2 when no vocabulary can be found.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "text/bpe.h"
 #include "text/prompt_parser.h"
 

@@ -7,7 +7,7 @@
 // here with their fused in_proj split), so this test checks clip_text/conditioning on their own;
 // the loader's tables (model/key_map.cpp) have their own tests. The SD 2.x single file keeps its
 // last block here (te1.dropped_blocks = 0), so last_hidden_state and pooled are checked too.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/safetensors.h"
 #include "model/conditioning.h"
 #include "model/loader.h"
@@ -21,40 +21,7 @@ using namespace sdpp;
 
 namespace {
 
-// manifest.json holds Python's non-standard -Infinity (a scheduler config), which nlohmann
-// rejects: tokens outside strings are replaced with null when the shared loader fails.
-nlohmann::json load_manifest() {
-    try {
-        return sdpp::testing::manifest();
-    } catch (const std::exception&) {
-    }
-    std::ifstream is(sdpp::testing::fixture_path("manifest.json"));
-    std::string s((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
-    std::string out;
-    bool in_str = false;
-    for (size_t i = 0; i < s.size(); ++i) {
-        char c = s[i];
-        if (in_str) {
-            out.push_back(c);
-            if (c == '\\' && i + 1 < s.size()) out.push_back(s[++i]);
-            else if (c == '"') in_str = false;
-            continue;
-        }
-        if (c == '"') in_str = true;
-        bool replaced = false;
-        for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
-            size_t n = std::char_traits<char>::length(tok);
-            if (s.compare(i, n, tok) == 0) {
-                out += "null";
-                i += n - 1;
-                replaced = true;
-                break;
-            }
-        }
-        if (!replaced) out.push_back(c);
-    }
-    return nlohmann::json::parse(out);
-}
+nlohmann::json load_manifest() { return sdpp::testing::manifest(); }
 
 Family family_of(const std::string& kind) {
     if (kind == "sd1") return Family::SD1;

@@ -3,7 +3,7 @@
 // reference file, f32 (1e-4 relative) and bf16 (3e-2 relative) compute, from the single file and from
 // the diffusers folder (both through load_model). On a failure the per-block
 // debug activations ("<size>.debug.*") show where the computation first diverges.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/safetensors.h"
 #include "model/loader.h"
 #include "model/unet.h"

@@ -3,7 +3,7 @@
 // stored size, f32 (1e-4 relative) and bf16 (3e-2 relative), from the single file and the diffusers
 // folder (both through load_model). Plus tiled decode/encode against the
 // untiled path on a 64x64 latent (512x512 image), with the peak memory of each.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "core/allocator.h"
 #include "io/safetensors.h"
 #include "model/loader.h"

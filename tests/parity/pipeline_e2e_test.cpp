@@ -6,7 +6,7 @@
 // Both layouts run: the single file (with the yaml beside it and the fixture vocabulary) and the
 // diffusers folder (tokenizer/ inside it).
 // The fixture PNG must decode (our PNG reader) to exactly the reference's image_uint8_hwc.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/image.h"
 
 #include <sdpp/sdpp.hpp>

@@ -3,7 +3,7 @@
 // bare non-finite JSON literals (-Infinity, Infinity, NaN; the samplers' diffusers configs contain
 // "lambda_min_clipped": -Infinity) turned into strings so that nlohmann::json accepts it.
 #pragma once
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 
 #include <cmath>
 #include <fstream>

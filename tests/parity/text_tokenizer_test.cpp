@@ -2,7 +2,7 @@
 // SimpleTokenizer + ftfy 6.3.1) must match exactly: cleaned text, ids, ids with start/end, token
 // strings and both 77-padded forms, with the vocabulary loaded from the .gz and from
 // vocab.json + merges.txt.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/safetensors.h"
 #include "text/bpe.h"
 #include "text/prompt_parser.h"
@@ -18,40 +18,7 @@ using namespace sdpp::text;
 
 namespace {
 
-// manifest.json holds Python's non-standard -Infinity (a scheduler config); nlohmann rejects it,
-// so tokens outside strings are replaced with null before parsing when the shared loader fails.
-nlohmann::json load_manifest() {
-    try {
-        return sdpp::testing::manifest();
-    } catch (const std::exception&) {
-    }
-    std::ifstream is(sdpp::testing::fixture_path("manifest.json"));
-    std::string s((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
-    std::string out;
-    bool in_str = false;
-    for (size_t i = 0; i < s.size(); ++i) {
-        char c = s[i];
-        if (in_str) {
-            out.push_back(c);
-            if (c == '\\' && i + 1 < s.size()) out.push_back(s[++i]);
-            else if (c == '"') in_str = false;
-            continue;
-        }
-        if (c == '"') in_str = true;
-        bool replaced = false;
-        for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
-            size_t n = std::char_traits<char>::length(tok);
-            if (s.compare(i, n, tok) == 0) {
-                out += "null";
-                i += n - 1;
-                replaced = true;
-                break;
-            }
-        }
-        if (!replaced) out.push_back(c);
-    }
-    return nlohmann::json::parse(out);
-}
+nlohmann::json load_manifest() { return sdpp::testing::manifest(); }
 
 const nlohmann::json& cases_file() {
     static const nlohmann::json j = [] {

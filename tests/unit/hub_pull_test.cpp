@@ -5,7 +5,7 @@
 // bounded by short timeouts.
 #include "hub_mock_server.h"
 
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "hub/cache.h"
 #include "hub/default_model.h"
 #include "hub/pull.h"

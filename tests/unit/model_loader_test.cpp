@@ -3,7 +3,7 @@
 // right family / inpainting / prediction, and the hints of the yaml and config.json files.
 // Also: VAE override, SGM variants (SD-Turbo-style, refiner-style), error cases, sha256.
 #include "common/ckpt_writer.h"
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/safetensors.h"
 #include "model/convert.h"
 #include "model/detect.h"

@@ -2,7 +2,7 @@
 // hyper-parameters must equal the real releases' lists in fixtures/layouts/*.json exactly (and
 // the tiny presets the tiny fixture models' single files); written files load back as the same
 // family; the weights follow the init rules; output is deterministic per seed.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/safetensors.h"
 #include "model/file_hash.h"
 #include "model/loader.h"

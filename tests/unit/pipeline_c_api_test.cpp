@@ -1,6 +1,6 @@
 // The C API (include/sdpp/sdpp.h) over the tiny SD1 fixture model: a generation with progress,
 // cancellation from the callback, the PNG it saves, and errors as NULL + sdpp_last_error().
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "io/image.h"
 
 #include <sdpp/sdpp.h>

@@ -2,7 +2,7 @@
 // parse_prompt_attention against outputs of A1111's own function (exact doubles), then chunking
 // with the fixture vocabulary: BREAK, weights, comma backtracking, padding per encoder, and long
 // prompts (200 and 300 words) split into 77-token chunks without losing a token.
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "text/prompt_parser.h"
 
 #include <gtest/gtest.h>

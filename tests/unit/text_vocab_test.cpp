@@ -1,6 +1,6 @@
 // Vocabulary loading and lookup: both file forms, clear one-line errors for missing or corrupt
 // files, and the user lookup order (model tokenizer folder, --vocab, cache, error).
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 #include "text/bpe.h"
 
 #include <gtest/gtest.h>

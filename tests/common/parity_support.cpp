@@ -1,4 +1,4 @@
-#include "common/fixtures.h"
+#include "common/parity_support.h"
 
 #include <cmath>
 #include <cstdio>
