@@ -5,6 +5,8 @@
 // the analytic FLOPs (model/flops.h), the limit FLOPs / peak and the fraction median / limit, the
 // allocator's peak bytes per stage and the process max RSS. --json prints the same as one object.
 #include "cli/command.h"
+#include "cli/weight_cache_option.h"
+#include "backend/backend.h"
 #include "backend/ops.h"
 #include "core/allocator.h"
 #include "core/error.h"
@@ -34,7 +36,7 @@ namespace sdpp::cli {
 namespace {
 
 struct Args {
-    std::string model, size, vae_size, dtype = "f32";
+    std::string model, size, vae_size, dtype = "f32", weight_cache = "all";
     int runs = 5, threads = 0, batch = 2, peak_size = 4096;
     bool no_vae = false, no_unet = false, vae_tiled = false, json = false;
 };
@@ -189,6 +191,7 @@ int run(const Args& a) {
     if (a.peak_size < 64) throw error("--peak-size ", a.peak_size, ": need at least 64");
     const DType dtype = a.dtype == "bf16" ? DType::BF16 : DType::F32;
     if (a.threads > 0) set_num_threads(a.threads);
+    const int64_t cache_mb = parse_weight_cache(a.weight_cache);
     const double load_start = load_average();
     const bool text = !a.json;
 
@@ -202,8 +205,9 @@ int run(const Args& a) {
     const auto [w, h] = parse_size(a.size.empty() ? (xl ? "1024x1024" : "512x512") : a.size, "--size");
     const auto [vw, vh] = parse_size(a.vae_size.empty() ? (xl ? "1024x1024" : "512x512") : a.vae_size, "--vae-size");
     if (text) {
-        std::printf("sdpp bench: %s (%s, %s layout), %d threads, %s compute, load average %.2f at start\n",
-                    a.model.c_str(), family_name(m.family), m.layout.c_str(), num_threads(), a.dtype.c_str(), load_start);
+        std::printf("sdpp bench: %s (%s, %s layout), %d threads, %s compute, weight cache %s, load average %.2f at start\n",
+                    a.model.c_str(), family_name(m.family), m.layout.c_str(), num_threads(), a.dtype.c_str(),
+                    a.weight_cache.c_str(), load_start);
         std::printf("%s\nVAE %s\nloaded (mapped) in %.2f s\n", ucfg.describe().c_str(), vcfg.describe().c_str(), load_s);
         std::fflush(stdout);
     }
@@ -233,6 +237,7 @@ int run(const Args& a) {
     std::vector<StageResult> stages;
     Ctx ctx;
     ctx.compute_dtype = dtype;
+    ctx.be().set_prepared_weight_limit(cache_mb < 0 ? SIZE_MAX : size_t(cache_mb) << 20);
     if (!a.no_unet) {
         const int64_t lh = h / 8, lw = w / 8, n = a.batch, ctx_len = 77;
         StageResult r;
@@ -247,7 +252,7 @@ int run(const Args& a) {
         r.limit_cpu_s = r.flops.total() / my_peak_cpu;
         {
             default_allocator().reset_peak();
-            UNet unet = UNet::load(m.weights(), ucfg, dtype);
+            UNet unet = UNet::load(m.weights(), ucfg);
             Tensor x = randn({n, ucfg.in_channels, lh, lw}, 3);
             Tensor t = Tensor::full({n}, 500.0f);
             Tensor c = ucfg.context_dim > 0 ? randn({n, ctx_len, ucfg.context_dim}, 4) : Tensor();
@@ -256,6 +261,7 @@ int run(const Args& a) {
             r.alloc_peak = default_allocator().stats().peak_bytes;
         }
         release_prepared_weights(ctx);
+        m.weights().release_pages("model.diffusion_model.");
         default_allocator().trim();
         if (text) print_stage(r, a.dtype.c_str());
         stages.push_back(std::move(r));
@@ -273,7 +279,7 @@ int run(const Args& a) {
         r.limit_cpu_s = r.flops.total() / my_peak_cpu;
         {
             default_allocator().reset_peak();
-            VAE vae = VAE::load(m.weights(), vcfg, dtype);
+            VAE vae = VAE::load(m.weights(), vcfg);
             Tensor z = randn({1, vcfg.latent_channels, lh, lw}, 6);
             r.t = time_runs(a.runs, [&] {
                 if (a.vae_tiled) vae.decode_tiled(ctx, z);
@@ -301,6 +307,7 @@ int run(const Args& a) {
     j["layout"] = m.layout;
     j["threads"] = num_threads();
     j["dtype"] = a.dtype;
+    j["weight_cache"] = a.weight_cache;
     j["batch"] = a.batch;
     j["width"] = w;
     j["height"] = h;
@@ -330,6 +337,7 @@ CommandRun setup(CLI::App& app) {
     app.add_flag("--no-vae", a->no_vae, "Skip the VAE decode");
     app.add_flag("--no-unet", a->no_unet, "Skip the U-Net step");
     app.add_option("--peak-size", a->peak_size, "Matrix size n of the n^3 peak matmul")->capture_default_str();
+    add_weight_cache_option(app, a->weight_cache);
     app.add_flag("--json", a->json, "Print one JSON object instead of text");
     return [a] { return run(*a); };
 }

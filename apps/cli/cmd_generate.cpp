@@ -4,6 +4,7 @@
 // exits 2 with one line and writes nothing. Flags follow A1111 / stable-diffusion.cpp; docs/cli.md
 // documents each.
 #include "cli/command.h"
+#include "cli/weight_cache_option.h"
 #include "core/error.h"
 #include "hub/default_model.h"
 
@@ -32,7 +33,7 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
 
 struct Args {
-    std::string model, vae, vocab, prediction, dtype = "f32";
+    std::string model, vae, vocab, prediction, dtype = "f32", weight_cache = "all";
     int threads = 0;
     std::string prompt, negative;
     int steps = 0, width = 0, height = 0, batch_size = 1, batch_count = 1, clip_skip = 0;
@@ -241,6 +242,7 @@ int run(Args& a) {
     mo.prediction = a.prediction;
     mo.dtype = a.dtype;
     mo.threads = a.threads;
+    mo.weight_cache_mb = parse_weight_cache(a.weight_cache);
     mo.keep_weights = false;
     mo.name = model_name;  // one request per process: release the U-Net before the VAE decodes
     Engine engine(mo);
@@ -340,6 +342,7 @@ CommandRun setup(CLI::App& app) {
     app.add_option("--prediction", a->prediction, "Override the prediction type: eps or v")->check(CLI::IsMember({"eps", "v"}));
     app.add_option("--dtype", a->dtype, "Compute precision: f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
     app.add_option("--threads", a->threads, "CPU threads (0 = all cores)");
+    add_weight_cache_option(app, a->weight_cache);
     app.add_option("-o,--output", a->output, "Output PNG path or pattern with {seed}, {index}")->capture_default_str();
     app.add_flag("--overwrite", a->overwrite, "Replace existing output files");
     app.add_option("--save-latent", a->save_latent, "Also write the final latents to this .safetensors file");

@@ -39,6 +39,11 @@ struct ModelOptions {
     // them after the last sampling step of each request, so they are gone before the VAE decodes.
     // The text encoders and the VAE are always bound only while they run.
     bool keep_weights = true;
+    // Memory for the backend's prepared weights (converted to f32 and reordered for the kernels),
+    // in MiB: -1 = keep all of them (fastest; an f16 SD 1.5 U-Net prepares to 3.4 GB), 0 = convert
+    // each weight when it is used (least memory: the model's own file pages only), N = keep up to
+    // N MiB. The limit is process-wide (the CPU backend's cache).
+    int64_t weight_cache_mb = -1;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).

@@ -14,7 +14,7 @@
 
 namespace sdpp {
 
-TextEncoders TextEncoders::load(const WeightStore& store, Family family, const ModelHints& hints, DType matrix_dtype) {
+TextEncoders TextEncoders::load(const WeightStore& store, Family family, const ModelHints& hints) {
     TextEncoders e;
     e.family = family;
     const bool has1 = !store.names_with_prefix("te1.").empty(), has2 = !store.names_with_prefix("te2.").empty();
@@ -25,13 +25,13 @@ TextEncoders TextEncoders::load(const WeightStore& store, Family family, const M
     if (family == Family::SDXLRefiner && !has2) throw error("SDXL refiner without its OpenCLIP-bigG text encoder");
     if (has1 && family != Family::SDXLRefiner) {
         ClipTextConfig c = ClipTextConfig::detect(store, "te1.", hints.te1_heads, hints.te1_activation);
-        e.te1 = ClipTextModel::load(WeightScope(store, "te1.", matrix_dtype), c);
+        e.te1 = ClipTextModel::load(WeightScope(store, "te1."), c);
     }
     if (has2 && (family == Family::SDXL || family == Family::SDXLRefiner)) {
         ClipTextConfig c = ClipTextConfig::detect(store, "te2.", hints.te2_heads,
                                                   hints.te2_activation ? hints.te2_activation : std::optional<std::string>("gelu"));
         if (c.projection_dim == 0) throw error("SDXL text encoder 2 has no text_projection (te2.text_projection.weight)");
-        e.te2 = ClipTextModel::load(WeightScope(store, "te2.", matrix_dtype), c);
+        e.te2 = ClipTextModel::load(WeightScope(store, "te2."), c);
     }
     e.te1_dropped_blocks = family == Family::SD2 ? 1 : 0;
     if (auto it = store.info.find("te1.dropped_blocks"); it != store.info.end())

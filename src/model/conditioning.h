@@ -30,9 +30,8 @@ struct TextEncoders {
     int te1_dropped_blocks = 0;
 
     // Binds te1./te2. from the store; head counts and activations from the hints (ModelHints).
-    // Matrices are converted to `matrix_dtype` (f32, or bf16 for bf16 compute).
-    static TextEncoders load(const WeightStore& store, Family family, const ModelHints& hints,
-                             DType matrix_dtype = DType::F32);
+    // Matrices stay in the file's dtype.
+    static TextEncoders load(const WeightStore& store, Family family, const ModelHints& hints);
 };
 
 struct ConditioningOptions {

@@ -165,8 +165,8 @@ UNetConfig UNetConfig::detect(const WeightStore& store, const ModelHints& hints)
 
 // ---- binding -----------------------------------------------------------------------------------
 
-UNet UNet::load(const WeightStore& store, const UNetConfig& cfg, DType compute_dtype) {
-    WeightScope w(store, kPrefix, compute_dtype);
+UNet UNet::load(const WeightStore& store, const UNetConfig& cfg) {
+    WeightScope w(store, kPrefix);
     const int64_t e = cfg.time_embed_dim;
     UNet u;
     u.cfg = cfg;

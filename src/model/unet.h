@@ -62,8 +62,9 @@ struct UNet {
     GroupNorm out_norm;                   // out.0
     Conv2d out_conv;                      // out.2
 
-    // Binds every `model.diffusion_model.*` tensor; matrices are converted once to `compute_dtype`.
-    static UNet load(const WeightStore& store, const UNetConfig& cfg, DType compute_dtype = DType::F32);
+    // Binds every `model.diffusion_model.*` tensor; matrices stay in the file's dtype (the backend
+    // converts them for the compute dtype the Ctx asks for).
+    static UNet load(const WeightStore& store, const UNetConfig& cfg);
 
     // x [N, Cin, H, W]; t [N] or [1] timesteps (floats, continuous allowed); context [N, S, context_dim];
     // y [N, adm_in_channels] when cfg.adm_in_channels > 0 (SDXL), else undefined -> [N, Cout, H, W].

@@ -230,8 +230,8 @@ VAEConfig VAEConfig::detect(const WeightStore& store, const ModelHints& hints, F
     return c;
 }
 
-VAE VAE::load(const WeightStore& store, const VAEConfig& cfg, DType compute_dtype) {
-    WeightScope w(store, kPrefix, compute_dtype);
+VAE VAE::load(const WeightStore& store, const VAEConfig& cfg) {
+    WeightScope w(store, kPrefix);
     VAE v;
     v.cfg = cfg;
     v.encoder = VAEEncoder::load(w.sub("encoder"), cfg);

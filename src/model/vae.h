@@ -137,8 +137,8 @@ struct VAE {
     std::optional<Conv2d> quant_conv;       // quant_conv [2C, 2z, 1, 1]
     std::optional<Conv2d> post_quant_conv;  // post_quant_conv [z, C, 1, 1]
 
-    // Binds every `first_stage_model.*` tensor; matrices converted once to `compute_dtype`.
-    static VAE load(const WeightStore& store, const VAEConfig& cfg, DType compute_dtype = DType::F32);
+    // Binds every `first_stage_model.*` tensor; matrices stay in the file's dtype.
+    static VAE load(const WeightStore& store, const VAEConfig& cfg);
 
     // image [N, 3, H, W] in [-1, 1] -> posterior (the latent to sample is mean (+ std * noise), then
     // times cfg.scaling_factor).

@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include "core/error.h"
+#include "io/mapped_file.h"
 
 namespace sdpp {
 
@@ -27,6 +28,14 @@ Tensor WeightStore::get(const std::string& name, const Shape& expected, DType dt
             throw error("weight '", origin(name), "' has shape ", t.shape_str(), ", expected ", to_string(expected));
     }
     return t.to(dtype);
+}
+
+Tensor WeightStore::matrix(const std::string& name, const Shape& expected) const {
+    DType stored = raw(name).dtype();
+    bool kept = stored == DType::F32 || stored == DType::F16 || stored == DType::BF16;
+    Tensor t = get(name, expected, kept ? stored : DType::F32);
+    auto owner = std::make_shared<Tensor>(t);
+    return Tensor::borrow(owner, t.raw(), t.shape(), t.dtype());
 }
 
 std::vector<std::string> WeightStore::names() const {
@@ -62,6 +71,14 @@ void WeightStore::erase_prefix(const std::string& prefix) {
         it = tensors_.erase(it);
 }
 
+size_t WeightStore::release_pages(const std::string& prefix) const {
+    std::lock_guard lock(mu_);
+    size_t released = 0;
+    for (auto it = tensors_.lower_bound(prefix); it != tensors_.end() && it->first.starts_with(prefix); ++it)
+        released += MappedFile::release_pages(it->second.t.raw(), it->second.t.nbytes());
+    return released;
+}
+
 std::string WeightStore::origin(const std::string& name) const {
     std::lock_guard lock(mu_);
     auto it = tensors_.find(name);
@@ -76,7 +93,7 @@ std::optional<Shape> WeightStore::peek_shape(const std::string& name) const {
 }
 
 WeightScope WeightScope::sub(const std::string& name) const {
-    return WeightScope(*store_, prefix_ + name + ".", matrix_dtype_);
+    return WeightScope(*store_, prefix_ + name + ".");
 }
 
 bool WeightScope::has_scope(const std::string& name) const {

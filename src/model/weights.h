@@ -32,12 +32,21 @@ public:
     // Shape check against `expected` (empty = any; -1 = any size in that dim), then conversion to
     // `dtype` (a contiguous copy only if needed). Marks it used. Errors name the full key.
     Tensor get(const std::string& name, const Shape& expected = {}, DType dtype = DType::F32) const;
+    // A conv/linear matrix as stored when it is f32/f16/bf16 (the backend converts while it
+    // prepares the weight: no model-side f32 copy of an f16 file), else converted to f32. Each call
+    // returns a view with its own owner, so the backend's prepared copy (keyed on the owner) is
+    // freed with the model that bound it rather than with the file mapping.
+    Tensor matrix(const std::string& name, const Shape& expected = {}) const;
     std::vector<std::string> names() const;
     std::vector<std::string> names_with_prefix(const std::string& prefix) const;
     // Keys never fetched since load (minus those in `ignored_prefixes`): mapping bugs show up here.
     std::vector<std::string> unused(const std::vector<std::string>& ignored_prefixes = {}) const;
     // Drops every tensor under prefix (e.g. release the text encoder after encoding).
     void erase_prefix(const std::string& prefix);
+    // Gives back the resident file pages of the tensors under prefix (MappedFile::release_pages)
+    // when a stage is done with them; the tensors stay valid (the next read maps them back).
+    // Returns the bytes released.
+    size_t release_pages(const std::string& prefix) const;
     size_t size() const { return tensors_.size(); }
     // Where a key came from (file key name), for messages.
     std::string origin(const std::string& name) const;
@@ -58,8 +67,7 @@ private:
 
 class WeightScope {
 public:
-    WeightScope(const WeightStore& store, std::string prefix, DType matrix_dtype = DType::F32)
-        : store_(&store), prefix_(std::move(prefix)), matrix_dtype_(matrix_dtype) {}
+    WeightScope(const WeightStore& store, std::string prefix) : store_(&store), prefix_(std::move(prefix)) {}
 
     WeightScope sub(const std::string& name) const;  // prefix + name + "."
     WeightScope sub(int index) const { return sub(std::to_string(index)); }
@@ -73,22 +81,20 @@ public:
     Tensor get(const std::string& name, const Shape& expected = {}) const {
         return store_->get(key(name), expected, DType::F32);
     }
-    // Matrices for conv/linear: converted once to the compute dtype (f32 or bf16).
+    // Matrices for conv/linear, in the file's float dtype (see WeightStore::matrix).
     Tensor matrix(const std::string& name, const Shape& expected = {}) const {
-        return store_->get(key(name), expected, matrix_dtype_);
+        return store_->matrix(key(name), expected);
     }
     std::optional<Tensor> maybe(const std::string& name, const Shape& expected = {}) const {
         return has(name) ? std::optional<Tensor>(get(name, expected)) : std::nullopt;
     }
     // Shape of a key without marking it used (for architecture detection).
     std::optional<Shape> shape_of(const std::string& name) const;
-    DType matrix_dtype() const { return matrix_dtype_; }
     const WeightStore& store() const { return *store_; }
 
 private:
     const WeightStore* store_;
     std::string prefix_;
-    DType matrix_dtype_;
 };
 
 }  // namespace sdpp

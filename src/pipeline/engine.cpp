@@ -10,6 +10,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/request.h"
 
+#include "backend/backend.h"
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -116,12 +117,18 @@ struct Engine::Impl {
     const UNet& bound_unet() {
         if (!unet) {
             auto t0 = Clock::now();
-            unet.emplace(UNet::load(model.weights(), unet_cfg, dtype));
+            unet.emplace(UNet::load(model.weights(), unet_cfg));
             add_time("bind", seconds_since(t0));
         }
         return *unet;
     }
-    VAE bind_vae() { return VAE::load(model.weights(), vae_cfg, DType::F32); }
+    VAE bind_vae() { return VAE::load(model.weights(), vae_cfg); }
+    // A stage's file pages leave the process's resident set when it is done (issue 8's memory
+    // budget); the mapping stays, so a later request faults them back in from the page cache.
+    void release_pages(const std::string& prefix) {
+        size_t n = model.weights().release_pages(prefix);
+        if (n) log_debug("released ", n >> 20, " MiB of ", prefix, "* file pages");
+    }
 
     GenerateResult run(const GenerateRequest& request);
     void run_resolved(GenerateResult& res);
@@ -137,6 +144,9 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     else if (options.dtype == "bf16") s.dtype = DType::BF16;
     else throw error("unknown dtype '", options.dtype, "' (f32 or bf16)");
     if (options.threads > 0) set_num_threads(options.threads);
+    if (options.weight_cache_mb < -1) throw error("weight cache must be -1 (all), 0 or a size in MiB, got ", options.weight_cache_mb);
+    Ctx{}.be().set_prepared_weight_limit(options.weight_cache_mb < 0 ? SIZE_MAX
+                                                                      : size_t(options.weight_cache_mb) << 20);
     LoadOptions lo;
     if (!options.vae.empty()) lo.vae_path = options.vae;
     if (options.prediction == "v") lo.prediction = Prediction::V;
@@ -206,9 +216,11 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
     // ---- text ----
     auto t0 = Clock::now();
     emit("text", 0, 1, 0);
-    TextSetup ts{&model, tokenizer.get(), dtype, unet_cfg.adm_in_channels};
+    TextSetup ts{&model, tokenizer.get(), unet_cfg.adm_in_channels};
     PromptConditioning cond = encode_prompts(ctx, ts, r);
     add_time("text", seconds_since(t0));
+    release_pages("te1.");  // the encoders ran once; their file pages go back (refetched if needed)
+    release_pages("te2.");
     emit("text", 1, 1, seconds_since(t0));
 
     // ---- encode (img2img / inpainting) ----
@@ -224,6 +236,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         VAE vae = bind_vae();
         if (img2img) encode_image(vctx, vae, images.init_tensor, lat.init_mean, lat.init_std);
         prepare_mask_latents(vctx, vae, images, model.inpaint, lh, lw, lat);
+        release_pages("first_stage_model.encoder.");
         add_time("encode", seconds_since(t0));
         emit("encode", 1, 1, seconds_since(t0));
     }
@@ -266,6 +279,9 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         ds.latents = &lat;
         ds.init_latent = init_latent;
         StepReporter report = [&](const StepReport& sr) {
+            // Every matrix is prepared after the first step when the cache is unlimited: the
+            // f16 file pages are no longer read, so they need not stay resident.
+            if (sr.step == 1 && opts.weight_cache_mb < 0) release_pages("model.diffusion_model.");
             std::optional<Latent> preview;
             if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
             emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
@@ -274,7 +290,10 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         add_time("sample", seconds_since(t0));
         emit("sample", total, total, seconds_since(t0));
         finals.push_back(out);
-        if (!opts.keep_weights && batch + 1 == r.batch_count) unet.reset();
+        if (batch + 1 == r.batch_count) {
+            if (!opts.keep_weights) unet.reset();
+            release_pages("model.diffusion_model.");
+        }
 
         // ---- decode ----
         if (!r.decode) continue;
@@ -293,7 +312,10 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
             g.parameters = format_parameters(r, desc, g.seed, i);
             res.images.push_back(std::move(g));
         }
-        if (!opts.keep_weights && batch + 1 == r.batch_count) decoder.reset();
+        if (batch + 1 == r.batch_count) {
+            if (!opts.keep_weights) decoder.reset();
+            release_pages("first_stage_model.");
+        }
         add_time("decode", seconds_since(t0));
         emit("decode", 1, 1, seconds_since(t0));
     }

@@ -38,7 +38,6 @@ struct PromptConditioning {
 struct TextSetup {
     const LoadedModel* model = nullptr;
     const text::ClipTokenizer* tokenizer = nullptr;
-    DType matrix_dtype = DType::F32;
     int64_t adm_in_channels = 0;  // U-Net label_emb input width (SDXL), 0 otherwise
 };
 

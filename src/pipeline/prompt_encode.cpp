@@ -28,7 +28,7 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
     const Family fam = m.family;
     const bool xl = fam == Family::SDXL || fam == Family::SDXLRefiner;
 
-    TextEncoders enc = TextEncoders::load(m.weights(), fam, m.hints, setup.matrix_dtype);
+    TextEncoders enc = TextEncoders::load(m.weights(), fam, m.hints);
     // Pad ids: CLIP-L (HF tokenizer) pads with the end token, OpenCLIP towers with 0.
     const int32_t pad1 = fam == Family::SD2 ? 0 : tok.eot_id();
     const int32_t pad2 = 0;

@@ -180,7 +180,7 @@ void run_model(Tally& t, const std::string& model, const nlohmann::json& spec, c
     for (Layout (*make)(const std::string&, Family) : {single_file, diffusers}) {
         Layout l = make(model, f);
         const std::string what = model + " " + l.name + (bf16 ? " bf16" : " f32");
-        TextEncoders enc = TextEncoders::load(*l.store, f, hints, bf16 ? DType::BF16 : DType::F32);
+        TextEncoders enc = TextEncoders::load(*l.store, f, hints);
         EXPECT_TRUE(l.store->unused().empty()) << what << ": unused weight " << l.store->unused()[0];
         if (f == Family::SDXL) {
             check_encoder(t, ctx, *enc.te1, ref, "te_l.", 0, tol, what + " te_l");

@@ -111,7 +111,7 @@ TEST(ModelUNetParity, EveryManifestCase) {
             }
             std::printf("%s %s: %s\n", name.c_str(), layout.c_str(), cfg.describe().c_str());
             for (DType dt : {DType::F32, DType::BF16}) {
-                UNet unet = UNet::load(m.weights(), cfg, dt);
+                UNet unet = UNet::load(m.weights(), cfg);
                 for (auto& k : m.weights().unused())
                     if (k.starts_with("model.diffusion_model.")) ADD_FAILURE() << name << ": U-Net weight never bound: " << k;
                 for (const auto& prefix : prefixes) {
@@ -187,7 +187,7 @@ TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
         SCOPED_TRACE(name);
         LoadedModel m = load(name, "single_file");
         UNetConfig cfg = UNetConfig::detect(m.weights(), m.hints);
-        UNet unet = UNet::load(m.weights(), cfg, DType::F32);
+        UNet unet = UNet::load(m.weights(), cfg);
         std::mt19937 rng(7);
         std::normal_distribution<float> nd;
         auto randn = [&](const Shape& s) {
@@ -219,7 +219,7 @@ TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
 TEST(ModelUNetErrors, RejectsWrongShapes) {
     LoadedModel m = load(unet_models().front(), "single_file");
     UNetConfig cfg = UNetConfig::detect(m.weights(), m.hints);
-    UNet unet = UNet::load(m.weights(), cfg, DType::F32);
+    UNet unet = UNet::load(m.weights(), cfg);
     Ctx ctx;
     Tensor x = Tensor::zeros({1, cfg.in_channels + 1, 8, 8});
     Tensor t = Tensor::zeros({1});

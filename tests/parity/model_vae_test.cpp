@@ -80,7 +80,7 @@ TEST(ModelVAEParity, EveryManifestCase) {
             EXPECT_EQ(m.cfg.level_channels, mi.at("vae_config").at("block_out_channels").get<std::vector<int64_t>>());
             EXPECT_EQ(m.cfg.num_res_blocks, mi.at("vae_config").at("layers_per_block").get<int>());
             for (DType dt : {DType::F32, DType::BF16}) {
-                VAE vae = VAE::load(m.model.weights(), m.cfg, dt);
+                VAE vae = VAE::load(m.model.weights(), m.cfg);
                 for (auto& k : m.model.weights().unused())
                     if (k.starts_with("first_stage_model.")) ADD_FAILURE() << name << ": VAE weight never bound: " << k;
                 Ctx ctx;
@@ -153,7 +153,7 @@ std::pair<double, double> rel_errors(const Tensor& a, const Tensor& e) {
 // mean 3-4%, max 5-8% (without the halo and the global mid block: 12% / 28%).
 TEST(ModelVAETiled, MatchesUntiled) {
     Loaded m = load(vae_models().front());
-    VAE vae = VAE::load(m.model.weights(), m.cfg, DType::F32);
+    VAE vae = VAE::load(m.model.weights(), m.cfg);
     Ctx ctx;
     Tensor z = randn({1, m.cfg.latent_channels, 64, 64}, 11);
     auto& alloc = default_allocator();
@@ -188,7 +188,7 @@ TEST(ModelVAETiled, MatchesUntiled) {
 
 TEST(ModelVAEErrors, RejectsWrongShapes) {
     Loaded m = load(vae_models().front());
-    VAE vae = VAE::load(m.model.weights(), m.cfg, DType::F32);
+    VAE vae = VAE::load(m.model.weights(), m.cfg);
     Ctx ctx;
     EXPECT_THROW(vae.decode(ctx, Tensor::zeros({1, m.cfg.latent_channels + 1, 8, 8})), Error);
     EXPECT_THROW(vae.encode(ctx, Tensor::zeros({1, 4, 64, 64})), Error);

@@ -88,7 +88,22 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     EXPECT_LT(rel_err(conv2d(cpu, x, w3, b, 1, 1), conv2d(ref, x, w3, b, 1, 1)), 1e-5);
     Tensor wl = randn({5, 8}, 61).to(DType::F16), xl = randn({3, 8}, 62);
     EXPECT_LT(rel_err(linear(cpu, xl, wl, Tensor()), linear(ref, xl, wl, Tensor())), 1e-5);
+    // Per-call preparation of weights big enough for the parallel f16 conversion (> 64K values):
+    // a blocked-layout conv, a 1x1 conv (matmul path) and a linear.
+    Tensor wb = randn({64, 128, 3, 3}, 65, 0.05f).to(DType::F16), xb = randn({1, 128, 34, 34}, 66);
+    EXPECT_LT(rel_err(conv2d(cpu, xb, wb, Tensor(), 1, 1), conv2d(ref, xb, wb, Tensor(), 1, 1)), 1e-5);
+    Tensor w1 = randn({96, 128, 1, 1}, 67, 0.05f).to(DType::BF16);
+    EXPECT_LT(rel_err(conv2d(cpu, xb, w1, Tensor(), 1, 0), conv2d(ref, xb, w1, Tensor(), 1, 0)), 1e-5);
+    Tensor wl2 = randn({300, 256}, 68, 0.05f).to(DType::F16), xl2 = randn({7, 256}, 69);
+    EXPECT_LT(rel_err(linear(cpu, xl2, wl2, Tensor()), linear(ref, xl2, wl2, Tensor())), 1e-5);
     EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
+    // A cap keeps what fits and converts the rest per call.
+    set_prepared_weight_limit(cpu, size_t(64 * 128 * 9 * 4));
+    EXPECT_LT(rel_err(conv2d(cpu, xb, wb, Tensor(), 1, 1), conv2d(ref, xb, wb, Tensor(), 1, 1)), 1e-5);
+    EXPECT_LT(rel_err(linear(cpu, xl2, wl2, Tensor()), linear(ref, xl2, wl2, Tensor())), 1e-5);
+    EXPECT_GT(prepared_weight_bytes(cpu), 0u);
+    EXPECT_LE(prepared_weight_bytes(cpu), size_t(64 * 128 * 9 * 4));
+    release_prepared_weights(cpu);
     set_prepared_weight_limit(cpu, SIZE_MAX);
 }
 

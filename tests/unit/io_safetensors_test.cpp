@@ -2,6 +2,7 @@
 // trips through save_safetensors, metadata, zero-copy mapping, and files whose data area is not
 // aligned (the format allows any header length), which must read back correctly by copying.
 #include "io/safetensors.h"
+#include "io/mapped_file.h"
 
 #include <gtest/gtest.h>
 
@@ -94,3 +95,34 @@ TEST_F(SafetensorsTest, UnknownEntryFieldsAreIgnoredAndOrderIsByOffset) {
 }
 
 }  // namespace
+
+namespace {
+size_t resident_bytes() {
+    std::ifstream f("/proc/self/statm");
+    size_t total = 0, resident = 0;
+    f >> total >> resident;
+    return resident * size_t(sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+TEST_F(SafetensorsTest, ReleasedFilePagesLeaveTheResidentSetAndReadBackIntact) {
+    std::vector<float> v(1 << 20);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 1000) * 0.5f;
+    save_safetensors(path("big.safetensors"), {{"w", Tensor::from_vector(v, {int64_t(v.size())})}});
+    SafetensorsFile f = SafetensorsFile::open(path("big.safetensors"));
+    Tensor w = f.get("w");
+    EXPECT_EQ(w.to_vector(), v);  // touch every page
+    const size_t before = resident_bytes();
+    const size_t released = MappedFile::release_pages(w.raw(), w.nbytes());
+    EXPECT_GE(released, w.nbytes() - 2 * 4096);
+    EXPECT_LE(released, w.nbytes());
+    EXPECT_LT(resident_bytes() + released / 2, before);  // the pages really left the process
+    EXPECT_EQ(w.to_vector(), v);                          // and fault back in unchanged
+
+    // Memory that is not a file mapping is never touched (DONTNEED would zero it).
+    Tensor heap = Tensor::from_vector(v, {int64_t(v.size())});
+    EXPECT_EQ(MappedFile::release_pages(heap.raw(), heap.nbytes()), 0u);
+    EXPECT_EQ(heap.to_vector(), v);
+    // Nor a range running past the end of the mapping.
+    EXPECT_EQ(MappedFile::release_pages(w.raw(), w.nbytes() + (size_t(1) << 30)), 0u);
+}

@@ -447,5 +447,22 @@ TEST(ModelLoader, SummaryReadsTheArchitecture) {
     EXPECT_EQ(t2["num_attention_heads"], "2");
 }
 
+TEST(WeightStore, MatricesKeepTheFileDtypeWithTheirOwnOwner) {
+    WeightStore s;
+    Tensor h = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}).to(DType::F16);
+    s.add("m.weight", h);
+    s.add("i.weight", Tensor::zeros({2, 2}, DType::I64));
+    Tensor a = s.matrix("m.weight", {2, -1}), b = s.matrix("m.weight");
+    EXPECT_EQ(a.dtype(), DType::F16);  // no model-side f32 copy: the backend converts
+    EXPECT_EQ(a.raw(), h.raw());       // zero copy
+    EXPECT_EQ(a.to_vector(), h.to_vector());
+    // Distinct owners: the backend's prepared copy lives as long as the binding, not the file.
+    EXPECT_TRUE(a.storage().owner_before(b.storage()) || b.storage().owner_before(a.storage()));
+    EXPECT_EQ(s.matrix("i.weight").dtype(), DType::F32);  // non-float data is converted
+    EXPECT_THROW(s.matrix("m.weight", {3, 2}), Error);
+    // Only file mappings give pages back; a heap tensor is left alone.
+    EXPECT_EQ(s.release_pages("m."), 0u);
+}
+
 }  // namespace
 }  // namespace sdpp

@@ -14,7 +14,7 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <list>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -52,17 +52,29 @@ void note_impl(const char* op, const std::string& impl, const std::string& key) 
 
 
 // ---- prepared weights --------------------------------------------------------------------------
+// A weight is converted to f32 and reordered into the layout its primitive wants. Within the
+// budget (set_prepared_weight_limit, SDPP_WEIGHT_CACHE_MB) the result is kept, keyed by the
+// weight's data pointer and owner; past it the conversion runs on every call into allocator
+// scratch (no fresh pages, so no page faults), which is how a 2 GB f16 U-Net runs in ~2 GB of RAM
+// on CPUs without bf16 kernels (docs/performance.md has the cost).
 
 struct Prepared {
     std::weak_ptr<std::byte> owner;
-    const void* ptr;
     DType dtype;
     memory::desc md;
     memory mem;
 };
-std::list<Prepared> g_weights;
+std::unordered_multimap<const void*, Prepared> g_weights;
 size_t g_weight_bytes = 0;
-size_t g_weight_limit = SIZE_MAX;
+// SDPP_WEIGHT_CACHE_MB caps the prepared copies (0: convert on every call); the API overrides it.
+size_t initial_weight_limit() {
+    const char* e = std::getenv("SDPP_WEIGHT_CACHE_MB");
+    if (!e || !*e) return SIZE_MAX;
+    char* end = nullptr;
+    unsigned long long mb = std::strtoull(e, &end, 10);
+    return end && *end == 0 ? size_t(mb) << 20 : SIZE_MAX;
+}
+size_t g_weight_limit = initial_weight_limit();
 
 bool same_owner(const std::weak_ptr<std::byte>& a, const std::weak_ptr<std::byte>& b) {
     return !a.owner_before(b) && !b.owner_before(a);
@@ -70,8 +82,8 @@ bool same_owner(const std::weak_ptr<std::byte>& a, const std::weak_ptr<std::byte
 
 void purge_expired() {
     for (auto it = g_weights.begin(); it != g_weights.end();) {
-        if (it->owner.expired()) {
-            g_weight_bytes -= it->md.get_size();
+        if (it->second.owner.expired()) {
+            g_weight_bytes -= it->second.md.get_size();
             it = g_weights.erase(it);
         } else {
             ++it;
@@ -79,46 +91,71 @@ void purge_expired() {
     }
 }
 
-// f32 (or the weight's own data) as a oneDNN memory of `plain` dims/strides, converting f16/bf16.
-memory user_weight(const View& w, const memory::desc& plain_f32, std::vector<float>& tmp) {
-    if (w.dtype == DType::F32) return memory(plain_f32, eng(), w.data);
-    tmp.resize(size_t(w.numel()));
-    convert(w.data, w.dtype, tmp.data(), DType::F32, tmp.size());
-    return memory(plain_f32, eng(), tmp.data());
+// f16/bf16 -> f32 in parallel chunks (a U-Net converts ~860M values per step when uncached).
+void convert_to_f32(const View& w, float* out) {
+    const int64_t n = w.numel(), chunk = 1 << 16;
+    const size_t esize = dtype_size(w.dtype);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i += chunk)
+        convert(static_cast<const std::byte*>(w.data) + size_t(i) * esize, w.dtype, out + i, DType::F32,
+                size_t(std::min(chunk, n - i)));
 }
 
-// The weight in layout `want`: the user's memory when it already matches, else a cached reorder.
-memory get_weight(const View& w, const memory::desc& plain_f32, const memory::desc& want) {
+// The weight in layout `want`: the user's memory when it already matches, a cached copy, or a
+// copy made now (kept when the budget allows; else in `scratch`, alive as long as the caller's).
+memory get_weight(const View& w, const memory::desc& plain_f32, const memory::desc& want, Tensor& scratch) {
     if (w.dtype == DType::F32 && want == plain_f32) return memory(plain_f32, eng(), w.data);
     bool cacheable = !w.storage.expired();
-    {
+    if (cacheable) {
         std::lock_guard<std::mutex> lk(g_mu);
-        for (const Prepared& p : g_weights)
-            if (p.ptr == w.data && p.dtype == w.dtype && p.md == want && same_owner(p.owner, w.storage) &&
-                !p.owner.expired())
-                return p.mem;
+        auto [b, e] = g_weights.equal_range(w.data);
+        for (auto it = b; it != e; ++it)
+            if (it->second.dtype == w.dtype && it->second.md == want && same_owner(it->second.owner, w.storage) &&
+                !it->second.owner.expired())
+                return it->second.mem;
     }
-    std::vector<float> tmp;
-    memory src = user_weight(w, plain_f32, tmp);
-    memory dst(want, eng());
-    reorder(src, dst).execute(strm(), src, dst);
-    strm().wait();
+    bool keep = false;
     if (cacheable) {
         std::lock_guard<std::mutex> lk(g_mu);
         purge_expired();
+        keep = g_weight_bytes + want.get_size() <= g_weight_limit;
+    }
+    Tensor f32;
+    memory src;
+    if (w.dtype == DType::F32) {
+        src = memory(plain_f32, eng(), w.data);
+    } else {
+        f32 = Tensor::empty({w.numel()});
+        convert_to_f32(w, f32.data<float>());
+        src = memory(plain_f32, eng(), f32.raw());
+        if (want == plain_f32 && !keep) {
+            scratch = std::move(f32);
+            return src;
+        }
+    }
+    memory dst;
+    if (keep) {
+        dst = memory(want, eng());
+    } else {
+        scratch = Tensor::empty({int64_t((want.get_size() + 3) / 4)});
+        dst = memory(want, eng(), scratch.raw());
+    }
+    reorder(src, dst).execute(strm(), src, dst);
+    strm().wait();
+    if (keep) {
+        std::lock_guard<std::mutex> lk(g_mu);
         // One prepared copy per weight: a new layout replaces the old one.
-        for (auto it = g_weights.begin(); it != g_weights.end();) {
-            if (it->ptr == w.data && same_owner(it->owner, w.storage)) {
-                g_weight_bytes -= it->md.get_size();
+        auto [b, e] = g_weights.equal_range(w.data);
+        for (auto it = b; it != e;) {
+            if (same_owner(it->second.owner, w.storage)) {
+                g_weight_bytes -= it->second.md.get_size();
                 it = g_weights.erase(it);
             } else {
                 ++it;
             }
         }
-        if (g_weight_bytes + want.get_size() <= g_weight_limit) {
-            g_weights.push_back({w.storage, w.data, w.dtype, want, dst});
-            g_weight_bytes += want.get_size();
-        }
+        g_weights.emplace(w.data, Prepared{w.storage, w.dtype, want, dst});
+        g_weight_bytes += want.get_size();
     }
     return dst;
 }
@@ -290,7 +327,8 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
         std::lock_guard<std::mutex> lk(g_mu);
         g_matmuls.emplace(key, e);
     }
-    memory wm = get_weight(w, a, e->pd.src_desc());
+    Tensor wscratch;
+    memory wm = get_weight(w, a, e->pd.src_desc(), wscratch);
     Tensor xs;
     memory xm = to_layout(memory(b, eng(), x.data), e->pd.weights_desc(), xs);
     e->prim.execute(strm(), {{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}});
@@ -310,7 +348,8 @@ void conv2d(const View& x, const View& w, const View& bias, int stride, int padd
         memory xm(e->src_user, eng(), x.data), ym(e->dst_user, eng(), y.data);
         Tensor xs, ys;
         memory src = to_layout(xm, e->pd.src_desc(), xs);
-        memory wei = get_weight(w, e->w_plain, e->pd.weights_desc());
+        Tensor wscratch;
+        memory wei = get_weight(w, e->w_plain, e->pd.weights_desc(), wscratch);
         memory dst = ym;
         bool dst_reorder = e->pd.dst_desc() != e->dst_user;
         if (dst_reorder) {
@@ -338,7 +377,8 @@ void linear(const View& x, const View& w, const View& bias, DType compute, const
         auto e = matmul_entry(key, src, wei, dst, bias.defined(), 1.0f, true, cdt);
         Tensor xs;
         memory sm = to_layout(memory(src, eng(), x.data), e->pd.src_desc(), xs);
-        memory wm = get_weight(w, wei, e->pd.weights_desc());
+        Tensor wscratch;
+        memory wm = get_weight(w, wei, e->pd.weights_desc(), wscratch);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm},
                                              {DNNL_ARG_DST, memory(dst, eng(), y.data)}};
         if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({1, n}, dt::f32, tag::ab), eng(), bias.data);
@@ -391,12 +431,14 @@ void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const
             int stride = conv.size() == 4 ? int(conv[2]) : 1, pad = conv.size() == 4 ? int(conv[3]) : int(w.shape[2] / 2);
             if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad == 0) {
                 memory::desc a({1, w.shape[0], w.shape[1]}, dt::f32, tag::abc);
-                if (compute_type(compute) == dt::f32) get_weight(w, a, a);
-                else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc));
+                Tensor scratch;
+                if (compute_type(compute) == dt::f32) get_weight(w, a, a, scratch);
+                else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc), scratch);
                 return;
             }
             auto e = conv_entry({1, w.shape[1], h, wd}, w.shape, true, stride, pad, Act::None, compute_type(compute));
-            get_weight(w, e->w_plain, e->pd.weights_desc());
+            Tensor scratch;
+            get_weight(w, e->w_plain, e->pd.weights_desc(), scratch);
         } else {
             memory::dim m = 64, k = w.shape[1], n = w.shape[0];
             memory::desc src({m, k}, dt::f32, memory::dims{k, 1});
@@ -405,7 +447,8 @@ void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const
             dt cdt = compute_type(compute);
             std::string key = "lin" + key_of(memory::dims{m, k, n, k, 1, int(cdt)});
             auto e = matmul_entry(key, src, wei, dst, true, 1.0f, true, cdt);
-            get_weight(w, wei, e->pd.weights_desc());
+            Tensor scratch;
+            get_weight(w, wei, e->pd.weights_desc(), scratch);
         }
     } catch (const dnnl::error& err) {
         rethrow("prepare_weight", err, "weight " + to_string(w.shape));
