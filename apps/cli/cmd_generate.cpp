@@ -157,6 +157,7 @@ private:
 int run(Args& a) {
     set_verbosity(a.quiet ? 0 : a.verbose ? 2 : 1);
     const auto t_start = std::chrono::steady_clock::now();
+    const int64_t weight_cache_mb = parse_weight_cache(a.weight_cache);
 
     // ---- the request, from --from-png then the flags given ----
     GenerateRequest r;
@@ -242,7 +243,7 @@ int run(Args& a) {
     mo.prediction = a.prediction;
     mo.dtype = a.dtype;
     mo.threads = a.threads;
-    mo.weight_cache_mb = parse_weight_cache(a.weight_cache);
+    mo.weight_cache_mb = weight_cache_mb;
     mo.keep_weights = false;
     mo.name = model_name;  // one request per process: release the U-Net before the VAE decodes
     Engine engine(mo);

@@ -93,6 +93,8 @@ public:
     virtual void scale(const View& x, float a, float b, const View& y) = 0;  // contiguous
 
     // ---- shape
+    // x: f32 view of any strides; y contiguous with x's shape.
+    virtual void copy(const View& x, const View& y) = 0;
     // xs: views of any strides with y's shape except along `dim`; y contiguous.
     virtual void concat(std::span<const View> xs, int dim, const View& y) = 0;
     // x [N,C,H,W] contiguous -> y [N,C,2H,2W]

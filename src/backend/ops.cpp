@@ -47,8 +47,8 @@ Tensor act_f32(const char* op, const char* what, const Tensor& x) {
     return x.dtype() == DType::F32 ? x : x.to(DType::F32);
 }
 
-Tensor act_contig(const char* op, const char* what, const Tensor& x) {
-    return act_f32(op, what, x).contiguous();
+Tensor act_contig(Ctx& ctx, const char* op, const char* what, const Tensor& x) {
+    return contiguous(ctx, act_f32(op, what, x));
 }
 
 // Optional per-channel parameter [C] as contiguous f32.
@@ -109,7 +109,7 @@ bool collapse(const Shape& shape, const std::vector<int64_t>& strides, int n, in
 
 Tensor conv2d(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int stride, int padding) {
     check_compute("conv2d", ctx);
-    Tensor x = act_contig("conv2d", "input", x_);
+    Tensor x = act_contig(ctx, "conv2d", "input", x_);
     SDPP_CHECK(x.ndim() == 4, "[conv2d] input ", x.shape_str(), " must be [N, C, H, W]");
     Tensor w = weight("conv2d", w_);
     SDPP_CHECK(w.ndim() == 4, "[conv2d] weight ", w.shape_str(), " must be [Cout, Cin, kh, kw]");
@@ -139,7 +139,7 @@ Tensor linear(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_)
     Tensor bias = param("linear", "bias", bias_, w.dim(0));
     int64_t m = 0, row_stride = 0;
     if (x.stride(-1) != 1 || !collapse(x.shape(), x.strides(), x.ndim() - 1, m, row_stride)) {
-        x = x.contiguous();
+        x = contiguous(ctx, x);
         m = x.numel() / std::max<int64_t>(1, x.dim(-1));
         row_stride = x.dim(-1);
     }
@@ -184,7 +184,7 @@ Tensor matmul(Ctx& ctx, const Tensor& a_, const Tensor& b_, bool trans_a, bool t
     auto to3 = [&](Tensor& t, int64_t r, int64_t c) {
         int64_t size, st;
         if (!collapse(t.shape(), t.strides(), nb, size, st)) {
-            t = t.contiguous();
+            t = contiguous(ctx, t);
             st = r * c;
         }
         View v = view_of(t);
@@ -208,7 +208,7 @@ Tensor matmul(Ctx& ctx, const Tensor& a_, const Tensor& b_, bool trans_a, bool t
 
 Tensor group_norm(Ctx& ctx, const Tensor& x_, int groups, const Tensor& gamma_, const Tensor& beta_, float eps,
                   bool fuse_silu) {
-    Tensor x = act_contig("group_norm", "input", x_);
+    Tensor x = act_contig(ctx, "group_norm", "input", x_);
     SDPP_CHECK(x.ndim() >= 2, "[group_norm] input ", x.shape_str(), " must be [N, C, *]");
     int64_t c = x.dim(1);
     SDPP_CHECK(groups >= 1 && c % groups == 0, "[group_norm] ", c, " channels of ", x.shape_str(),
@@ -236,7 +236,7 @@ View rows_view(const Tensor& x) {
 }  // namespace
 
 Tensor layer_norm(Ctx& ctx, const Tensor& x_, const Tensor& gamma_, const Tensor& beta_, float eps) {
-    Tensor x = act_contig("layer_norm", "input", x_);
+    Tensor x = act_contig(ctx, "layer_norm", "input", x_);
     SDPP_CHECK(x.ndim() >= 1, "[layer_norm] input must have at least 1 dim");
     Tensor gamma = param("layer_norm", "weight", gamma_, x.dim(-1));
     Tensor beta = param("layer_norm", "bias", beta_, x.dim(-1));
@@ -247,7 +247,7 @@ Tensor layer_norm(Ctx& ctx, const Tensor& x_, const Tensor& gamma_, const Tensor
 }
 
 Tensor softmax(Ctx& ctx, const Tensor& x_) {
-    Tensor x = act_contig("softmax", "input", x_);
+    Tensor x = act_contig(ctx, "softmax", "input", x_);
     SDPP_CHECK(x.ndim() >= 1, "[softmax] input must have at least 1 dim");
     Tensor y = Tensor::empty(x.shape());
     if (y.numel() == 0) return y;
@@ -273,7 +273,7 @@ Tensor attention(Ctx& ctx, const Tensor& q_, const Tensor& k_, const Tensor& v_,
     SDPP_CHECK(d >= 1 && scale >= 0 && std::isfinite(scale), "[attention] bad head size ", d, " or scale ", scale);
     if (scale == 0) scale = 1.0f / std::sqrt(float(d));
     for (Tensor* t : {&q, &k, &v})
-        if (t->stride(2) != 1) *t = t->contiguous();
+        if (t->stride(2) != 1) *t = contiguous(ctx, *t);
     Tensor y = Tensor::empty(q.shape());
     if (y.numel() == 0) return y;
     ctx.be().attention(view_of(q), view_of(k), view_of(v), n_heads, causal, scale, ctx.compute_dtype, view_of(y));
@@ -284,7 +284,7 @@ Tensor attention(Ctx& ctx, const Tensor& q_, const Tensor& k_, const Tensor& v_,
 
 namespace {
 Tensor unary_op(Ctx& ctx, const char* name, Unary op, const Tensor& x_) {
-    Tensor x = act_contig(name, "input", x_);
+    Tensor x = act_contig(ctx, name, "input", x_);
     Tensor y = Tensor::empty(x.shape());
     if (y.numel() == 0) return y;
     ctx.be().unary(op, view_of(x), view_of(y));
@@ -299,7 +299,7 @@ Tensor gelu(Ctx& ctx, const Tensor& x, bool tanh_approx) {
 Tensor quick_gelu(Ctx& ctx, const Tensor& x) { return unary_op(ctx, "quick_gelu", Unary::QuickGelu, x); }
 
 Tensor geglu(Ctx& ctx, const Tensor& x_) {
-    Tensor x = act_contig("geglu", "input", x_);
+    Tensor x = act_contig(ctx, "geglu", "input", x_);
     SDPP_CHECK(x.ndim() >= 1 && x.dim(-1) % 2 == 0, "[geglu] last dim of ", x.shape_str(), " must be even");
     Shape ys = x.shape();
     ys.back() /= 2;
@@ -327,7 +327,7 @@ Tensor sub(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "
 Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "mul", Binary::Mul, a, b); }
 
 Tensor scale(Ctx& ctx, const Tensor& x_, float a, float b) {
-    Tensor x = act_contig("scale", "input", x_);
+    Tensor x = act_contig(ctx, "scale", "input", x_);
     Tensor y = Tensor::empty(x.shape());
     if (y.numel() == 0) return y;
     ctx.be().scale(view_of(x), a, b, view_of(y));
@@ -335,6 +335,13 @@ Tensor scale(Ctx& ctx, const Tensor& x_, float a, float b) {
 }
 
 // ---- shape ------------------------------------------------------------------------------------
+
+Tensor contiguous(Ctx& ctx, const Tensor& x) {
+    if (!x.defined() || x.is_contiguous() || x.dtype() != DType::F32) return x.contiguous();
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() > 0) ctx.be().copy(view_of(x), view_of(y));
+    return y;
+}
 
 Tensor concat(Ctx& ctx, std::span<const Tensor> xs_, int dim) {
     SDPP_CHECK(!xs_.empty(), "[concat] no inputs");
@@ -361,7 +368,7 @@ Tensor concat(Ctx& ctx, std::span<const Tensor> xs_, int dim) {
 }
 
 Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x_) {
-    Tensor x = act_contig("upsample_nearest2x", "input", x_);
+    Tensor x = act_contig(ctx, "upsample_nearest2x", "input", x_);
     SDPP_CHECK(x.ndim() == 4, "[upsample_nearest2x] input ", x.shape_str(), " must be [N, C, H, W]");
     Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
     if (y.numel() == 0) return y;
@@ -370,7 +377,7 @@ Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x_) {
 }
 
 Tensor resize_bilinear(Ctx& ctx, const Tensor& x_, int64_t out_h, int64_t out_w, bool align_corners) {
-    Tensor x = act_contig("resize_bilinear", "input", x_);
+    Tensor x = act_contig(ctx, "resize_bilinear", "input", x_);
     SDPP_CHECK(x.ndim() == 4, "[resize_bilinear] input ", x.shape_str(), " must be [N, C, H, W]");
     SDPP_CHECK(out_h >= 1 && out_w >= 1, "[resize_bilinear] bad output size ", out_h, "x", out_w);
     SDPP_CHECK(x.dim(2) >= 1 && x.dim(3) >= 1, "[resize_bilinear] empty input ", x.shape_str());
@@ -384,7 +391,7 @@ Tensor resize_bilinear(Ctx& ctx, const Tensor& x_, int64_t out_h, int64_t out_w,
 
 namespace {
 Tensor reduce_op(Ctx& ctx, const char* name, Reduce op, const Tensor& x_, int dim, bool keepdim, bool unbiased) {
-    Tensor x = act_contig(name, "input", x_);
+    Tensor x = act_contig(ctx, name, "input", x_);
     SDPP_CHECK(x.ndim() >= 1, "[", name, "] input must have at least 1 dim");
     dim = norm_dim(name, dim, x.ndim(), x);
     int64_t n = x.dim(dim);

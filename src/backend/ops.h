@@ -64,6 +64,9 @@ Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b);
 Tensor scale(Ctx& ctx, const Tensor& x, float a, float b = 0.0f);  // a * x + b
 
 // ---- shape -----------------------------------------------------------------------------------
+// x itself when contiguous; else a contiguous copy (f32 through the backend: tiled transposes for
+// the [N, C, HW] <-> [N, HW, C] views around attention; other dtypes through Tensor::contiguous).
+Tensor contiguous(Ctx& ctx, const Tensor& x);
 Tensor concat(Ctx& ctx, std::span<const Tensor> xs, int dim);
 Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x);                       // [N,C,H,W] -> [N,C,2H,2W]
 // Bilinear resize of [N, C, H, W] (torch F.interpolate(mode="bilinear", antialias=False)).

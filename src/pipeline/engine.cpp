@@ -293,6 +293,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         if (batch + 1 == r.batch_count) {
             if (!opts.keep_weights) unet.reset();
             release_pages("model.diffusion_model.");
+            default_allocator().trim();  // the U-Net's cached activation blocks, before the VAE's
         }
 
         // ---- decode ----

@@ -169,6 +169,20 @@ TEST_F(CliGenerate, JsonBatchesAndLatents) {
     EXPECT_GT(differs_from_seed7, 100);  // and the seeds really differ
 }
 
+TEST_F(CliGenerate, WeightCacheModesGiveTheSameImage) {
+    // Converting each weight when used (none), a cap that keeps some, and keeping all of them run
+    // the same kernels on the same f32 values: identical pixels.
+    std::vector<std::vector<uint8_t>> pixels;
+    for (const char* mode : {"all", "none", "1"}) {
+        fs::path out = dir_ / (std::string("wc-") + mode + ".png");
+        CliRun r = gen(std::string("-p 'a red sofa' --seed 3 -q --weight-cache ") + mode + " -o " + quote(out.string()));
+        ASSERT_EQ(r.code, 0) << mode << ": " << r.err;
+        pixels.push_back(read_image(out.string()).pixels);
+    }
+    EXPECT_EQ(pixels[1], pixels[0]);
+    EXPECT_EQ(pixels[2], pixels[0]);
+}
+
 TEST_F(CliGenerate, Img2ImgInpaintOutpaint) {
     fs::path sub = dir_ / "i2i";
     fs::create_directories(sub);
@@ -236,6 +250,8 @@ TEST_F(CliGenerate, BadInputsExit2WithOneLineAndWriteNothing) {
         {"-p x -o " + quote((sub / "x.jpg").string()), ".png", "not a png"},
         {"-p x --vocab " + quote((sub / "novocab.json").string()), "novocab.json", "missing vocab"},
         {"--from-png " + quote((sub / "init.png").string()), "parameters", "png without parameters"},
+        {"-p x --weight-cache lots", "--weight-cache", "bad weight cache"},
+        {"-p x --weight-cache -5", "--weight-cache", "negative weight cache"},
     };
     for (const Case& c : cases) {
         std::string args = c.args;

@@ -116,6 +116,24 @@ TEST(BackendElementwise, BroadcastingMatchesReference) {
     EXPECT_THROW(add(cpu, randn({2, 3}, 1), randn({4}, 1)), Error);
 }
 
+TEST(BackendShape, ContiguousCopiesAnyViewExactly) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    // The attention layout changes ([N, C, HW] <-> [N, HW, C]) with sizes off the 8x8 tiles, a
+    // 4-d permute, a strided slice, and a contiguous tensor (returned as is).
+    Tensor a = randn({2, 19, 37}, 1);
+    Tensor b = randn({1, 5, 6, 7}, 2);
+    for (const Tensor& v : {a.transpose(1, 2), randn({2, 64, 40}, 3).transpose(1, 2), b.permute({0, 2, 3, 1}),
+                            b.permute({3, 1, 0, 2}), a.slice(2, 3, 30), a}) {
+        SCOPED_TRACE(v.shape_str());
+        Tensor c = contiguous(cpu, v), r = contiguous(ref, v);
+        EXPECT_TRUE(c.is_contiguous());
+        EXPECT_EQ(c.shape(), v.shape());
+        EXPECT_EQ(c.to_vector(), v.contiguous().to_vector());
+        EXPECT_EQ(r.to_vector(), v.contiguous().to_vector());
+    }
+    EXPECT_EQ(contiguous(cpu, a).raw(), a.raw());
+}
+
 TEST(BackendShape, ConcatUpsampleResizeMatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     Tensor a = randn({2, 3, 5, 4}, 1), b = randn({2, 6, 5, 4}, 2), c = non_contiguous(randn({2, 1, 5, 4}, 3));

@@ -46,6 +46,7 @@ public:
     void geglu(const View& x, const View& y) override { cpu::geglu(x, y); }
     void binary(Binary op, const View& a, const View& b, const View& y) override { cpu::binary(op, a, b, y); }
     void scale(const View& x, float a, float b, const View& y) override { cpu::scale(x, a, b, y); }
+    void copy(const View& x, const View& y) override { cpu::copy_to_contiguous(x, y.f32()); }
     void concat(std::span<const View> xs, int dim, const View& y) override { cpu::concat(xs, dim, y); }
     void upsample_nearest2x(const View& x, const View& y) override { cpu::upsample_nearest2x(x, y); }
     void resize_bilinear(const View& x, bool align_corners, const View& y) override {

@@ -213,6 +213,17 @@ public:
         for (int64_t i = 0; i < x.numel(); ++i) y.f32()[i] = float(double(a) * x.f32()[i] + b);
     }
 
+    void copy(const View& x, const View& y) override {
+        const int64_t n = y.numel();
+        for (int64_t i = 0; i < n; ++i) {
+            int64_t off = 0, rem = i;
+            for (int d = y.ndim() - 1; d >= 0; --d) {
+                off += (rem % x.shape[d]) * x.strides[d];
+                rem /= x.shape[d];
+            }
+            y.f32()[i] = x.f32()[off];
+        }
+    }
     void concat(std::span<const View> xs, int dim, const View& y) override {
         std::vector<int64_t> idx(size_t(y.ndim()), 0);
         int64_t i = 0;
