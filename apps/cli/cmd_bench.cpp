@@ -192,6 +192,7 @@ int run(const Args& a) {
     const DType dtype = a.dtype == "bf16" ? DType::BF16 : DType::F32;
     if (a.threads > 0) set_num_threads(a.threads);
     const int64_t cache_mb = parse_weight_cache(a.weight_cache);
+    if (cache_mb == ModelOptions::kWeightCacheAuto) throw Error("--weight-cache auto: bench takes all, none or a size in MiB");
     const double load_start = load_average();
     const bool text = !a.json;
 
@@ -237,7 +238,7 @@ int run(const Args& a) {
     std::vector<StageResult> stages;
     Ctx ctx;
     ctx.compute_dtype = dtype;
-    ctx.be().set_prepared_weight_limit(cache_mb < 0 ? SIZE_MAX : size_t(cache_mb) << 20);
+    ctx.be().set_prepared_weight_limit(cache_mb == ModelOptions::kWeightCacheAll ? SIZE_MAX : size_t(cache_mb) << 20);
     if (!a.no_unet) {
         const int64_t lh = h / 8, lw = w / 8, n = a.batch, ctx_len = 77;
         StageResult r;

@@ -33,7 +33,7 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
 
 struct Args {
-    std::string model, vae, vocab, prediction, dtype = "f32", weight_cache = "all";
+    std::string model, vae, vocab, prediction, dtype = "f32", weight_cache = "auto";
     int threads = 0;
     std::string prompt, negative;
     int steps = 0, width = 0, height = 0, batch_size = 1, batch_count = 1, clip_skip = 0;

@@ -40,10 +40,12 @@ struct ModelOptions {
     // The text encoders and the VAE are always bound only while they run.
     bool keep_weights = true;
     // Memory for the backend's prepared weights (converted to f32 and reordered for the kernels),
-    // in MiB: -1 = keep all of them (fastest; an f16 SD 1.5 U-Net prepares to 3.4 GB), 0 = convert
-    // each weight when it is used (least memory: the model's own file pages only), N = keep up to
-    // N MiB. The limit is process-wide (the CPU backend's cache).
-    int64_t weight_cache_mb = -1;
+    // in MiB: kWeightCacheAuto = keep them while they fit in half the memory available at load
+    // (all of them on a machine with room), kWeightCacheAll = keep all (fastest; an f16 SD 1.5
+    // U-Net prepares to 3.4 GB), 0 = convert each weight when it is used (least memory: the
+    // model's file pages only; ~5% slower), N = keep up to N MiB. Process-wide (the CPU backend's).
+    static constexpr int64_t kWeightCacheAuto = -1, kWeightCacheAll = -2;
+    int64_t weight_cache_mb = kWeightCacheAuto;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).

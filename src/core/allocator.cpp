@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 
@@ -25,13 +26,19 @@ std::shared_ptr<std::byte> Allocator::allocate(size_t bytes) {
         std::lock_guard lock(mu_);
         auto it = free_.find(cls);
         if (it != free_.end() && !it->second.empty()) {
-            p = it->second.back();
+            p = it->second.back().p;
             it->second.pop_back();
             stats_.cached_bytes -= cls;
             ++stats_.n_reuses;
         }
     }
     if (!p) {
+        {
+            std::lock_guard lock(mu_);
+            high_water_ = std::max(high_water_, stats_.live_bytes + cls);
+            while (stats_.cached_bytes > 0 && stats_.live_bytes + stats_.cached_bytes + cls > high_water_)
+                evict_oldest();
+        }
         p = static_cast<std::byte*>(std::aligned_alloc(64, cls));
         if (!p) {
             trim();
@@ -56,8 +63,20 @@ void Allocator::release(std::byte* p, size_t cls) {
         std::free(p);
         return;
     }
-    free_[cls].push_back(p);
+    free_[cls].push_back({p, ++clock_});
     stats_.cached_bytes += cls;
+}
+
+void Allocator::evict_oldest() {
+    auto oldest = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (!it->second.empty() && (oldest == free_.end() || it->second.front().stamp < oldest->second.front().stamp))
+            oldest = it;
+    if (oldest == free_.end()) return;
+    std::free(oldest->second.front().p);
+    oldest->second.erase(oldest->second.begin());
+    stats_.cached_bytes -= oldest->first;
+    if (oldest->second.empty()) free_.erase(oldest);
 }
 
 AllocatorStats Allocator::stats() const {
@@ -73,7 +92,7 @@ void Allocator::reset_peak() {
 void Allocator::trim() {
     std::lock_guard lock(mu_);
     for (auto& [cls, list] : free_)
-        for (std::byte* p : list) std::free(p);
+        for (const Cached& c : list) std::free(c.p);
     free_.clear();
     stats_.cached_bytes = 0;
 }

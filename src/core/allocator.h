@@ -1,5 +1,8 @@
 // Caching allocator for tensor storage (the MLX BufferCache idea): freed blocks go back to a
 // per-size-class free list and are reused, so after the first denoising step nothing calls malloc.
+// The footprint (live + cached) stays within the high-water mark of live bytes: a request the
+// cache cannot serve first frees the longest-cached blocks (sizes an earlier stage used, e.g. the
+// VAE decoder's lower resolutions), instead of holding one block per size class ever seen.
 // It keeps the live and peak byte counts the CLI reports with --verbose.
 #pragma once
 #include <cstddef>
@@ -41,10 +44,17 @@ public:
 
 private:
     void release(std::byte* p, size_t cls);
+    void evict_oldest();  // mu_ held
 
+    struct Cached {
+        std::byte* p;
+        uint64_t stamp;  // release order
+    };
     mutable std::mutex mu_;
-    std::map<size_t, std::vector<std::byte*>> free_;
+    std::map<size_t, std::vector<Cached>> free_;  // oldest first within a class
     AllocatorStats stats_;
+    size_t high_water_ = 0;  // most live bytes ever (not reset by reset_peak)
+    uint64_t clock_ = 0;
     size_t cache_limit_ = size_t(8) << 30;
 };
 

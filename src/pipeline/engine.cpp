@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 namespace sdpp {
@@ -77,6 +78,22 @@ ModelDescription describe(const LoadedModel& m, const std::string& path, const s
     return d;
 }
 
+// ModelOptions::weight_cache_mb -> bytes. Auto: half of MemAvailable at load, so a machine with
+// room keeps every prepared weight and a small one converts what does not fit on each use.
+size_t weight_budget(int64_t mb) {
+    if (mb == ModelOptions::kWeightCacheAll) return SIZE_MAX;
+    if (mb >= 0) return size_t(mb) << 20;
+    if (mb != ModelOptions::kWeightCacheAuto)
+        throw error("weight cache must be auto (", ModelOptions::kWeightCacheAuto, "), all (",
+                    ModelOptions::kWeightCacheAll, "), 0 or a size in MiB; got ", mb);
+    std::ifstream f("/proc/meminfo");
+    std::string key, unit;
+    size_t kb = 0;
+    while (f >> key >> kb >> unit)
+        if (key == "MemAvailable:") return kb * 1024 / 2;
+    return SIZE_MAX;
+}
+
 Latent to_latent(const Tensor& t) {
     Latent l;
     l.shape = t.shape();
@@ -98,6 +115,18 @@ struct Engine::Impl {
     DiscreteSchedule schedule = DiscreteSchedule::ldm();
     double load_s = 0;
     bool hash_done = false;
+    size_t weight_budget = SIZE_MAX;  // bytes of prepared weights the backend may keep
+
+    // True when every U-Net matrix stays prepared (f32) within the budget.
+    bool unet_fits_budget() const {
+        if (weight_budget == SIZE_MAX) return true;
+        size_t f32 = 0;
+        for (const std::string& n : model.weights().names_with_prefix("model.diffusion_model.")) {
+            Tensor t = model.weights().raw(n);
+            if (t.ndim() >= 2) f32 += size_t(t.numel()) * 4;
+        }
+        return f32 <= weight_budget;
+    }
 
     // Progress plumbing for one request.
     const ProgressCallback* progress = nullptr;
@@ -123,6 +152,12 @@ struct Engine::Impl {
         return *unet;
     }
     VAE bind_vae() { return VAE::load(model.weights(), vae_cfg); }
+    static void log_allocator(const char* stage) {
+        AllocatorStats a = default_allocator().stats();
+        log_debug("after ", stage, ": tensors live ", a.live_bytes >> 20, " MiB, peak ", a.peak_bytes >> 20,
+                  " MiB, cached ", a.cached_bytes >> 20, " MiB; ", a.n_allocs, " system allocations, ", a.n_reuses,
+                  " reuses");
+    }
     // A stage's file pages leave the process's resident set when it is done (issue 8's memory
     // budget); the mapping stays, so a later request faults them back in from the page cache.
     void release_pages(const std::string& prefix) {
@@ -144,9 +179,8 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     else if (options.dtype == "bf16") s.dtype = DType::BF16;
     else throw error("unknown dtype '", options.dtype, "' (f32 or bf16)");
     if (options.threads > 0) set_num_threads(options.threads);
-    if (options.weight_cache_mb < -1) throw error("weight cache must be -1 (all), 0 or a size in MiB, got ", options.weight_cache_mb);
-    Ctx{}.be().set_prepared_weight_limit(options.weight_cache_mb < 0 ? SIZE_MAX
-                                                                      : size_t(options.weight_cache_mb) << 20);
+    s.weight_budget = weight_budget(options.weight_cache_mb);
+    Ctx{}.be().set_prepared_weight_limit(s.weight_budget);
     LoadOptions lo;
     if (!options.vae.empty()) lo.vae_path = options.vae;
     if (options.prediction == "v") lo.prediction = Prediction::V;
@@ -160,6 +194,7 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     std::string vocab = text::find_clip_vocab(options.model, options.vocab);
     s.tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipVocab::load(vocab));
     s.load_s = seconds_since(t0);
+    if (s.weight_budget != SIZE_MAX) log_debug("prepared-weight budget ", s.weight_budget >> 20, " MiB");
     log_debug("model ", s.desc.name, ": ", s.desc.family, ", ", s.desc.prediction, s.desc.inpaint ? ", inpainting" : "",
               "; U-Net ", s.unet_cfg.describe(), "; VAE ", s.vae_cfg.describe());
 }
@@ -281,13 +316,14 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         StepReporter report = [&](const StepReport& sr) {
             // Every matrix is prepared after the first step when the cache is unlimited: the
             // f16 file pages are no longer read, so they need not stay resident.
-            if (sr.step == 1 && opts.weight_cache_mb < 0) release_pages("model.diffusion_model.");
+            if (sr.step == 1 && unet_fits_budget()) release_pages("model.diffusion_model.");
             std::optional<Latent> preview;
             if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
             emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
         };
         Tensor out = run_sampling(ctx, ds, r, x, sigmas, noise, report);
         add_time("sample", seconds_since(t0));
+        log_allocator("sample");
         emit("sample", total, total, seconds_since(t0));
         finals.push_back(out);
         if (batch + 1 == r.batch_count) {
@@ -318,6 +354,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
             release_pages("first_stage_model.");
         }
         add_time("decode", seconds_since(t0));
+        log_allocator("decode");
         emit("decode", 1, 1, seconds_since(t0));
     }
     } catch (const Cancelled&) {

@@ -102,10 +102,10 @@ TEST_F(BenchCli, JsonHasEveryFigureAndTheyArePositive) {
 }
 
 TEST_F(BenchCli, TextFormPrintsTheFiguresAndNoVaeSkipsTheDecode) {
-    CliRun r = sdpp("bench " + fast() + " --no-vae --dtype bf16");
+    CliRun r = sdpp("bench " + fast() + " --no-vae --dtype bf16 --weight-cache none");
     ASSERT_EQ(r.code, 0) << r.err << r.out;
     for (const char* want : {"machine peak (oneDNN matmul 256^3", "U-Net forward: batch 2, 64x64 (latent 8x8)",
-                             "the limit", "bf16 compute", "max RSS"})
+                             "the limit", "bf16 compute", "weight cache none", "max RSS"})
         EXPECT_NE(r.out.find(want), std::string::npos) << want << " not in:\n" << r.out;
     EXPECT_EQ(r.out.find("VAE decode:"), std::string::npos) << r.out;
 }
@@ -113,7 +113,9 @@ TEST_F(BenchCli, TextFormPrintsTheFiguresAndNoVaeSkipsTheDecode) {
 TEST_F(BenchCli, MissingModelAndBadSizeExit2WithOneLine) {
     for (const std::string& args : {std::string("bench --model '") + tmp_ + "/nope.safetensors' --json",
                                    "bench --model '" + model_ + "' --size 64x60 --runs 1",
-                                   "bench --model '" + model_ + "' --size big --runs 1"}) {
+                                   "bench --model '" + model_ + "' --size big --runs 1",
+                                   "bench --model '" + model_ + "' --weight-cache auto --runs 1",
+                                   "bench --model '" + model_ + "' --weight-cache 12x --runs 1"}) {
         CliRun r = sdpp(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.err;
         EXPECT_EQ(r.out, "") << args;

@@ -173,7 +173,7 @@ TEST_F(CliGenerate, WeightCacheModesGiveTheSameImage) {
     // Converting each weight when used (none), a cap that keeps some, and keeping all of them run
     // the same kernels on the same f32 values: identical pixels.
     std::vector<std::vector<uint8_t>> pixels;
-    for (const char* mode : {"all", "none", "1"}) {
+    for (const char* mode : {"all", "none", "1", "auto"}) {
         fs::path out = dir_ / (std::string("wc-") + mode + ".png");
         CliRun r = gen(std::string("-p 'a red sofa' --seed 3 -q --weight-cache ") + mode + " -o " + quote(out.string()));
         ASSERT_EQ(r.code, 0) << mode << ": " << r.err;
@@ -181,6 +181,7 @@ TEST_F(CliGenerate, WeightCacheModesGiveTheSameImage) {
     }
     EXPECT_EQ(pixels[1], pixels[0]);
     EXPECT_EQ(pixels[2], pixels[0]);
+    EXPECT_EQ(pixels[3], pixels[0]);
 }
 
 TEST_F(CliGenerate, Img2ImgInpaintOutpaint) {

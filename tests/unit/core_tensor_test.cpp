@@ -102,3 +102,27 @@ TEST(Allocator, ReusesFreedBlocksAndTracksPeak) {
     EXPECT_EQ(a.stats().cached_bytes, 0u);
     EXPECT_LE(Allocator::size_class(5000), 5000u * 5 / 4);
 }
+
+TEST(Allocator, FootprintStaysWithinTheLiveHighWaterMark) {
+    Allocator a;
+    const size_t mb = size_t(1) << 20;
+    { auto p = a.allocate(4 * mb), q = a.allocate(4 * mb); }  // high water: 8 MiB live
+    EXPECT_EQ(a.stats().cached_bytes, 8 * mb);
+    // A bigger size the cache cannot serve evicts what is needed to stay within 8 MiB + the request
+    // while it is the only live block: the footprint never exceeds the most ever live at once.
+    auto big = a.allocate(6 * mb);
+    EXPECT_LE(a.stats().live_bytes + a.stats().cached_bytes, 8 * mb);
+    EXPECT_EQ(a.stats().cached_bytes, 0u);
+    big.reset();
+    // The same sizes again are served from the cache without a system allocation.
+    auto allocs = a.stats().n_allocs;
+    for (int i = 0; i < 3; ++i) {
+        auto r = a.allocate(6 * mb);
+    }
+    EXPECT_EQ(a.stats().n_allocs, allocs);
+    // Oldest first: after caching 1 MiB then 2 MiB blocks, a miss evicts the 1 MiB one first.
+    Allocator b;
+    { auto x = b.allocate(3 * mb); }  // high water 3 MiB
+    { auto y = b.allocate(mb); }      // evicts the 3 MiB block (0 + 3 + 1 > 3)
+    EXPECT_EQ(b.stats().cached_bytes, Allocator::size_class(mb));
+}

@@ -54,8 +54,8 @@ void note_impl(const char* op, const std::string& impl, const std::string& key) 
 // ---- prepared weights --------------------------------------------------------------------------
 // A weight is converted to f32 and reordered into the layout its primitive wants. Within the
 // budget (set_prepared_weight_limit, SDPP_WEIGHT_CACHE_MB) the result is kept, keyed by the
-// weight's data pointer and owner; past it the conversion runs on every call into allocator
-// scratch (no fresh pages, so no page faults), which is how a 2 GB f16 U-Net runs in ~2 GB of RAM
+// weight's data pointer and owner; past it the conversion runs on every call into per-thread
+// scratch (reused, so no page faults), which is how a 2 GB f16 U-Net runs in ~2 GB of RAM
 // on CPUs without bf16 kernels (docs/performance.md has the cost).
 
 struct Prepared {
@@ -101,9 +101,28 @@ void convert_to_f32(const View& w, float* out) {
                 size_t(std::min(chunk, n - i)));
 }
 
+// Per-thread buffers for weights converted on every call: one f32 copy and one reordered copy,
+// grown to the largest weight and reused (a caching allocator would keep one block per weight
+// size; fresh memory each call would page-fault ~3.4 GB per SD 1.5 step). A thread runs one op at
+// a time, so one weight at a time uses them.
+struct ScratchBuffer {
+    std::unique_ptr<float[], decltype(&std::free)> p{nullptr, &std::free};
+    size_t floats = 0;
+    float* get(size_t n) {
+        if (n > floats) {
+            p.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)));
+            if (!p) throw std::bad_alloc();
+            floats = n;
+        }
+        return p.get();
+    }
+};
+thread_local ScratchBuffer t_plain, t_packed;
+
 // The weight in layout `want`: the user's memory when it already matches, a cached copy, or a
-// copy made now (kept when the budget allows; else in `scratch`, alive as long as the caller's).
-memory get_weight(const View& w, const memory::desc& plain_f32, const memory::desc& want, Tensor& scratch) {
+// copy made now (kept when the budget allows; else in this thread's scratch, valid until the
+// thread's next get_weight).
+memory get_weight(const View& w, const memory::desc& plain_f32, const memory::desc& want) {
     if (w.dtype == DType::F32 && want == plain_f32) return memory(plain_f32, eng(), w.data);
     bool cacheable = !w.storage.expired();
     if (cacheable) {
@@ -120,26 +139,16 @@ memory get_weight(const View& w, const memory::desc& plain_f32, const memory::de
         purge_expired();
         keep = g_weight_bytes + want.get_size() <= g_weight_limit;
     }
-    Tensor f32;
     memory src;
     if (w.dtype == DType::F32) {
         src = memory(plain_f32, eng(), w.data);
     } else {
-        f32 = Tensor::empty({w.numel()});
-        convert_to_f32(w, f32.data<float>());
-        src = memory(plain_f32, eng(), f32.raw());
-        if (want == plain_f32 && !keep) {
-            scratch = std::move(f32);
-            return src;
-        }
+        float* f32 = t_plain.get(size_t(w.numel()));
+        convert_to_f32(w, f32);
+        src = memory(plain_f32, eng(), f32);
+        if (want == plain_f32 && !keep) return src;
     }
-    memory dst;
-    if (keep) {
-        dst = memory(want, eng());
-    } else {
-        scratch = Tensor::empty({int64_t((want.get_size() + 3) / 4)});
-        dst = memory(want, eng(), scratch.raw());
-    }
+    memory dst = keep ? memory(want, eng()) : memory(want, eng(), t_packed.get((want.get_size() + 3) / 4));
     reorder(src, dst).execute(strm(), src, dst);
     strm().wait();
     if (keep) {
@@ -327,8 +336,7 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
         std::lock_guard<std::mutex> lk(g_mu);
         g_matmuls.emplace(key, e);
     }
-    Tensor wscratch;
-    memory wm = get_weight(w, a, e->pd.src_desc(), wscratch);
+    memory wm = get_weight(w, a, e->pd.src_desc());
     Tensor xs;
     memory xm = to_layout(memory(b, eng(), x.data), e->pd.weights_desc(), xs);
     e->prim.execute(strm(), {{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}});
@@ -348,8 +356,7 @@ void conv2d(const View& x, const View& w, const View& bias, int stride, int padd
         memory xm(e->src_user, eng(), x.data), ym(e->dst_user, eng(), y.data);
         Tensor xs, ys;
         memory src = to_layout(xm, e->pd.src_desc(), xs);
-        Tensor wscratch;
-        memory wei = get_weight(w, e->w_plain, e->pd.weights_desc(), wscratch);
+        memory wei = get_weight(w, e->w_plain, e->pd.weights_desc());
         memory dst = ym;
         bool dst_reorder = e->pd.dst_desc() != e->dst_user;
         if (dst_reorder) {
@@ -377,8 +384,7 @@ void linear(const View& x, const View& w, const View& bias, DType compute, const
         auto e = matmul_entry(key, src, wei, dst, bias.defined(), 1.0f, true, cdt);
         Tensor xs;
         memory sm = to_layout(memory(src, eng(), x.data), e->pd.src_desc(), xs);
-        Tensor wscratch;
-        memory wm = get_weight(w, wei, e->pd.weights_desc(), wscratch);
+        memory wm = get_weight(w, wei, e->pd.weights_desc());
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm},
                                              {DNNL_ARG_DST, memory(dst, eng(), y.data)}};
         if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({1, n}, dt::f32, tag::ab), eng(), bias.data);
@@ -431,14 +437,12 @@ void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const
             int stride = conv.size() == 4 ? int(conv[2]) : 1, pad = conv.size() == 4 ? int(conv[3]) : int(w.shape[2] / 2);
             if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad == 0) {
                 memory::desc a({1, w.shape[0], w.shape[1]}, dt::f32, tag::abc);
-                Tensor scratch;
-                if (compute_type(compute) == dt::f32) get_weight(w, a, a, scratch);
-                else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc), scratch);
+                if (compute_type(compute) == dt::f32) get_weight(w, a, a);
+                else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc));
                 return;
             }
             auto e = conv_entry({1, w.shape[1], h, wd}, w.shape, true, stride, pad, Act::None, compute_type(compute));
-            Tensor scratch;
-            get_weight(w, e->w_plain, e->pd.weights_desc(), scratch);
+            get_weight(w, e->w_plain, e->pd.weights_desc());
         } else {
             memory::dim m = 64, k = w.shape[1], n = w.shape[0];
             memory::desc src({m, k}, dt::f32, memory::dims{k, 1});
@@ -447,8 +451,7 @@ void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const
             dt cdt = compute_type(compute);
             std::string key = "lin" + key_of(memory::dims{m, k, n, k, 1, int(cdt)});
             auto e = matmul_entry(key, src, wei, dst, true, 1.0f, true, cdt);
-            Tensor scratch;
-            get_weight(w, wei, e->pd.weights_desc(), scratch);
+            get_weight(w, wei, e->pd.weights_desc());
         }
     } catch (const dnnl::error& err) {
         rethrow("prepare_weight", err, "weight " + to_string(w.shape));
