@@ -32,6 +32,7 @@ typedef struct {
     const char* dtype;       /* "f32" (default) or "bf16" */
     int threads;             /* 0 = all cores */
     int keep_weights;        /* 1 (default): keep the U-Net bound between requests */
+    long long weight_cache_mb; /* prepared-weight memory: -1 (default) auto, -2 all, 0 none, N MiB */
 } sdpp_model_options;
 
 typedef struct {

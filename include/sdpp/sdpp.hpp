@@ -35,8 +35,8 @@ struct ModelOptions {
     std::string dtype = "f32";  // compute precision: "f32" or "bf16"
     std::string name;        // A1111 "Model" name; "" = the file stem or folder name
     int threads = 0;         // 0 = all cores
-    // Keep the U-Net's converted weights bound between requests (a server). false (the CLI) releases
-    // them after the last sampling step of each request, so they are gone before the VAE decodes.
+    // Keep the U-Net bound, with its prepared weights, between requests (a server). false (the CLI)
+    // releases it after the last sampling step of each request, before the VAE decodes.
     // The text encoders and the VAE are always bound only while they run.
     bool keep_weights = true;
     // Memory for the backend's prepared weights (converted to f32 and reordered for the kernels),

@@ -5,12 +5,31 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <sys/mman.h>
 
 namespace sdpp {
 
 Allocator::~Allocator() { trim(); }
 
 // Four classes per power of two above 4 KiB (at most 25% slack), 64-byte granules below.
+namespace {
+// Blocks of 1 MiB and more are mapped directly, so a freed one goes back to the system at once
+// (glibc's dynamic mmap threshold would serve blocks up to 32 MiB from the heap, which keeps its
+// pages after free); smaller ones come from malloc.
+constexpr size_t kMapMin = size_t(1) << 20;
+
+std::byte* system_alloc(size_t cls) {
+    if (cls < kMapMin) return static_cast<std::byte*>(std::aligned_alloc(64, cls));
+    void* p = mmap(nullptr, cls, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+}
+
+void system_free(std::byte* p, size_t cls) {
+    if (cls < kMapMin) std::free(p);
+    else munmap(p, cls);
+}
+}  // namespace
+
 size_t Allocator::size_class(size_t bytes) {
     if (bytes == 0) bytes = 1;
     if (bytes <= 4096) return (bytes + 63) & ~size_t(63);
@@ -20,14 +39,18 @@ size_t Allocator::size_class(size_t bytes) {
 }
 
 std::shared_ptr<std::byte> Allocator::allocate(size_t bytes) {
-    const size_t cls = size_class(bytes);
+    size_t cls = size_class(bytes);
     std::byte* p = nullptr;
     {
+        // The smallest cached block of this class or up to 1.5x larger (a block keeps its class):
+        // fewer misses, so fewer evictions and fresh pages, for a bounded waste.
         std::lock_guard lock(mu_);
-        auto it = free_.find(cls);
-        if (it != free_.end() && !it->second.empty()) {
+        auto it = free_.lower_bound(cls);
+        if (it != free_.end() && it->first <= cls + cls / 2) {
             p = it->second.back().p;
             it->second.pop_back();
+            cls = it->first;
+            if (it->second.empty()) free_.erase(it);
             stats_.cached_bytes -= cls;
             ++stats_.n_reuses;
         }
@@ -36,13 +59,16 @@ std::shared_ptr<std::byte> Allocator::allocate(size_t bytes) {
         {
             std::lock_guard lock(mu_);
             high_water_ = std::max(high_water_, stats_.live_bytes + cls);
-            while (stats_.cached_bytes > 0 && stats_.live_bytes + stats_.cached_bytes + cls > high_water_)
+            // A quarter of the high-water mark as slack: the cache also holds blocks for sizes that
+            // come back later in the same step (a tight bound evicts and re-maps them every step;
+            // measured on SD 1.5: 1.25x keeps sampling within 2.25 GB at a few % of speed).
+            while (stats_.cached_bytes > 0 && stats_.live_bytes + stats_.cached_bytes + cls > high_water_ * 5 / 4)
                 evict_oldest();
         }
-        p = static_cast<std::byte*>(std::aligned_alloc(64, cls));
+        p = system_alloc(cls);
         if (!p) {
             trim();
-            p = static_cast<std::byte*>(std::aligned_alloc(64, cls));
+            p = system_alloc(cls);
         }
         SDPP_CHECK(p, "out of memory allocating ", bytes, " bytes");
         std::lock_guard lock(mu_);
@@ -60,7 +86,7 @@ void Allocator::release(std::byte* p, size_t cls) {
     std::lock_guard lock(mu_);
     stats_.live_bytes -= cls;
     if (stats_.cached_bytes + cls > cache_limit_) {
-        std::free(p);
+        system_free(p, cls);
         return;
     }
     free_[cls].push_back({p, ++clock_});
@@ -73,7 +99,7 @@ void Allocator::evict_oldest() {
         if (!it->second.empty() && (oldest == free_.end() || it->second.front().stamp < oldest->second.front().stamp))
             oldest = it;
     if (oldest == free_.end()) return;
-    std::free(oldest->second.front().p);
+    system_free(oldest->second.front().p, oldest->first);
     oldest->second.erase(oldest->second.begin());
     stats_.cached_bytes -= oldest->first;
     if (oldest->second.empty()) free_.erase(oldest);
@@ -92,7 +118,7 @@ void Allocator::reset_peak() {
 void Allocator::trim() {
     std::lock_guard lock(mu_);
     for (auto& [cls, list] : free_)
-        for (const Cached& c : list) std::free(c.p);
+        for (const Cached& c : list) system_free(c.p, cls);
     free_.clear();
     stats_.cached_bytes = 0;
 }

@@ -1,6 +1,6 @@
 // Caching allocator for tensor storage (the MLX BufferCache idea): freed blocks go back to a
 // per-size-class free list and are reused, so after the first denoising step nothing calls malloc.
-// The footprint (live + cached) stays within the high-water mark of live bytes: a request the
+// The footprint (live + cached) stays within 1.25x the high-water mark of live bytes: a request the
 // cache cannot serve first frees the longest-cached blocks (sizes an earlier stage used, e.g. the
 // VAE decoder's lower resolutions), instead of holding one block per size class ever seen.
 // It keeps the live and peak byte counts the CLI reports with --verbose.

@@ -140,8 +140,25 @@ TransformerBlock TransformerBlock::load(const WeightScope& w, int n_heads) {
 Tensor TransformerBlock::forward(Ctx& ctx, const Tensor& x, const Tensor& context) const {
     Tensor h = add(ctx, x, attn1.forward(ctx, norm1(ctx, x), Tensor()));    // [B, S, C]
     h = add(ctx, h, attn2.forward(ctx, norm2(ctx, h), context));
-    Tensor f = geglu(ctx, ff_in(ctx, norm3(ctx, h)));                       // [B, S, F]
-    return add(ctx, h, ff_out(ctx, f));
+    return feed_forward(ctx, h);
+}
+
+// The GEGLU input [rows, 2F] is the U-Net's largest activation (84 MB for SD 1.5 at a 64x64
+// latent, batch 2); every op here is row-wise, so chunks of rows give the same result with a
+// quarter of that alive at once (issue 8's memory budget).
+Tensor TransformerBlock::feed_forward(Ctx& ctx, const Tensor& h_) const {
+    constexpr int64_t kRows = 2048;
+    Tensor h = h_.contiguous();
+    const int64_t c = h.dim(-1), rows = h.numel() / c;
+    if (rows <= kRows) return add(ctx, h, ff_out(ctx, geglu(ctx, ff_in(ctx, norm3(ctx, h)))));
+    Tensor flat = h.view({rows, c});
+    Tensor y = Tensor::empty({rows, c});
+    for (int64_t r = 0; r < rows; r += kRows) {
+        Tensor part = flat.slice(0, r, std::min(rows, r + kRows));                    // [r, C]
+        Tensor f = geglu(ctx, ff_in(ctx, norm3(ctx, part)));                         // [r, F]
+        y.slice(0, r, std::min(rows, r + kRows)).copy_from(add(ctx, part, ff_out(ctx, f)));
+    }
+    return y.view(h.shape());
 }
 
 // ---- SpatialTransformer ------------------------------------------------------------------------

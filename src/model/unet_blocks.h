@@ -61,6 +61,8 @@ struct TransformerBlock {
     static TransformerBlock load(const WeightScope& w, int n_heads);
     // h [B, S, C], context [B, Sk, Cctx] -> [B, S, C]
     Tensor forward(Ctx& ctx, const Tensor& h, const Tensor& context) const;
+    // norm3 -> GEGLU feed-forward -> residual, over row chunks of h [B, S, C].
+    Tensor feed_forward(Ctx& ctx, const Tensor& h) const;
 };
 
 // SpatialTransformer: GroupNorm (eps 1e-6), proj_in, transformer blocks, proj_out, residual.

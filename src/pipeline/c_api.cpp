@@ -58,6 +58,7 @@ void sdpp_model_options_init(sdpp_model_options* o) {
     *o = sdpp_model_options{};
     o->dtype = "f32";
     o->keep_weights = 1;
+    o->weight_cache_mb = sdpp::ModelOptions::kWeightCacheAuto;
 }
 
 void sdpp_request_init(sdpp_request* r) {
@@ -89,6 +90,7 @@ sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
             mo.dtype = o->dtype ? o->dtype : "f32";
             mo.threads = o->threads;
             mo.keep_weights = o->keep_weights != 0;
+            mo.weight_cache_mb = o->weight_cache_mb;
             return new sdpp_engine{sdpp::Engine(mo)};
         },
         nullptr);

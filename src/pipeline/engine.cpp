@@ -3,9 +3,10 @@
 //   encode   init image / masks -> VAE latents (img2img, inpainting; the VAE is bound for the call)
 //   sample   per batch: seeds -> noise -> sigmas -> sampler over the CFG denoiser -> final latents
 //   decode   latents / scaling -> VAE decoder -> 8-bit images (diffusers rounding) -> overlay
-// Memory (issue 8): the U-Net stays bound between requests when keep_weights is set (the server);
-// the CLI clears it so the U-Net is released before the VAE decodes. Weights are mmap views until
-// a stage converts them, so a released stage costs only its converted copy.
+// Memory (issue 8): weights are mmap views of the file; the backend keeps prepared (f32, reordered)
+// copies within ModelOptions::weight_cache_mb and converts the rest on each use. The U-Net stays
+// bound between requests when keep_weights is set (the server); the CLI clears it so its prepared
+// copies go before the VAE decodes. Each stage's file pages are released when it is done.
 // Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
 #include "pipeline/pipeline.h"
 #include "pipeline/request.h"

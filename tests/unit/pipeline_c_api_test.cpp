@@ -104,4 +104,10 @@ TEST(PipelineCApi, GenerateCancelAndErrors) {
     mo.model = "/nonexistent/model.safetensors";
     EXPECT_EQ(sdpp_engine_new(&mo), nullptr);
     EXPECT_NE(std::string(sdpp_last_error()).find("/nonexistent/model.safetensors"), std::string::npos);
+
+    mo.model = model.c_str();
+    EXPECT_EQ(mo.weight_cache_mb, -1);  // auto
+    mo.weight_cache_mb = -7;
+    EXPECT_EQ(sdpp_engine_new(&mo), nullptr);
+    EXPECT_NE(std::string(sdpp_last_error()).find("weight cache"), std::string::npos);
 }
