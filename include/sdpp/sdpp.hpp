@@ -43,7 +43,8 @@ struct ModelOptions {
     // in MiB: kWeightCacheAuto = keep them while they fit in half the memory available at load
     // (all of them on a machine with room), kWeightCacheAll = keep all (fastest; an f16 SD 1.5
     // U-Net prepares to 3.4 GB), 0 = convert each weight when it is used (least memory: the
-    // model's file pages only; ~5% slower), N = keep up to N MiB. Process-wide (the CPU backend's).
+    // model's file pages only; measured 0-10% slower per step), N = keep up to N MiB. Process-wide
+    // (the CPU backend's cache).
     static constexpr int64_t kWeightCacheAuto = -1, kWeightCacheAll = -2;
     int64_t weight_cache_mb = kWeightCacheAuto;
 };
