@@ -5,6 +5,7 @@
 // the analytic FLOPs (model/flops.h), the limit FLOPs / peak and the fraction median / limit, the
 // allocator's peak bytes per stage and the process max RSS. --json prints the same as one object.
 #include "cli/command.h"
+#include "cli/memory_report.h"
 #include "cli/weight_cache_option.h"
 #include "backend/backend.h"
 #include "backend/ops.h"
@@ -29,7 +30,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/resource.h>
 #include <time.h>
 
 namespace sdpp::cli {
@@ -94,21 +94,6 @@ double load_average() {
         std::fclose(f);
     }
     return l;
-}
-
-size_t max_rss_bytes() {
-    struct rusage ru {};
-    getrusage(RUSAGE_SELF, &ru);
-    return size_t(ru.ru_maxrss) * 1024;  // Linux: KiB
-}
-
-std::string human_bytes(double b) {
-    const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (b >= 1024 && u < 4) b /= 1024, ++u;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
-    return buf;
 }
 
 // "512x512" -> {width, height}; both positive multiples of 8.

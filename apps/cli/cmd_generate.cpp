@@ -4,6 +4,7 @@
 // exits 2 with one line and writes nothing. Flags follow A1111 / stable-diffusion.cpp; docs/cli.md
 // documents each.
 #include "cli/command.h"
+#include "cli/memory_report.h"
 #include "cli/weight_cache_option.h"
 #include "core/error.h"
 #include "hub/default_model.h"
@@ -21,7 +22,6 @@
 #include <memory>
 #include <sstream>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 namespace sdpp::cli {
@@ -101,21 +101,6 @@ void check_writable(const std::string& path, bool overwrite, const char* what) {
     fs::path dir = fs::path(path).parent_path();
     if (!dir.empty() && !fs::is_directory(dir, ec)) throw error(what, " ", path, ": folder ", dir.string(), " does not exist");
     if (fs::is_directory(path, ec)) throw error(what, " ", path, " is a folder");
-}
-
-std::string human_bytes(double b) {
-    const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (b >= 1024 && u < 4) b /= 1024, ++u;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
-    return buf;
-}
-
-size_t max_rss_bytes() {
-    struct rusage ru {};
-    getrusage(RUSAGE_SELF, &ru);
-    return size_t(ru.ru_maxrss) * 1024;  // Linux: KiB
 }
 
 // Progress on stderr: a bar with it/s and ETA on a terminal, one line per finished stage otherwise.

@@ -2,34 +2,25 @@
 // asks for (machine peak, U-Net and VAE medians, FLOPs, limit, fraction, allocator peak, max RSS) and
 // they are positive; the text form prints the same lines; a missing model or a bad size exits 2 with
 // one "error:" line. Small sizes and one run keep it to a few seconds.
+#include "common/cli_run.h"
 #include "common/parity_support.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-    int code = -1;
-    std::string out, err;
-};
-
-std::string read_all(const fs::path& p) {
-    std::ifstream is(p, std::ios::binary);
-    std::stringstream ss;
-    ss << is.rdbuf();
-    return ss.str();
-}
+using sdpp::testing::CliRun;
+using sdpp::testing::read_file;
+using sdpp::testing::run_shell;
 
 class BenchCli : public ::testing::Test {
 protected:
@@ -46,13 +37,7 @@ protected:
         if (!tmp_.empty()) fs::remove_all(tmp_, ec);
     }
     CliRun sdpp(const std::string& args) {
-        std::string cmd = "timeout 120 '" + sdpp_ + "' " + args + " > '" + tmp_ + "/out' 2> '" + tmp_ + "/err'";
-        int st = std::system(cmd.c_str());
-        CliRun r;
-        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        r.out = read_all(tmp_ + "/out");
-        r.err = read_all(tmp_ + "/err");
-        return r;
+        return run_shell("timeout 120 '" + sdpp_ + "' " + args, tmp_);
     }
     // Small peak matmul and VAE size: the figures' plumbing is under test here, not the machine.
     std::string fast() const { return "--model '" + model_ + "' --size 64x64 --runs 1 --peak-size 256 --vae-size 64x64 --threads 1"; }

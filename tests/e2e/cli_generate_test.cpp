@@ -2,6 +2,7 @@
 // model. A run writes a PNG whose "parameters" chunk parses back to the request; --json, --save-latent,
 // --from-png (same pixels again), batches (image i of a batch = a single run with seed + i) and the
 // overwrite rules work; every bad input exits 2 with a one-line "error: ..." and writes no file.
+#include "common/cli_run.h"
 #include "common/parity_support.h"
 #include "io/image.h"
 #include "io/safetensors.h"
@@ -16,7 +17,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace sdpp;
@@ -25,21 +25,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-    int code = -1;
-    std::string out;  // stdout
-    std::string err;  // stderr
-};
+using sdpp::testing::CliRun;
+using sdpp::testing::read_file;
+using sdpp::testing::run_shell;
 
 std::string quote(const std::string& s) {
     std::string q = "'";
     for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return q + "'";
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream is(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
 }
 
 class CliGenerate : public ::testing::Test {
@@ -61,17 +54,7 @@ protected:
         return sh(base + args);
     }
 
-    static CliRun sh(const std::string& cmd) {
-        fs::path o = dir_ / "stdout.txt", e = dir_ / "stderr.txt";
-        int st = std::system((cmd + " >" + quote(o.string()) + " 2>" + quote(e.string())).c_str());
-        CliRun r;
-        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        r.out = slurp(o);
-        r.err = slurp(e);
-        fs::remove(o);
-        fs::remove(e);
-        return r;
-    }
+    static CliRun sh(const std::string& cmd) { return run_shell(cmd, dir_.string()); }
 
     static std::vector<std::string> files_in(const fs::path& d) {
         std::vector<std::string> v;
@@ -123,13 +106,13 @@ TEST_F(CliGenerate, WritesPngWithParsableParameters) {
     EXPECT_EQ(read_image(again.string()).pixels, f.image.pixels);
 
     // Existing output: exit 2, file untouched; --overwrite replaces it.
-    auto before = slurp(out);
+    auto before = read_file(out.string());
     CliRun r3 = gen("-p x --seed 1 -o " + quote(out.string()));
     expect_usage_error(r3, "exists", "existing output");
-    EXPECT_EQ(slurp(out), before);
+    EXPECT_EQ(read_file(out.string()), before);
     CliRun r4 = gen("-p x --seed 1 --overwrite -q -o " + quote(out.string()));
     ASSERT_EQ(r4.code, 0) << r4.err;
-    EXPECT_NE(slurp(out), before);
+    EXPECT_NE(read_file(out.string()), before);
     EXPECT_EQ(request_from_parameters(read_image_file(out.string()).text.at("parameters")).seed, 1);
 }
 

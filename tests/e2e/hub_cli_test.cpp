@@ -1,6 +1,7 @@
 // `sdpp pull` end to end: runs the sdpp binary against the mock hub on 127.0.0.1
 // (tests/unit/hub_mock_server.h) serving the sd1-tiny diffusers fixture, with XDG_CACHE_HOME in a
 // temporary folder. Checks stdout (the path only), exit codes and one-line errors.
+#include "common/cli_run.h"
 #include "../unit/hub_mock_server.h"
 
 #include "common/parity_support.h"
@@ -8,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,17 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-    int code = -1;
-    std::string out, err;
-};
-
-std::string read_all(const fs::path& p) {
-    std::ifstream is(p, std::ios::binary);
-    std::stringstream ss;
-    ss << is.rdbuf();
-    return ss.str();
-}
+using sdpp::testing::CliRun;
+using sdpp::testing::read_file;
+using sdpp::testing::run_shell;
 
 int dead_port() {
     int s = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -63,13 +55,7 @@ protected:
         if (!tmp_.empty()) fs::remove_all(tmp_, ec);
     }
     CliRun sdpp(const std::string& args) {
-        std::string cmd = "timeout 60 '" + sdpp_ + "' " + args + " > '" + tmp_ + "/out' 2> '" + tmp_ + "/err'";
-        int st = std::system(cmd.c_str());
-        CliRun r;
-        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        r.out = read_all(tmp_ + "/out");
-        r.err = read_all(tmp_ + "/err");
-        return r;
+        return run_shell("timeout 60 '" + sdpp_ + "' " + args, tmp_);
     }
 
     sdpp::testing::MockHub hub_;
@@ -87,7 +73,7 @@ TEST_F(HubCli, PullDiffusersPrintsThePath) {
     EXPECT_NE(r.err.find("pulled unet/diffusion_pytorch_model.safetensors"), std::string::npos) << r.err;
     for (const char* rel : {"model_index.json", "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
                             "text_encoder/model.safetensors", "tokenizer/vocab.json"})
-        EXPECT_EQ(read_all(dir + "/" + rel), read_all(model_ + "/" + rel)) << rel;
+        EXPECT_EQ(read_file(dir + "/" + rel), read_file(model_ + "/" + rel)) << rel;
 }
 
 TEST_F(HubCli, PullOneFileQuietly) {
@@ -96,7 +82,7 @@ TEST_F(HubCli, PullOneFileQuietly) {
     std::string file = tmp_ + "/cache/sdpp/models/test--sd1-tiny/main/vae/diffusion_pytorch_model.safetensors";
     EXPECT_EQ(r.out, file + "\n");
     EXPECT_EQ(r.err, "");
-    EXPECT_EQ(read_all(file), read_all(model_ + "/vae/diffusion_pytorch_model.safetensors"));
+    EXPECT_EQ(read_file(file), read_file(model_ + "/vae/diffusion_pytorch_model.safetensors"));
 }
 
 TEST_F(HubCli, ErrorsAreOneLineWithExitCode2) {

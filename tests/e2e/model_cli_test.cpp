@@ -1,13 +1,13 @@
 // `sdpp inspect`, `sdpp make-random-model` and `sdpp convert` end to end: runs the sdpp binary on
 // every fixture model (both layouts), on hostile files (one "error:" line, exit code 2), and on
 // the random models and conversions it writes.
+#include "common/cli_run.h"
 #include "common/ckpt_writer.h"
 #include "common/parity_support.h"
 #include "io/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,24 +16,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using sdpp::testing::fixture_path;
 
 namespace {
 
-struct CliRun {
-    int code = -1;
-    std::string out, err;
-};
-
-std::string read_all(const fs::path& p) {
-    std::ifstream is(p, std::ios::binary);
-    std::stringstream ss;
-    ss << is.rdbuf();
-    return ss.str();
-}
+using sdpp::testing::CliRun;
+using sdpp::testing::read_file;
+using sdpp::testing::run_shell;
 
 const nlohmann::json& models() { return sdpp::testing::manifest()["models"]; }
 
@@ -50,13 +41,7 @@ protected:
         if (!tmp_.empty()) fs::remove_all(tmp_, ec);
     }
     CliRun sdpp(const std::string& args) {
-        std::string cmd = "timeout 120 '" + sdpp_ + "' " + args + " > '" + tmp_ + "/out' 2> '" + tmp_ + "/err'";
-        int st = std::system(cmd.c_str());
-        CliRun r;
-        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        r.out = read_all(tmp_ + "/out");
-        r.err = read_all(tmp_ + "/err");
-        return r;
+        return run_shell("timeout 120 '" + sdpp_ + "' " + args, tmp_);
     }
     nlohmann::json inspect_json(const std::string& path) {
         CliRun r = sdpp("inspect --json '" + path + "'");
@@ -109,7 +94,7 @@ TEST_F(ModelCli, InspectEveryFixtureModelInBothLayouts) {
 }
 
 TEST_F(ModelCli, HostileAndUnusableFilesExit2WithOneLine) {
-    const std::string good = read_all(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"));
+    const std::string good = read_file(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"));
     auto write = [&](const std::string& name, const std::string& bytes) {
         std::ofstream(file(name), std::ios::binary) << bytes;
         return file(name);
