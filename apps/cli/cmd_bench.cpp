@@ -36,9 +36,9 @@ namespace sdpp::cli {
 namespace {
 
 struct Args {
-    std::string model, size, vae_size, dtype = "f32", weight_cache = "all";
+    std::string model, size, vae_size, dtype = "f32", weight_cache = "all", vae_decode = "banded";
     int runs = 5, threads = 0, batch = 2, peak_size = 4096;
-    bool no_vae = false, no_unet = false, vae_tiled = false, json = false;
+    bool no_vae = false, no_unet = false, json = false;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -255,10 +255,13 @@ int run(const Args& a) {
     if (!a.no_vae) {
         const int64_t lh = vh / vcfg.downscale(), lw = vw / vcfg.downscale();
         StageResult r;
-        r.name = a.vae_tiled ? "VAE decode (tiled)" : "VAE decode";
+        r.name = a.vae_decode == "banded" ? "VAE decode" : "VAE decode (" + a.vae_decode + ")";
         char what[160];
         std::snprintf(what, sizeof what, "batch 1, %lldx%lld (latent %lldx%lld)%s", (long long)vw, (long long)vh,
-                      (long long)lw, (long long)lh, a.vae_tiled ? ", tiles of 64 latent pixels" : "");
+                      (long long)lw, (long long)lh,
+                      a.vae_decode == "tiled"    ? ", tiles of 64 latent pixels"
+                      : a.vae_decode == "banded" ? ", row bands"
+                                                 : ", whole maps");
         r.shape = what;
         r.flops = vae_decode_flops(vcfg, 1, lh, lw);
         r.limit_s = r.flops.total() / my_peak;
@@ -268,8 +271,9 @@ int run(const Args& a) {
             VAE vae = VAE::load(m.weights(), vcfg);
             Tensor z = randn({1, vcfg.latent_channels, lh, lw}, 6);
             r.t = time_runs(a.runs, [&] {
-                if (a.vae_tiled) vae.decode_tiled(ctx, z);
-                else vae.decode(ctx, z);
+                if (a.vae_decode == "tiled") vae.decode_tiled(ctx, z);
+                else if (a.vae_decode == "plain") vae.decode(ctx, z);
+                else vae.decode_banded(ctx, z);
             });
             r.alloc_peak = default_allocator().stats().peak_bytes;
         }
@@ -319,7 +323,11 @@ CommandRun setup(CLI::App& app) {
     app.add_option("--dtype", a->dtype, "Compute precision: f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
     app.add_option("--batch", a->batch, "U-Net batch (2 = the CFG batch of one image)")->capture_default_str();
     app.add_option("--vae-size", a->vae_size, "Image size of the VAE decode, WxH (default 512x512; SDXL 1024x1024)");
-    app.add_flag("--vae-tiled", a->vae_tiled, "Decode through overlapping 512-pixel tiles");
+    app.add_option("--vae-decode", a->vae_decode,
+                   "VAE decode path: banded (row bands, what generate uses up to 1536x1536), plain (whole maps) "
+                   "or tiled (overlapping 512-pixel tiles, generate's path past that)")
+        ->check(CLI::IsMember({"banded", "plain", "tiled"}))
+        ->capture_default_str();
     app.add_flag("--no-vae", a->no_vae, "Skip the VAE decode");
     app.add_flag("--no-unet", a->no_unet, "Skip the U-Net step");
     app.add_option("--peak-size", a->peak_size, "Matrix size n of the n^3 peak matmul")->capture_default_str();

@@ -75,6 +75,13 @@ public:
     // x, y [N, C, S]
     virtual void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps,
                             bool silu, const View& y) = 0;
+    // GroupNorm in two halves, for a map processed in pieces (the VAE decoder's row bands):
+    // x [N, C, S] contiguous -> stats [N, groups, 2] contiguous: mean and 1/sqrt(var + eps) per group;
+    // then the affine (+SiLU) with given stats of x [N, C, S'] (unit last stride, free N/C strides)
+    // into y [N, C, S'] contiguous. stats' groups = stats.shape[1].
+    virtual void group_norm_stats(const View& x, int groups, float eps, const View& stats) = 0;
+    virtual void group_norm_apply(const View& x, const View& stats, const View& gamma, const View& beta, bool silu,
+                                  const View& y) = 0;
     // x, y [R, C]
     virtual void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y) = 0;
     // x, y [R, C], softmax over C
@@ -93,7 +100,7 @@ public:
     virtual void scale(const View& x, float a, float b, const View& y) = 0;  // contiguous
 
     // ---- shape
-    // x: f32 view of any strides; y contiguous with x's shape.
+    // x, y: f32 views of x's shape with any strides (y's must not overlap itself).
     virtual void copy(const View& x, const View& y) = 0;
     // xs: views of any strides with y's shape except along `dim`; y contiguous.
     virtual void concat(std::span<const View> xs, int dim, const View& y) = 0;

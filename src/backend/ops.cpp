@@ -224,6 +224,49 @@ Tensor group_norm(Ctx& ctx, const Tensor& x_, int groups, const Tensor& gamma_, 
     return y;
 }
 
+Tensor group_norm_stats(Ctx& ctx, const Tensor& x_, int groups, float eps) {
+    Tensor x = act_contig(ctx, "group_norm_stats", "input", x_);
+    SDPP_CHECK(x.ndim() >= 2, "[group_norm_stats] input ", x.shape_str(), " must be [N, C, *]");
+    const int64_t c = x.dim(1);
+    SDPP_CHECK(groups >= 1 && c % groups == 0, "[group_norm_stats] ", c, " channels of ", x.shape_str(),
+               " do not split into ", groups, " groups");
+    const int64_t s = x.numel() / std::max<int64_t>(1, x.dim(0) * c);
+    SDPP_CHECK(s > 0, "[group_norm_stats] empty input ", x.shape_str());
+    Tensor st = Tensor::empty({x.dim(0), groups, 2});
+    View xv = view_of(x);
+    xv.shape = {x.dim(0), c, s};
+    xv.strides = {c * s, s, 1};
+    ctx.be().group_norm_stats(xv, groups, eps, view_of(st));
+    return st;
+}
+
+Tensor group_norm_apply(Ctx& ctx, const Tensor& x_, const Tensor& stats, const Tensor& gamma_, const Tensor& beta_,
+                        bool fuse_silu) {
+    Tensor x = act_f32("group_norm_apply", "input", x_);
+    SDPP_CHECK(x.ndim() >= 2, "[group_norm_apply] input ", x.shape_str(), " must be [N, C, *]");
+    const int64_t n = x.dim(0), c = x.dim(1);
+    SDPP_CHECK(stats.defined() && stats.dtype() == DType::F32 && stats.is_contiguous() && stats.ndim() == 3 &&
+                   stats.dim(0) == n && stats.dim(2) == 2 && stats.dim(1) >= 1 && c % stats.dim(1) == 0,
+               "[group_norm_apply] stats ", stats.defined() ? stats.shape_str() : "(none)", " do not fit input ",
+               x.shape_str(), " (expected [N, groups, 2] f32 from group_norm_stats)");
+    Tensor gamma = param("group_norm_apply", "weight", gamma_, c), beta = param("group_norm_apply", "bias", beta_, c);
+    Tensor y = Tensor::empty(x.shape());
+    if (y.numel() == 0) return y;
+    // The dims past C must form one unit-stride run (a slice of rows of an NCHW map does); the
+    // batch and channel strides stay free, so such a slice is read in place.
+    Shape tail(x.shape().begin() + 2, x.shape().end());
+    std::vector<int64_t> tail_st(x.strides().begin() + 2, x.strides().end());
+    int64_t s = 1, ss = 1;
+    if (!collapse(tail, tail_st, int(tail.size()), s, ss) || (ss != 1 && s > 1)) x = contiguous(ctx, x);
+    s = y.numel() / (n * c);
+    View xv = view_of(x), yv = view_of(y);
+    xv.shape = yv.shape = {n, c, s};
+    xv.strides = {x.stride(0), x.stride(1), 1};
+    yv.strides = {c * s, s, 1};
+    ctx.be().group_norm_apply(xv, view_of(stats), view_of(gamma), view_of(beta), fuse_silu, yv);
+    return y;
+}
+
 namespace {
 // x [..., C] contiguous as a [R, C] view.
 View rows_view(const Tensor& x) {
@@ -341,6 +384,17 @@ Tensor contiguous(Ctx& ctx, const Tensor& x) {
     Tensor y = Tensor::empty(x.shape());
     if (y.numel() > 0) ctx.be().copy(view_of(x), view_of(y));
     return y;
+}
+
+void copy_into(Ctx& ctx, const Tensor& dst, const Tensor& src_) {
+    SDPP_CHECK(dst.defined() && dst.dtype() == DType::F32, "[copy_into] destination must be a defined f32 tensor");
+    Tensor src = act_f32("copy_into", "source", src_);
+    SDPP_CHECK(src.shape() == dst.shape(), "[copy_into] source ", src.shape_str(), " does not match destination ",
+               dst.shape_str());
+    for (int d = 0; d < dst.ndim(); ++d)
+        SDPP_CHECK(dst.dim(d) == 1 || dst.stride(d) != 0, "[copy_into] destination ", dst.shape_str(),
+                   " is a broadcast view");
+    if (dst.numel() > 0) ctx.be().copy(view_of(src), view_of(dst));
 }
 
 Tensor concat(Ctx& ctx, std::span<const Tensor> xs_, int dim) {

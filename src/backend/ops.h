@@ -37,6 +37,13 @@ Tensor matmul(Ctx& ctx, const Tensor& a, const Tensor& b, bool trans_a = false, 
 // x [N, C, *], gamma/beta [C] (or undefined); optional SiLU fused after the affine.
 Tensor group_norm(Ctx& ctx, const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                   bool fuse_silu = false);
+// The same in two halves, for a map processed in pieces (the VAE decoder's row bands): statistics
+// of the whole x [N, C, *] -> [N, groups, 2] (mean, 1/sqrt(var + eps)); then the affine (+SiLU) of
+// any x' [N, C, *] with them, e.g. a slice of rows of x (read in place when the dims past C form
+// one unit-stride run). apply(x, stats(x)) equals group_norm(x) exactly.
+Tensor group_norm_stats(Ctx& ctx, const Tensor& x, int groups, float eps);
+Tensor group_norm_apply(Ctx& ctx, const Tensor& x, const Tensor& stats, const Tensor& gamma, const Tensor& beta,
+                        bool fuse_silu = false);
 // Normalises over the last dim; gamma/beta [C].
 Tensor layer_norm(Ctx& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 // Softmax over the last dim.
@@ -67,6 +74,8 @@ Tensor scale(Ctx& ctx, const Tensor& x, float a, float b = 0.0f);  // a * x + b
 // x itself when contiguous; else a contiguous copy (f32 through the backend: tiled transposes for
 // the [N, C, HW] <-> [N, HW, C] views around attention; other dtypes through Tensor::contiguous).
 Tensor contiguous(Ctx& ctx, const Tensor& x);
+// Writes src into dst, a view (e.g. a slice of rows) of an f32 tensor with dst's shape.
+void copy_into(Ctx& ctx, const Tensor& dst, const Tensor& src);
 Tensor concat(Ctx& ctx, std::span<const Tensor> xs, int dim);
 Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x);                       // [N,C,H,W] -> [N,C,2H,2W]
 // Bilinear resize of [N, C, H, W] (torch F.interpolate(mode="bilinear", antialias=False)).

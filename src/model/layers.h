@@ -39,6 +39,11 @@ struct GroupNorm {
     Tensor operator()(Ctx& ctx, const Tensor& x, bool fuse_silu = false) const {
         return group_norm(ctx, x, groups, weight, bias, eps, fuse_silu);
     }
+    // The two halves, for maps processed in row bands: statistics of the whole map, then any slice.
+    Tensor stats(Ctx& ctx, const Tensor& x) const { return group_norm_stats(ctx, x, groups, eps); }
+    Tensor apply(Ctx& ctx, const Tensor& x, const Tensor& st, bool fuse_silu = false) const {
+        return group_norm_apply(ctx, x, st, weight, bias, fuse_silu);
+    }
 };
 
 // torch.nn.LayerNorm over the last dim: "weight" [C], "bias" [C]

@@ -47,6 +47,9 @@ struct VAEResBlock {
 
     static VAEResBlock load(const WeightScope& w);
     Tensor forward(Ctx& ctx, const Tensor& x) const;  // [N, Cin, H, W] -> [N, Cout, H, W]
+    // The same over row bands of about `band_bytes` (vae_banded.cpp): only x, the conv1 output and
+    // the result live whole.
+    Tensor forward_banded(Ctx& ctx, const Tensor& x, int64_t band_bytes) const;
 };
 
 // AttnBlock: single-head self-attention over the H*W positions, residual.
@@ -102,6 +105,8 @@ struct VAEDecoder {
     // The two halves of forward (tiled decode runs the first on the whole map, the second per tile):
     Tensor forward_mid(Ctx& ctx, const Tensor& z) const;  // conv_in + mid -> [N, C_last, h, w]
     Tensor forward_up(Ctx& ctx, const Tensor& h) const;   // levels + norm_out + conv_out -> [N, 3, 8h, 8w]
+    // forward_up over row bands (vae_banded.cpp): the same result in less memory.
+    Tensor forward_up_banded(Ctx& ctx, const Tensor& h, int64_t band_bytes) const;
 };
 
 // DiagonalGaussianDistribution of the encoder: moments = cat(mean, logvar); logvar clamped to [-30, 20].
@@ -111,6 +116,18 @@ struct VAEPosterior {
     Tensor logvar;   // [N, C, h, w]
     Tensor std;      // exp(0.5 * logvar)
 };
+
+// Row bands: the decoder's full-resolution path runs layer by layer over bands of rows, each conv on
+// its band plus the rows of context its kernel needs, each GroupNorm with statistics taken over the
+// whole map first. The result is the untiled decode's (same ops, same statistics; only the conv
+// calls are split), and no more than a layer's input, its output and the conv1 output of a ResBlock
+// live whole at once, against five or more full-resolution maps for the plain forward: about 2 KiB
+// per output pixel for the SD VAE, 4.4 GiB -> 2 GiB at 1024x1024. The cost is the two recomputed
+// rows per band and conv (about 3% at 64-row bands).
+constexpr int64_t kVAEBandBytes = int64_t(64) << 20;  // one band of a layer's input
+// The pipelines decode images up to this size through row bands and tile larger ones (whose memory
+// stays bounded). At 1536x1536 the banded peak is about the plain decode's at 1024x1024.
+constexpr int64_t kVAEBandedMaxPixels = int64_t(1536) * 1536;
 
 // Tiles in latent pixels (the encoder's image tiles are `downscale` times larger). Tiles overlap by
 // `overlap` and are blended with linear ramps across the overlap, so no seams show. Each tile is run
@@ -145,6 +162,8 @@ struct VAE {
     VAEPosterior encode(Ctx& ctx, const Tensor& image) const;
     // z [N, C, h, w] unscaled (latent / scaling_factor) -> image [N, 3, 8h, 8w], about [-1, 1].
     Tensor decode(Ctx& ctx, const Tensor& z) const;
+    // The same result through row bands (see kVAEBandBytes): what the pipelines use.
+    Tensor decode_banded(Ctx& ctx, const Tensor& z, int64_t band_bytes = kVAEBandBytes) const;
 
     // The same through overlapping tiles; fall back to the untiled path when one tile covers the input.
     // Image sizes for tiled encode must be multiples of cfg.downscale().

@@ -2,7 +2,8 @@
 // up path, encoder down path), blended with linear ramps across the overlaps (the idea of diffusers
 // AutoencoderKL.tiled_decode / tiled_encode, with a normalised weighted sum instead of pairwise blends,
 // so any tile grid works); the mid block runs once on the whole latent-resolution map (VAETiling).
-// Peak memory is one tile's full-resolution activations plus the latent-resolution map and the output.
+// Each tile's up path runs in row bands (vae_banded.cpp). Peak memory is one tile's full-resolution
+// activations plus the latent-resolution map and the output.
 #include "model/vae.h"
 
 #include "core/error.h"
@@ -104,7 +105,7 @@ Tensor VAE::decode_tiled(Ctx& ctx, const Tensor& z, const VAETiling& tiling) con
             const int64_t xa = std::max<int64_t>(0, x0 - pad), xb = std::min(w, x0 + tw + pad);
             Tensor part = src.slice(2, ya, yb).slice(3, xa, xb);
             if (!tiling.global_mid) part = decoder.forward_mid(ctx, part);
-            Tensor img = decoder.forward_up(ctx, part);  // [N, 3, (yb-ya)*f, (xb-xa)*f]
+            Tensor img = decoder.forward_up_banded(ctx, part, kVAEBandBytes);  // [N, 3, (yb-ya)*f, (xb-xa)*f]
             img = img.slice(2, (y0 - ya) * f, (y0 - ya + th) * f).slice(3, (x0 - xa) * f, (x0 - xa + tw) * f);
             out.add(img, y0 * f, x0 * f, tiling.overlap * f, iy > 0, iy + 1 < ys.size(), ix > 0, ix + 1 < xs.size());
         }

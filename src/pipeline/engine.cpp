@@ -339,9 +339,15 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         emit("decode", 0, 1, 0);
         if (!decoder) decoder.emplace(bind_vae());
         Tensor z = scale(vctx, out, 1.0f / vae_cfg.scaling_factor);
-        const bool tiled = r.width * int64_t(r.height) > 1024 * 1024;
-        Tensor img = tiled ? decoder->decode_tiled(vctx, z) : decoder->decode(vctx, z);
-        std::vector<Image> pics = tensor_to_images(img);
+        // One image at a time through row bands (exact, about half the plain decode's memory); past
+        // kVAEBandedMaxPixels through tiles, whose memory does not grow with the image.
+        const bool tiled = r.width * int64_t(r.height) > kVAEBandedMaxPixels;
+        std::vector<Image> pics;
+        for (int64_t i = 0; i < z.dim(0); ++i) {
+            Tensor zi = z.slice(0, i, i + 1);
+            Tensor img = tiled ? decoder->decode_tiled(vctx, zi) : decoder->decode_banded(vctx, zi);
+            for (Image& p : tensor_to_images(img)) pics.push_back(std::move(p));
+        }
         for (int i = 0; i < B; ++i) {
             GeneratedImage g;
             g.image = apply_overlay(pics[size_t(i)], images);

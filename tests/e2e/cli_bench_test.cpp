@@ -95,12 +95,24 @@ TEST_F(BenchCli, TextFormPrintsTheFiguresAndNoVaeSkipsTheDecode) {
     EXPECT_EQ(r.out.find("VAE decode:"), std::string::npos) << r.out;
 }
 
+// Every decode path runs and is named in the text form.
+TEST_F(BenchCli, VaeDecodePathsAreNamed) {
+    for (const auto& [mode, want] : {std::pair<std::string, std::string>{"banded", "VAE decode: batch 1, 64x64 (latent 8x8), row bands"},
+                                     {"plain", "VAE decode (plain): batch 1, 64x64 (latent 8x8), whole maps"},
+                                     {"tiled", "VAE decode (tiled): batch 1, 64x64 (latent 8x8), tiles"}}) {
+        CliRun r = sdpp("bench " + fast() + " --no-unet --vae-decode " + mode);
+        ASSERT_EQ(r.code, 0) << mode << ": " << r.err << r.out;
+        EXPECT_NE(r.out.find(want), std::string::npos) << want << " not in:\n" << r.out;
+    }
+}
+
 TEST_F(BenchCli, MissingModelAndBadSizeExit2WithOneLine) {
     for (const std::string& args : {std::string("bench --model '") + tmp_ + "/nope.safetensors' --json",
                                    "bench --model '" + model_ + "' --size 64x60 --runs 1",
                                    "bench --model '" + model_ + "' --size big --runs 1",
                                    "bench --model '" + model_ + "' --weight-cache auto --runs 1",
-                                   "bench --model '" + model_ + "' --weight-cache 12x --runs 1"}) {
+                                   "bench --model '" + model_ + "' --weight-cache 12x --runs 1",
+                                   "bench --model '" + model_ + "' --vae-decode whole --runs 1"}) {
         CliRun r = sdpp(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.err;
         EXPECT_EQ(r.out, "") << args;

@@ -32,6 +32,47 @@ TEST(BackendNorm, GroupNormMatchesReference) {
     EXPECT_THROW(group_norm(cpu, randn({1, 8, 4}, 1), 4, randn({4}, 1), Tensor(), 1e-5f), Error);
 }
 
+// The two-pass form the VAE's row bands use: stats of the whole map, then the affine of row slices
+// (read in place) equals group_norm on the whole map, bit for bit on the CPU backend; both backends
+// agree with each other.
+TEST(BackendNorm, GroupNormStatsThenApplyOnRowSlices) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    uint32_t seed = 200;
+    for (Shape sh : {Shape{2, 32, 11, 7}, Shape{1, 6, 5, 3}, Shape{1, 64, 40, 24}}) {
+        SCOPED_TRACE(to_string(sh));
+        const int groups = int(sh[1] / 2 >= 32 ? 32 : sh[1] / 2);
+        Tensor x = scale(cpu, randn(sh, seed++, 2.0f), 1.0f, -1.5f);
+        Tensor g = randn({sh[1]}, seed++), b = randn({sh[1]}, seed++);
+        for (bool silu : {false, true}) {
+            Tensor whole = group_norm(cpu, x, groups, g, b, 1e-6f, silu);
+            Tensor st = group_norm_stats(cpu, x, groups, 1e-6f), st_ref = group_norm_stats(ref, x, groups, 1e-6f);
+            ASSERT_EQ(st.shape(), (Shape{sh[0], groups, 2}));
+            EXPECT_LT(rel_err(st, st_ref), 1e-6);
+            const int64_t h = sh[2], step = 4;
+            for (int64_t r0 = 0; r0 < h; r0 += step) {
+                const int64_t r1 = std::min(h, r0 + step);
+                Tensor band = x.slice(2, r0, r1);
+                Tensor y = group_norm_apply(cpu, band, st, g, b, silu);
+                EXPECT_EQ(rel_err(y, whole.slice(2, r0, r1).contiguous()), 0.0) << r0;
+                EXPECT_LT(rel_err(group_norm_apply(ref, band, st_ref, g, b, silu), y), 1e-5) << r0;
+            }
+        }
+        // a column slice is not one unit-stride run: copied first, same result
+        Tensor st = group_norm_stats(cpu, x, groups, 1e-6f);
+        Tensor cols = x.slice(3, 1, sh[3]);
+        EXPECT_EQ(rel_err(group_norm_apply(cpu, cols, st, g, b, true),
+                          group_norm(cpu, x, groups, g, b, 1e-6f, true).slice(3, 1, sh[3]).contiguous()),
+                  0.0);
+    }
+    Tensor x = randn({1, 8, 4, 4}, 7);
+    Tensor st = group_norm_stats(cpu, x, 4, 1e-6f);
+    EXPECT_THROW(group_norm_stats(cpu, x, 3, 1e-6f), Error);                         // 8 channels, 3 groups
+    EXPECT_THROW(group_norm_apply(cpu, randn({2, 8, 4, 4}, 1), st, Tensor(), Tensor()), Error);  // batch 2
+    EXPECT_THROW(group_norm_apply(cpu, randn({1, 6, 4, 4}, 1), st, Tensor(), Tensor()), Error);  // 6 % 4
+    EXPECT_THROW(group_norm_apply(cpu, x, Tensor(), Tensor(), Tensor()), Error);
+    EXPECT_THROW(group_norm_apply(cpu, x, st, randn({4}, 1), Tensor()), Error);
+}
+
 TEST(BackendNorm, LayerNormAndSoftmaxMatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     uint32_t seed = 20;
@@ -188,4 +229,24 @@ TEST(BackendReduce, MeanStdMatchReference) {
     EXPECT_NEAR(std_dev(cpu, v, 0).item(), std::sqrt(5.0f / 3.0f), 1e-6);
     EXPECT_NEAR(mean(cpu, v, 0).item(), 2.5f, 1e-6);
     EXPECT_THROW(mean(cpu, x, 3), Error);
+}
+
+// copy_into writes a tensor into a view of another (row slices of NCHW maps, transposed views).
+TEST(BackendShape, CopyIntoStridedDestinations) {
+    for (Ctx ctx : {cpu_ctx(), ref_ctx()}) {
+        SCOPED_TRACE(ctx.backend ? "ref" : "cpu");
+        Tensor dst = Tensor::zeros({2, 3, 10, 6});
+        Tensor band = randn({2, 3, 4, 6}, 31);
+        copy_into(ctx, dst.slice(2, 5, 9), band);
+        EXPECT_EQ(rel_err(dst.slice(2, 5, 9).contiguous(), band), 0.0);
+        EXPECT_EQ(dst.slice(2, 0, 5).to_vector(), std::vector<float>(2 * 3 * 5 * 6, 0.0f));
+        EXPECT_EQ(dst.slice(2, 9, 10).to_vector(), std::vector<float>(2 * 3 * 6, 0.0f));
+        // strided source and a transposed destination
+        Tensor src = randn({6, 10}, 32).transpose(0, 1);  // [10, 6], non-contiguous
+        Tensor d2 = Tensor::zeros({6, 10});
+        copy_into(ctx, d2.transpose(0, 1), src);
+        EXPECT_EQ(rel_err(d2.transpose(0, 1).contiguous(), src.contiguous()), 0.0);
+        EXPECT_THROW(copy_into(ctx, dst.slice(2, 0, 3), band), Error);
+        EXPECT_THROW(copy_into(ctx, Tensor::zeros({1, 6}).expand({4, 6}), randn({4, 6}, 1)), Error);
+    }
 }

@@ -34,6 +34,13 @@ public:
                     const View& y) override {
         cpu::group_norm(x, groups, gamma, beta, eps, silu, y);
     }
+    void group_norm_stats(const View& x, int groups, float eps, const View& stats) override {
+        cpu::group_norm_stats(x, groups, eps, stats);
+    }
+    void group_norm_apply(const View& x, const View& stats, const View& gamma, const View& beta, bool silu,
+                          const View& y) override {
+        cpu::group_norm_apply(x, stats, gamma, beta, silu, y);
+    }
     void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y) override {
         cpu::layer_norm(x, gamma, beta, eps, y);
     }
@@ -46,7 +53,12 @@ public:
     void geglu(const View& x, const View& y) override { cpu::geglu(x, y); }
     void binary(Binary op, const View& a, const View& b, const View& y) override { cpu::binary(op, a, b, y); }
     void scale(const View& x, float a, float b, const View& y) override { cpu::scale(x, a, b, y); }
-    void copy(const View& x, const View& y) override { cpu::copy_to_contiguous(x, y.f32()); }
+    void copy(const View& x, const View& y) override {
+        if (y.is_contiguous())
+            cpu::copy_to_contiguous(x, y.f32());
+        else
+            cpu::copy_strided(x, y);
+    }
     void concat(std::span<const View> xs, int dim, const View& y) override { cpu::concat(xs, dim, y); }
     void upsample_nearest2x(const View& x, const View& y) override { cpu::upsample_nearest2x(x, y); }
     void resize_bilinear(const View& x, bool align_corners, const View& y) override {

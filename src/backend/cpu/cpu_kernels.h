@@ -27,6 +27,9 @@ void attention(const View& q, const View& k, const View& v, int heads, bool caus
 // norm.cpp
 void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
                 const View& y);
+void group_norm_stats(const View& x, int groups, float eps, const View& stats);
+void group_norm_apply(const View& x, const View& stats, const View& gamma, const View& beta, bool silu,
+                      const View& y);
 void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y);
 void softmax(const View& x, const View& y);
 
@@ -43,5 +46,7 @@ void reduce(Reduce op, const View& x, bool unbiased, const View& y);
 void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64_t channels, Act act);
 // Copies any-strided f32 `src` into contiguous `dst` of the same shape (threaded).
 void copy_to_contiguous(const View& src, float* dst);
+// Copies any-strided f32 `src` into `dst` of the same shape and any strides (threaded).
+void copy_strided(const View& src, const View& dst);
 
 }  // namespace sdpp::cpu

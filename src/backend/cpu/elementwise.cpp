@@ -285,6 +285,31 @@ void copy_to_contiguous(const View& src, float* dst) {
     }
 }
 
+void copy_strided(const View& src, const View& dst) {
+    Collapsed c = collapse_dims(dst.shape, {&src.strides, &dst.strides});
+    const int nd = int(c.shape.size());
+    const int64_t inner = c.shape.back(), rows = numel_of(c.shape) / inner;
+    const int64_t si = c.st[0].back(), di = c.st[1].back();
+    const float* ps = src.f32();
+    float* pd = dst.f32();
+#pragma omp parallel for schedule(static) if (rows * inner > kParallelMin && rows > 1)
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t os = 0, od = 0, rem = r;
+        for (int d = nd - 2; d >= 0; --d) {
+            const int64_t i = rem % c.shape[d];
+            os += i * c.st[0][d];
+            od += i * c.st[1][d];
+            rem /= c.shape[d];
+        }
+        const float* s = ps + os;
+        float* d = pd + od;
+        if (si == 1 && di == 1)
+            std::memcpy(d, s, size_t(inner) * sizeof(float));
+        else
+            for (int64_t i = 0; i < inner; ++i) d[i * di] = s[i * si];
+    }
+}
+
 void concat(std::span<const View> xs, int dim, const View& y) {
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < dim; ++i) outer *= y.shape[i];

@@ -47,10 +47,18 @@ void affine(const float* x, float* y, int64_t n, float a, float b, bool silu) {
     int64_t i = 0;
 #if SDPP_AVX2
     __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
-    if (silu)
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, silu8(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), av, bv)));
-    else
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), av, bv));
+    auto body = [&](const float* in, float* out) {
+        const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(in), av, bv);
+        _mm256_storeu_ps(out, silu ? silu8(v) : v);
+    };
+    for (; i + 8 <= n; i += 8) body(x + i, y + i);
+    if (i < n) {  // the tail through the same vector code, so any slice of a row gives the same values
+        alignas(32) float in[8] = {}, out[8];
+        std::copy(x + i, x + n, in);
+        body(in, out);
+        std::copy(out, out + (n - i), y + i);
+        i = n;
+    }
 #endif
     for (; i < n; ++i) {
         float v = x[i] * a + b;
@@ -72,6 +80,26 @@ double chunked_sq(const float* p, int64_t n, float mu) {
 
 }  // namespace
 
+namespace {
+// Mean and 1/sqrt(var + eps) of one group's `len` contiguous values (two-pass, double partials).
+void group_stats(const float* px, int64_t len, float eps, float& mu, float& rstd) {
+    mu = float(chunked_sum(px, len) / double(len));
+    const double var = chunked_sq(px, len, mu) / double(len);
+    rstd = float(1.0 / std::sqrt(var + eps));
+}
+
+// The affine (+SiLU) of channels [c0, c0 + cg) over `s` values each, channel stride `sc` in x.
+void group_affine(const float* px, int64_t sc, float* py, int64_t cg, int64_t s, int64_t c0, float mu, float rstd,
+                  const float* g, const float* bt, bool silu) {
+    for (int64_t ch = 0; ch < cg; ++ch) {
+        const int64_t cc = c0 + ch;
+        const float a = rstd * (g ? g[cc] : 1.0f);
+        const float b = (bt ? bt[cc] : 0.0f) - mu * a;
+        affine(px + ch * sc, py + ch * s, s, a, b, silu);
+    }
+}
+}  // namespace
+
 void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
                 const View& y) {
     int64_t n = x.shape[0], c = x.shape[1], s = x.shape[2], cg = c / groups, len = cg * s;
@@ -79,18 +107,30 @@ void group_norm(const View& x, int groups, const View& gamma, const View& beta, 
     const float* bt = beta.defined() ? beta.f32() : nullptr;
 #pragma omp parallel for schedule(dynamic, 1) if (n * c * s > 4096)
     for (int64_t t = 0; t < n * groups; ++t) {
-        int64_t gi = t % groups;
-        const float* px = x.f32() + t * len;
-        float* py = y.f32() + t * len;
-        float mu = float(chunked_sum(px, len) / double(len));
-        double var = chunked_sq(px, len, mu) / double(len);
-        float rstd = float(1.0 / std::sqrt(var + eps));
-        for (int64_t ch = 0; ch < cg; ++ch) {
-            int64_t cc = gi * cg + ch;
-            float a = rstd * (g ? g[cc] : 1.0f);
-            float b = (bt ? bt[cc] : 0.0f) - mu * a;
-            affine(px + ch * s, py + ch * s, s, a, b, silu);
-        }
+        float mu, rstd;
+        group_stats(x.f32() + t * len, len, eps, mu, rstd);
+        group_affine(x.f32() + t * len, s, y.f32() + t * len, cg, s, (t % groups) * cg, mu, rstd, g, bt, silu);
+    }
+}
+
+void group_norm_stats(const View& x, int groups, float eps, const View& stats) {
+    int64_t n = x.shape[0], c = x.shape[1], s = x.shape[2], len = c / groups * s;
+    float* st = stats.f32();
+#pragma omp parallel for schedule(dynamic, 1) if (n * c * s > 4096)
+    for (int64_t t = 0; t < n * groups; ++t) group_stats(x.f32() + t * len, len, eps, st[2 * t], st[2 * t + 1]);
+}
+
+void group_norm_apply(const View& x, const View& stats, const View& gamma, const View& beta, bool silu,
+                      const View& y) {
+    const int64_t n = x.shape[0], c = x.shape[1], s = x.shape[2], groups = stats.shape[1], cg = c / groups;
+    const float* g = gamma.defined() ? gamma.f32() : nullptr;
+    const float* bt = beta.defined() ? beta.f32() : nullptr;
+    const float* st = stats.f32();
+#pragma omp parallel for schedule(dynamic, 1) if (n * c * s > 4096)
+    for (int64_t t = 0; t < n * groups; ++t) {
+        const int64_t b = t / groups, gi = t % groups;
+        const float* px = x.f32() + b * x.strides[0] + gi * cg * x.strides[1];
+        group_affine(px, x.strides[1], y.f32() + t * cg * s, cg, s, gi * cg, st[2 * t], st[2 * t + 1], g, bt, silu);
     }
 }
 

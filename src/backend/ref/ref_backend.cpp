@@ -27,6 +27,15 @@ int64_t offset(const View& v, std::initializer_list<int64_t> idx) {
     for (int64_t i : idx) o += i * *st++;
     return o;
 }
+// Element offset of the i-th element in row-major order of v's shape.
+int64_t offset_of(const View& v, int64_t i) {
+    int64_t off = 0;
+    for (int d = v.ndim() - 1; d >= 0; --d) {
+        off += (i % v.shape[d]) * v.strides[d];
+        i /= v.shape[d];
+    }
+    return off;
+}
 int64_t offset(const View& v, const std::vector<int64_t>& idx) {
     int64_t o = 0;
     for (size_t i = 0; i < idx.size(); ++i) o += idx[i] * v.strides[i];
@@ -118,6 +127,36 @@ public:
                         if (silu) v *= sigmoid(v);
                         y.f32()[o] = float(v);
                     }
+            }
+    }
+
+    void group_norm_stats(const View& x, int groups, float eps, const View& stats) override {
+        const int64_t n = x.shape[0], c = x.shape[1], s = x.shape[2], len = c / groups * s;
+        for (int64_t t = 0; t < n * groups; ++t) {
+            const float* p = x.f32() + t * len;
+            double sum = 0, sq = 0;
+            for (int64_t i = 0; i < len; ++i) sum += p[i];
+            const double mu = sum / double(len);
+            for (int64_t i = 0; i < len; ++i) sq += (p[i] - mu) * (p[i] - mu);
+            stats.f32()[2 * t] = float(mu);
+            stats.f32()[2 * t + 1] = float(1.0 / std::sqrt(sq / double(len) + eps));
+        }
+    }
+
+    void group_norm_apply(const View& x, const View& stats, const View& gamma, const View& beta, bool silu,
+                          const View& y) override {
+        const int64_t n = x.shape[0], c = x.shape[1], s = x.shape[2], groups = stats.shape[1], cg = c / groups;
+        for (int64_t b = 0; b < n; ++b)
+            for (int64_t ch = 0; ch < c; ++ch) {
+                const int64_t t = b * groups + ch / cg;
+                const double mu = stats.f32()[2 * t], rstd = stats.f32()[2 * t + 1];
+                for (int64_t i = 0; i < s; ++i) {
+                    double v = (x.f32()[offset(x, {b, ch, i})] - mu) * rstd;
+                    if (gamma.defined()) v *= load(gamma, ch);
+                    if (beta.defined()) v += load(beta, ch);
+                    if (silu) v *= sigmoid(v);
+                    y.f32()[(b * c + ch) * s + i] = float(v);
+                }
             }
     }
 
@@ -221,7 +260,7 @@ public:
                 off += (rem % x.shape[d]) * x.strides[d];
                 rem /= x.shape[d];
             }
-            y.f32()[i] = x.f32()[off];
+            y.f32()[offset_of(y, i)] = x.f32()[off];
         }
     }
     void concat(std::span<const View> xs, int dim, const View& y) override {

@@ -1,0 +1,100 @@
+// Row-band execution of the VAE decoder's full-resolution path (see kVAEBandBytes in vae.h): every
+// layer runs over bands of rows of its input, each GroupNorm with the statistics of the whole map,
+// each 3x3 conv on its band plus one row of context on each side that has one. Exact: the same ops
+// and statistics as the plain forward; only the conv calls are split.
+#include "model/vae.h"
+
+#include "core/error.h"
+
+#include <algorithm>
+
+namespace sdpp {
+
+namespace {
+
+// Rows per band so that one band of the [N, C, H, W] map x holds about `bytes` (at least 8 rows, so
+// the recomputed context rows stay a small share).
+int64_t band_rows(const Tensor& x, int64_t bytes) {
+    const int64_t row = std::max<int64_t>(1, x.dim(0) * x.dim(1) * x.dim(3) * int64_t(sizeof(float)));
+    return std::clamp<int64_t>(bytes / row, 8, std::max<int64_t>(8, x.dim(2)));
+}
+
+// Rows [r0, r1) of a stride-1 'same' conv over a map of `height` rows, from input_rows(a, b): the
+// conv input's rows [a, b). The conv runs on the band plus the rows of context its kernel needs
+// (clipped to the map, where its zero padding is the right border) and the rows whose padding stood
+// in for a real neighbour are cropped.
+template <class InputRows>
+Tensor conv_rows(Ctx& ctx, const Conv2d& conv, int64_t height, int64_t r0, int64_t r1, InputRows&& input_rows) {
+    const int64_t p = conv.padding;
+    SDPP_CHECK(conv.stride == 1 && conv.weight.dim(2) == 2 * p + 1, "[vae bands] conv ",
+               conv.weight.shape_str(), " with stride ", conv.stride, " and padding ", p, " is not 'same'");
+    const int64_t a = std::max<int64_t>(0, r0 - p), b = std::min(height, r1 + p);
+    return conv(ctx, input_rows(a, b)).slice(2, r0 - a, r1 - a);
+}
+
+// conv(SiLU(norm(x))) over row bands of x, plus skip(r0, r1) (rows of a residual) when given.
+template <class Skip>
+Tensor norm_silu_conv_banded(Ctx& ctx, const GroupNorm& norm, const Conv2d& conv, const Tensor& x, int64_t band_bytes,
+                             Skip&& skip) {
+    const int64_t height = x.dim(2), rows = band_rows(x, band_bytes);
+    const Tensor st = norm.stats(ctx, x);
+    Tensor out = Tensor::empty({x.dim(0), conv.out_channels(), height, x.dim(3)});
+    for (int64_t r0 = 0; r0 < height; r0 += rows) {
+        const int64_t r1 = std::min(height, r0 + rows);
+        Tensor y = conv_rows(ctx, conv, height, r0, r1,
+                             [&](int64_t a, int64_t b) { return norm.apply(ctx, x.slice(2, a, b), st, true); });
+        Tensor residual = skip(r0, r1);
+        copy_into(ctx, out.slice(2, r0, r1), residual.defined() ? add(ctx, residual, y) : y);
+    }
+    return out;
+}
+
+// conv(nearest2x(x)) over row bands of the upsampled map: each band upsamples only the input rows
+// it covers.
+Tensor upsample_conv_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64_t band_bytes) {
+    const int64_t height = 2 * x.dim(2);
+    const int64_t rows = std::max<int64_t>(8, 2 * (band_rows(x, band_bytes) / 4));  // input rows twice as wide
+    Tensor out = Tensor::empty({x.dim(0), conv.out_channels(), height, 2 * x.dim(3)});
+    for (int64_t r0 = 0; r0 < height; r0 += rows) {
+        const int64_t r1 = std::min(height, r0 + rows);
+        Tensor y = conv_rows(ctx, conv, height, r0, r1, [&](int64_t a, int64_t b) {
+            const int64_t la = a / 2, lb = (b + 1) / 2;  // input rows whose copies cover [a, b)
+            return upsample_nearest2x(ctx, x.slice(2, la, lb)).slice(2, a - 2 * la, b - 2 * la);
+        });
+        copy_into(ctx, out.slice(2, r0, r1), y);
+    }
+    return out;
+}
+
+}  // namespace
+
+Tensor VAEResBlock::forward_banded(Ctx& ctx, const Tensor& x_, int64_t band_bytes) const {
+    const Tensor x = contiguous(ctx, x_);
+    auto none = [](int64_t, int64_t) { return Tensor(); };
+    Tensor h = norm_silu_conv_banded(ctx, norm1, conv1, x, band_bytes, none);
+    return norm_silu_conv_banded(ctx, norm2, conv2, h, band_bytes, [&](int64_t r0, int64_t r1) {
+        Tensor rows = x.slice(2, r0, r1);
+        return nin_shortcut ? (*nin_shortcut)(ctx, rows) : rows;
+    });
+}
+
+Tensor VAEDecoder::forward_up_banded(Ctx& ctx, const Tensor& x, int64_t band_bytes) const {
+    SDPP_CHECK(band_bytes > 0, "[vae bands] band size must be positive, got ", band_bytes);
+    Tensor h = contiguous(ctx, x);
+    for (auto it = up.rbegin(); it != up.rend(); ++it) {
+        for (auto& b : it->blocks) h = b.forward_banded(ctx, h, band_bytes);
+        if (it->upsample) h = upsample_conv_banded(ctx, *it->upsample, h, band_bytes);  // [N, C, 2H, 2W]
+    }
+    return norm_silu_conv_banded(ctx, norm_out, conv_out, h, band_bytes,
+                                 [](int64_t, int64_t) { return Tensor(); });  // [N, 3, H, W]
+}
+
+Tensor VAE::decode_banded(Ctx& ctx, const Tensor& z, int64_t band_bytes) const {
+    SDPP_CHECK(z.defined() && z.ndim() == 4 && z.dim(1) == cfg.latent_channels, "[vae] latent ",
+               z.defined() ? z.shape_str() : "(none)", " must be [N,", cfg.latent_channels, ",h,w]");
+    SDPP_CHECK(z.dim(2) >= 1 && z.dim(3) >= 1, "[vae] empty latent ", z.shape_str());
+    Tensor mid = decoder.forward_mid(ctx, post_quant_conv ? (*post_quant_conv)(ctx, z) : z);
+    return decoder.forward_up_banded(ctx, mid, band_bytes);
+}
+
+}  // namespace sdpp
