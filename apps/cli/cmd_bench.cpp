@@ -9,6 +9,7 @@
 #include "cli/weight_cache_option.h"
 #include "backend/backend.h"
 #include "backend/ops.h"
+#include "backend/profiling_backend.h"
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -38,7 +39,7 @@ namespace {
 struct Args {
     std::string model, size, vae_size, dtype = "f32", weight_cache = "all", vae_decode = "banded";
     int runs = 5, threads = 0, batch = 2, peak_size = 4096;
-    bool no_vae = false, no_unet = false, json = false;
+    bool no_vae = false, no_unet = false, json = false, profile = false;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -72,11 +73,13 @@ struct Timing {
     double max() const { return *std::max_element(runs.begin(), runs.end()); }
 };
 
-Timing time_runs(int runs, const std::function<void()>& f) {
+// One warm-up run, then `runs` timed ones; after_warmup (if any) runs in between.
+Timing time_runs(int runs, const std::function<void()>& f, const std::function<void()>& after_warmup = {}) {
     Timing t;
     auto t0 = Clock::now();
     f();
     t.first = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (after_warmup) after_warmup();
     for (int i = 0; i < runs; ++i) {
         t0 = Clock::now();
         const double c0 = cpu_seconds();
@@ -127,6 +130,7 @@ struct StageResult {
     double limit_cpu_s = 0; // the same with both measured in process CPU time / threads
     size_t alloc_peak = 0;  // allocator peak during the stage (warm-up and timed runs)
     std::string shape;      // what ran, in words
+    std::vector<OpProfile> profile;  // --profile: backend time per op over the timed runs
 };
 
 nlohmann::json stage_json(const StageResult& r) {
@@ -150,6 +154,13 @@ nlohmann::json stage_json(const StageResult& r) {
     j["fraction_of_limit"] = r.t.median() / r.limit_s;
     j["gflops_per_s"] = r.flops.total() / r.t.median() / 1e9;
     j["allocator_peak_bytes"] = r.alloc_peak;
+    if (!r.profile.empty()) {
+        const double n = double(r.t.runs.size());
+        nlohmann::json p = nlohmann::json::array();
+        for (const OpProfile& o : r.profile)
+            p.push_back({{"op", o.op}, {"calls_per_run", double(o.calls) / n}, {"seconds_per_run", o.seconds / n}});
+        j["profile"] = p;
+    }
     return j;
 }
 
@@ -164,6 +175,16 @@ void print_stage(const StageResult& r, const char* dtype) {
                 r.flops.total() / r.t.median() / 1e9);
     std::printf("  limit %.3f s at the %s peak; median = %.2fx the limit\n", r.limit_s, dtype, r.t.median() / r.limit_s);
     std::printf("  allocator peak %s\n", human_bytes(double(r.alloc_peak)).c_str());
+    if (!r.profile.empty()) {
+        const double n = double(r.t.runs.size());
+        double total = 0;
+        for (const OpProfile& o : r.profile) total += o.seconds / n;
+        std::printf("  backend time per run by op (%.3f s of the %.3f s median; the rest is outside the backend):\n",
+                    total, r.t.median());
+        for (const OpProfile& o : r.profile)
+            std::printf("    %-20s %8.3f s %5.1f%%  %7.0f calls\n", o.op.c_str(), o.seconds / n,
+                        100.0 * o.seconds / n / r.t.median(), double(o.calls) / n);
+    }
     std::fflush(stdout);
 }
 
@@ -223,6 +244,9 @@ int run(const Args& a) {
     std::vector<StageResult> stages;
     Ctx ctx;
     ctx.compute_dtype = dtype;
+    ProfilingBackend profiler(ctx.be());
+    if (a.profile) ctx.backend = &profiler;
+    auto reset_profile = [&] { profiler.reset(); };
     ctx.be().set_prepared_weight_limit(cache_mb == ModelOptions::kWeightCacheAll ? SIZE_MAX : size_t(cache_mb) << 20);
     if (!a.no_unet) {
         const int64_t lh = h / 8, lw = w / 8, n = a.batch, ctx_len = 77;
@@ -243,8 +267,9 @@ int run(const Args& a) {
             Tensor t = Tensor::full({n}, 500.0f);
             Tensor c = ucfg.context_dim > 0 ? randn({n, ctx_len, ucfg.context_dim}, 4) : Tensor();
             Tensor y = ucfg.adm_in_channels > 0 ? randn({n, ucfg.adm_in_channels}, 5) : Tensor();
-            r.t = time_runs(a.runs, [&] { unet.forward(ctx, x, t, c, y); });
+            r.t = time_runs(a.runs, [&] { unet.forward(ctx, x, t, c, y); }, reset_profile);
             r.alloc_peak = default_allocator().stats().peak_bytes;
+            if (a.profile) r.profile = profiler.report();
         }
         release_prepared_weights(ctx);
         m.weights().release_pages("model.diffusion_model.");
@@ -274,8 +299,9 @@ int run(const Args& a) {
                 if (a.vae_decode == "tiled") vae.decode_tiled(ctx, z);
                 else if (a.vae_decode == "plain") vae.decode(ctx, z);
                 else vae.decode_banded(ctx, z);
-            });
+            }, reset_profile);
             r.alloc_peak = default_allocator().stats().peak_bytes;
+            if (a.profile) r.profile = profiler.report();
         }
         release_prepared_weights(ctx);
         default_allocator().trim();
@@ -332,6 +358,7 @@ CommandRun setup(CLI::App& app) {
     app.add_flag("--no-unet", a->no_unet, "Skip the U-Net step");
     app.add_option("--peak-size", a->peak_size, "Matrix size n of the n^3 peak matmul")->capture_default_str();
     add_weight_cache_option(app, a->weight_cache);
+    app.add_flag("--profile", a->profile, "Also report the backend's time per op (conv2d 3x3, attention, ...) per run");
     app.add_flag("--json", a->json, "Print one JSON object instead of text");
     return [a] { return run(*a); };
 }

@@ -36,6 +36,12 @@ enum class Unary : uint8_t { SiLU, GeluErf, GeluTanh, QuickGelu };
 enum class Binary : uint8_t { Add, Sub, Mul };
 enum class Reduce : uint8_t { Mean, Std };
 enum class Act : uint8_t { None, SiLU };           // fused after conv2d
+// Zero padding of a conv2d input, per side.
+struct Pad2d {
+    int top = 0, bottom = 0, left = 0, right = 0;
+    static Pad2d all(int p) { return {p, p, p, p}; }
+    bool zero() const { return top == 0 && bottom == 0 && left == 0 && right == 0; }
+};
 enum class WeightUse : uint8_t { Conv2d, Linear };  // prepare_weight hint
 
 enum class Op : uint8_t {
@@ -62,8 +68,9 @@ public:
     virtual void set_prepared_weight_limit(size_t bytes) {}
 
     // ---- dense: x, y f32; weights f32/f16/bf16 contiguous; bias f32 [Cout] or undefined
-    // x [N,Cin,H,W] contiguous, w [Cout,Cin,kh,kw], y [N,Cout,Ho,Wo] contiguous.
-    virtual void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act,
+    // x [N,Cin,H,W] contiguous, w [Cout,Cin,kh,kw], y [N,Cout,Ho,Wo] with unit last stride (free
+    // N/C/H strides: y may be a slice of rows of a bigger map).
+    virtual void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act,
                         DType compute, const View& y) = 0;
     // x [M,K] (row stride free, unit column stride), w [N,K] contiguous, y [M,N] contiguous.
     virtual void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) = 0;
@@ -95,7 +102,8 @@ public:
     // ---- elementwise (f32)
     virtual void unary(Unary op, const View& x, const View& y) = 0;    // both contiguous, same numel
     virtual void geglu(const View& x, const View& y) = 0;              // x [R,2F] contiguous -> y [R,F]
-    // a, b: views with y's shape (broadcast dims have stride 0); y contiguous.
+    // a, b: views with y's shape (broadcast dims have stride 0); y: any strides, not self-overlapping
+    // (it may be a or b: elementwise in place).
     virtual void binary(Binary op, const View& a, const View& b, const View& y) = 0;
     virtual void scale(const View& x, float a, float b, const View& y) = 0;  // contiguous
 

@@ -124,9 +124,31 @@ Tensor conv2d(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_,
                padding);
     Tensor y = Tensor::empty({x.dim(0), w.dim(0), ho, wo});
     if (y.numel() == 0) return y;
-    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), stride, padding, Act::None, ctx.compute_dtype,
+    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), stride, Pad2d::all(padding), Act::None, ctx.compute_dtype,
                     view_of(y));
     return y;
+}
+
+void conv2d_into(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int pad_top, int pad_bottom,
+                 int padding, const Tensor& y) {
+    check_compute("conv2d_into", ctx);
+    Tensor x = act_contig(ctx, "conv2d_into", "input", x_);
+    SDPP_CHECK(x.ndim() == 4, "[conv2d_into] input ", x.shape_str(), " must be [N, C, H, W]");
+    Tensor w = weight("conv2d_into", w_);
+    SDPP_CHECK(w.ndim() == 4 && x.dim(1) == w.dim(1), "[conv2d_into] input ", x.shape_str(), " does not fit weight ",
+               w.shape_str());
+    SDPP_CHECK(pad_top >= 0 && pad_bottom >= 0 && padding >= 0, "[conv2d_into] bad padding ", pad_top, "/",
+               pad_bottom, "/", padding);
+    Tensor bias = param("conv2d_into", "bias", bias_, w.dim(0));
+    const int64_t ho = x.dim(2) + pad_top + pad_bottom - w.dim(2) + 1, wo = x.dim(3) + 2 * padding - w.dim(3) + 1;
+    SDPP_CHECK(ho > 0 && wo > 0, "[conv2d_into] input ", x.shape_str(), " is smaller than kernel ", w.shape_str());
+    const Shape want{x.dim(0), w.dim(0), ho, wo};
+    SDPP_CHECK(y.defined() && y.dtype() == DType::F32 && y.shape() == want && y.stride(3) == 1, "[conv2d_into] output ",
+               y.defined() ? y.shape_str() : "(none)", " must be an f32 ", to_string(want), " view with unit last stride");
+    for (int d = 0; d < 3; ++d)
+        SDPP_CHECK(y.dim(d) == 1 || y.stride(d) > 0, "[conv2d_into] output ", y.shape_str(), " is a broadcast view");
+    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), 1, Pad2d{pad_top, pad_bottom, padding, padding},
+                    Act::None, ctx.compute_dtype, view_of(y));
 }
 
 Tensor linear(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_) {
@@ -366,6 +388,15 @@ Tensor binary_op(Ctx& ctx, const char* name, Binary op, const Tensor& a_, const 
 }  // namespace
 
 Tensor add(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "add", Binary::Add, a, b); }
+void add_into(Ctx& ctx, const Tensor& y, const Tensor& a_) {
+    SDPP_CHECK(y.defined() && y.dtype() == DType::F32, "[add_into] destination must be a defined f32 tensor");
+    for (int d = 0; d < y.ndim(); ++d)
+        SDPP_CHECK(y.dim(d) == 1 || y.stride(d) != 0, "[add_into] destination ", y.shape_str(), " is a broadcast view");
+    Tensor a = act_f32("add_into", "a", a_);
+    SDPP_CHECK(broadcast_shapes("add_into", y.shape(), a.shape()) == y.shape(), "[add_into] ", a.shape_str(),
+               " does not broadcast to the destination ", y.shape_str());
+    if (y.numel() > 0) ctx.be().binary(Binary::Add, view_of(y), view_of(a.expand(y.shape())), view_of(y));
+}
 Tensor sub(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "sub", Binary::Sub, a, b); }
 Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "mul", Binary::Mul, a, b); }
 

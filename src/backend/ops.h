@@ -26,6 +26,12 @@ struct Ctx {
 // ---- dense -----------------------------------------------------------------------------------
 // x [N, Cin, H, W], w [Cout, Cin, kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo]
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride = 1, int padding = 0);
+// A stride-1 conv written into y, with pad_top / pad_bottom zero rows above / below x (0 where x
+// already carries the neighbouring rows: the row bands of the VAE decoder) and `padding` columns
+// on each side. y: a view of shape [N, Cout, H + pad_top + pad_bottom - kh + 1, Wo] with unit last
+// stride, e.g. a slice of rows of a bigger map.
+void conv2d_into(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int pad_top, int pad_bottom,
+                 int padding, const Tensor& y);
 // x [..., in], w [out, in] (nn.Linear layout), bias [out] or undefined -> [..., out]
 Tensor linear(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias);
 // a [..., M, K] (or [..., K, M] with trans_a), b [..., K, N] (or [..., N, K] with trans_b);
@@ -66,6 +72,8 @@ Tensor geglu(Ctx& ctx, const Tensor& x);
 
 // ---- elementwise, numpy broadcasting ----------------------------------------------------------
 Tensor add(Ctx& ctx, const Tensor& a, const Tensor& b);
+// y += a in place; y may be a view (e.g. rows of a bigger map), a broadcasts to y's shape.
+void add_into(Ctx& ctx, const Tensor& y, const Tensor& a);
 Tensor sub(Ctx& ctx, const Tensor& a, const Tensor& b);
 Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b);
 Tensor scale(Ctx& ctx, const Tensor& x, float a, float b = 0.0f);  // a * x + b

@@ -118,12 +118,12 @@ struct VAEPosterior {
 };
 
 // Row bands: the decoder's full-resolution path runs layer by layer over bands of rows, each conv on
-// its band plus the rows of context its kernel needs, each GroupNorm with statistics taken over the
-// whole map first. The result is the untiled decode's (same ops, same statistics; only the conv
-// calls are split), and no more than a layer's input, its output and the conv1 output of a ResBlock
-// live whole at once, against five or more full-resolution maps for the plain forward: about 2 KiB
-// per output pixel for the SD VAE, 4.4 GiB -> 2 GiB at 1024x1024. The cost is the two recomputed
-// rows per band and conv (about 3% at 64-row bands).
+// its band plus the rows of context its kernel needs (writing its output rows in place), each
+// GroupNorm with statistics taken over the whole map first. The result is the untiled decode's
+// (same ops, same statistics; only the conv calls are split), and no more than a layer's input, its
+// output and the conv1 output of a ResBlock live whole at once, against five or more
+// full-resolution maps for the plain forward (docs/performance.md: 4388 -> 2404 MiB of tensors at
+// 1024x1024).
 constexpr int64_t kVAEBandBytes = int64_t(64) << 20;  // one band of a layer's input
 // The pipelines decode images up to this size through row bands and tile larger ones (whose memory
 // stays bounded). At 1536x1536 the banded peak is about the plain decode's at 1024x1024.

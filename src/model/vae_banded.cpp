@@ -1,7 +1,8 @@
 // Row-band execution of the VAE decoder's full-resolution path (see kVAEBandBytes in vae.h): every
 // layer runs over bands of rows of its input, each GroupNorm with the statistics of the whole map,
-// each 3x3 conv on its band plus one row of context on each side that has one. Exact: the same ops
-// and statistics as the plain forward; only the conv calls are split.
+// each 3x3 conv on its band plus one row of context on each side that has one, writing its rows of
+// the output in place (conv2d_into). Exact: the same ops and statistics as the plain forward; only
+// the conv calls are split.
 #include "model/vae.h"
 
 #include "core/error.h"
@@ -19,17 +20,18 @@ int64_t band_rows(const Tensor& x, int64_t bytes) {
     return std::clamp<int64_t>(bytes / row, 8, std::max<int64_t>(8, x.dim(2)));
 }
 
-// Rows [r0, r1) of a stride-1 'same' conv over a map of `height` rows, from input_rows(a, b): the
-// conv input's rows [a, b). The conv runs on the band plus the rows of context its kernel needs
-// (clipped to the map, where its zero padding is the right border) and the rows whose padding stood
-// in for a real neighbour are cropped.
+// Rows [r0, r1) of a stride-1 'same' conv over a map of `height` rows, written into dst, from
+// input_rows(a, b): the conv input's rows [a, b). The conv reads the band plus the rows of context
+// its kernel needs where the map has them, and zero padding only at the map's own edges, so every
+// output row is computed once and lands in place.
 template <class InputRows>
-Tensor conv_rows(Ctx& ctx, const Conv2d& conv, int64_t height, int64_t r0, int64_t r1, InputRows&& input_rows) {
+void conv_rows_into(Ctx& ctx, const Conv2d& conv, int64_t height, int64_t r0, int64_t r1, InputRows&& input_rows,
+                    const Tensor& dst) {
     const int64_t p = conv.padding;
     SDPP_CHECK(conv.stride == 1 && conv.weight.dim(2) == 2 * p + 1, "[vae bands] conv ",
                conv.weight.shape_str(), " with stride ", conv.stride, " and padding ", p, " is not 'same'");
     const int64_t a = std::max<int64_t>(0, r0 - p), b = std::min(height, r1 + p);
-    return conv(ctx, input_rows(a, b)).slice(2, r0 - a, r1 - a);
+    conv2d_into(ctx, input_rows(a, b), conv.weight, conv.bias, int(p - (r0 - a)), int(p - (b - r1)), int(p), dst);
 }
 
 // conv(SiLU(norm(x))) over row bands of x, plus skip(r0, r1) (rows of a residual) when given.
@@ -41,10 +43,11 @@ Tensor norm_silu_conv_banded(Ctx& ctx, const GroupNorm& norm, const Conv2d& conv
     Tensor out = Tensor::empty({x.dim(0), conv.out_channels(), height, x.dim(3)});
     for (int64_t r0 = 0; r0 < height; r0 += rows) {
         const int64_t r1 = std::min(height, r0 + rows);
-        Tensor y = conv_rows(ctx, conv, height, r0, r1,
-                             [&](int64_t a, int64_t b) { return norm.apply(ctx, x.slice(2, a, b), st, true); });
+        Tensor band = out.slice(2, r0, r1);
+        conv_rows_into(ctx, conv, height, r0, r1,
+                       [&](int64_t a, int64_t b) { return norm.apply(ctx, x.slice(2, a, b), st, true); }, band);
         Tensor residual = skip(r0, r1);
-        copy_into(ctx, out.slice(2, r0, r1), residual.defined() ? add(ctx, residual, y) : y);
+        if (residual.defined()) add_into(ctx, band, residual);
     }
     return out;
 }
@@ -57,11 +60,10 @@ Tensor upsample_conv_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64
     Tensor out = Tensor::empty({x.dim(0), conv.out_channels(), height, 2 * x.dim(3)});
     for (int64_t r0 = 0; r0 < height; r0 += rows) {
         const int64_t r1 = std::min(height, r0 + rows);
-        Tensor y = conv_rows(ctx, conv, height, r0, r1, [&](int64_t a, int64_t b) {
+        conv_rows_into(ctx, conv, height, r0, r1, [&](int64_t a, int64_t b) {
             const int64_t la = a / 2, lb = (b + 1) / 2;  // input rows whose copies cover [a, b)
             return upsample_nearest2x(ctx, x.slice(2, la, lb)).slice(2, a - 2 * la, b - 2 * la);
-        });
-        copy_into(ctx, out.slice(2, r0, r1), y);
+        }, out.slice(2, r0, r1));
     }
     return out;
 }

@@ -95,6 +95,37 @@ TEST_F(BenchCli, TextFormPrintsTheFiguresAndNoVaeSkipsTheDecode) {
     EXPECT_EQ(r.out.find("VAE decode:"), std::string::npos) << r.out;
 }
 
+// --profile: per-op backend time for each stage, in JSON and text; the conv2d rows of the VAE
+// and the attention of the U-Net are there, with sane numbers.
+TEST_F(BenchCli, ProfileReportsTimePerOp) {
+    CliRun r = sdpp("bench " + fast() + " --profile --json");
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out;
+    for (const char* stage : {"unet", "vae"}) {
+        ASSERT_TRUE(j[stage].contains("profile")) << stage << ": " << j[stage].dump();
+        const auto& p = j[stage]["profile"];
+        ASSERT_TRUE(p.is_array() && !p.empty()) << p.dump();
+        double total = 0;
+        bool conv = false;
+        for (const auto& o : p) {
+            EXPECT_GT(o["calls_per_run"].get<double>(), 0.0) << o.dump();
+            EXPECT_GE(o["seconds_per_run"].get<double>(), 0.0) << o.dump();
+            total += o["seconds_per_run"].get<double>();
+            conv = conv || o["op"] == "conv2d 3x3";
+        }
+        EXPECT_TRUE(conv) << stage << ": " << p.dump();
+        EXPECT_LE(total, j[stage]["max_s"].get<double>() * 1.01) << stage;  // backend time is part of a run
+    }
+    bool attention = false;
+    for (const auto& o : j["unet"]["profile"]) attention = attention || o["op"] == "attention";
+    EXPECT_TRUE(attention) << j["unet"]["profile"].dump();
+    CliRun t = sdpp("bench " + fast() + " --profile --no-vae");
+    ASSERT_EQ(t.code, 0) << t.err << t.out;
+    EXPECT_NE(t.out.find("backend time per run by op"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("conv2d 3x3"), std::string::npos) << t.out;
+}
+
 // Every decode path runs and is named in the text form.
 TEST_F(BenchCli, VaeDecodePathsAreNamed) {
     for (const auto& [mode, want] : {std::pair<std::string, std::string>{"banded", "VAE decode: batch 1, 64x64 (latent 8x8), row bands"},

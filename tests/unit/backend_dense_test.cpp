@@ -3,6 +3,8 @@
 // compute, broadcasting batch dims, and the front ends' error messages.
 #include "backend_testing.h"
 
+#include <tuple>
+
 #include "backend/cpu/cpu_kernels.h"
 #include "core/dtype.h"
 
@@ -189,10 +191,40 @@ TEST(BackendConv2d, FusedSiLUThroughBackendInterface) {
         Tensor x = randn({2, 8, h, h}, 1), w = randn({16, 8, k, k}, 2, 0.3f), b = randn({16}, 3);
         int pad = int(k / 2);
         Tensor y = Tensor::empty({2, 16, h, h}), r = Tensor::empty({2, 16, h, h});
-        cpu_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, pad, Act::SiLU, DType::F32, view_of(y));
-        ref_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, pad, Act::SiLU, DType::F32, view_of(r));
+        cpu_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, Pad2d::all(pad), Act::SiLU, DType::F32, view_of(y));
+        ref_backend().conv2d(view_of(x), view_of(w), view_of(b), 1, Pad2d::all(pad), Act::SiLU, DType::F32, view_of(r));
         EXPECT_LT(rel_err(y, r), 1e-5);
     }
+}
+
+// conv2d_into, as the VAE's row bands use it: bands of rows with real neighbour rows (no padding
+// there) and zero padding only at the map's edges, written into row slices of one output, give
+// the whole-map conv; on both layouts (the 40-wide map runs blocked, the 12-wide one plain), 3x3
+// and 1x1, against the reference backend.
+TEST(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    for (auto [h, wd, k] : {std::tuple<int64_t, int64_t, int64_t>{37, 40, 3}, {13, 12, 3}, {9, 40, 1}}) {
+        SCOPED_TRACE(std::to_string(h) + "x" + std::to_string(wd) + " k" + std::to_string(k));
+        const int p = int(k / 2);
+        Tensor x = randn({2, 8, h, wd}, 41), w = randn({16, 8, k, k}, 42, 0.3f), b = randn({16}, 43);
+        Tensor whole = conv2d(cpu, x, w, b, 1, p);
+        for (Ctx* ctx : {&cpu, &ref}) {
+            Tensor out = Tensor::full({2, 16, h, wd}, 7.0f);
+            for (int64_t r0 = 0; r0 < h; r0 += 8) {
+                const int64_t r1 = std::min(h, r0 + 8);
+                const int64_t a = std::max<int64_t>(0, r0 - p), bb = std::min(h, r1 + p);
+                conv2d_into(*ctx, x.slice(2, a, bb), w, b, int(p - (r0 - a)), int(p - (bb - r1)), p,
+                            out.slice(2, r0, r1));
+            }
+            EXPECT_LT(rel_err(out, whole), 1e-5) << (ctx == &ref ? "ref" : "cpu");
+        }
+    }
+    Tensor x = randn({1, 8, 6, 6}, 1), w = randn({4, 8, 3, 3}, 2);
+    Tensor out = Tensor::empty({1, 4, 6, 6});
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, 0, 1, out), Error);                      // 5 rows out, not 6
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), -1, 1, 1, out), Error);                     // negative padding
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, 1, 1, out.transpose(2, 3).slice(3, 0, 6)), Error);  // last stride
+    EXPECT_THROW(conv2d_into(cpu, x, randn({4, 3, 3, 3}, 1), Tensor(), 1, 1, 1, out), Error);  // channels
 }
 
 TEST(BackendDense, NoPrimitiveFallsBackToOneDnnReferenceKernels) {

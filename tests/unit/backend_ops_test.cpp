@@ -231,6 +231,31 @@ TEST(BackendReduce, MeanStdMatchReference) {
     EXPECT_THROW(mean(cpu, x, 3), Error);
 }
 
+// add_into adds in place into a view (row slices of NCHW maps), with broadcasting and strided
+// operands, on both backends.
+TEST(BackendElementwise, AddIntoViews) {
+    for (Ctx ctx : {cpu_ctx(), ref_ctx()}) {
+        SCOPED_TRACE(ctx.backend ? "ref" : "cpu");
+        Tensor y = randn({2, 3, 10, 6}, 51), before = y.clone();
+        Tensor a = randn({2, 3, 4, 6}, 52);
+        add_into(ctx, y.slice(2, 3, 7), a);
+        Tensor want = add(ctx, before.slice(2, 3, 7), a);
+        EXPECT_LT(rel_err(y.slice(2, 3, 7).contiguous(), want), 1e-6);
+        EXPECT_EQ(y.slice(2, 0, 3).to_vector(), before.slice(2, 0, 3).to_vector());
+        EXPECT_EQ(y.slice(2, 7, 10).to_vector(), before.slice(2, 7, 10).to_vector());
+        Tensor bias = randn({3, 1, 1}, 53);  // broadcast over rows and columns
+        Tensor y2 = y.clone();
+        add_into(ctx, y2.slice(2, 0, 5), bias);
+        EXPECT_LT(rel_err(y2.slice(2, 0, 5).contiguous(), add(ctx, y.slice(2, 0, 5), bias)), 1e-6);
+        Tensor t = randn({6, 10}, 54);  // a transposed destination (no unit inner stride)
+        Tensor tb = t.clone(), at = randn({10, 6}, 55);
+        add_into(ctx, t.transpose(0, 1), at);
+        EXPECT_LT(rel_err(t.transpose(0, 1).contiguous(), add(ctx, tb.transpose(0, 1), at)), 1e-6);
+        EXPECT_THROW(add_into(ctx, y.slice(2, 0, 2), a), Error);
+        EXPECT_THROW(add_into(ctx, Tensor::zeros({1, 6}).expand({4, 6}), randn({4, 6}, 1)), Error);
+    }
+}
+
 // copy_into writes a tensor into a view of another (row slices of NCHW maps, transposed views).
 TEST(BackendShape, CopyIntoStridedDestinations) {
     for (Ctx ctx : {cpu_ctx(), ref_ctx()}) {

@@ -20,9 +20,9 @@ public:
     size_t prepared_weight_bytes() const override { return cpu::prepared_weight_bytes(); }
     void set_prepared_weight_limit(size_t bytes) override { cpu::set_prepared_weight_limit(bytes); }
 
-    void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
+    void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType compute,
                 const View& y) override {
-        cpu::conv2d(x, w, bias, stride, padding, act, compute, y);
+        cpu::conv2d(x, w, bias, stride, pad, act, compute, y);
     }
     void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) override {
         cpu::linear(x, w, bias, compute, y);

@@ -8,7 +8,7 @@
 namespace sdpp::cpu {
 
 // dense.cpp
-void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
+void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType compute,
             const View& y);
 void linear(const View& x, const View& w, const View& bias, DType compute, const View& y);
 void matmul(const View& a, const View& b, float alpha, DType compute, const View& y);

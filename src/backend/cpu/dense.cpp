@@ -214,24 +214,26 @@ ConvLayout choose_layout(int64_t ci, int64_t ho, int64_t wo) {
     return ho * wo >= 32 * 32 && ci >= 8 ? ConvLayout::Blocked : ConvLayout::Plain;
 }
 
-std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bias, int stride, int pad, Act act,
+std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bias, int stride, Pad2d pad, Act act,
                                       dt cdt) {
-    memory::dim ho_ = (xs[2] + 2 * pad - ws[2]) / stride + 1, wo_ = (xs[3] + 2 * pad - ws[3]) / stride + 1;
+    memory::dim ho_ = (xs[2] + pad.top + pad.bottom - ws[2]) / stride + 1;
+    memory::dim wo_ = (xs[3] + pad.left + pad.right - ws[3]) / stride + 1;
     ConvLayout layout = choose_layout(xs[1], ho_, wo_);
     std::string key = key_of(xs) + "|" + key_of(ws) + "|" + std::to_string(bias) + std::to_string(stride) + "," +
-                      std::to_string(pad) + "," + std::to_string(int(act)) + "," + std::to_string(int(cdt)) + "," +
-                      std::to_string(int(layout));
+                      std::to_string(pad.top) + "," + std::to_string(pad.bottom) + "," + std::to_string(pad.left) +
+                      "," + std::to_string(pad.right) + "," + std::to_string(int(act)) + "," +
+                      std::to_string(int(cdt)) + "," + std::to_string(int(layout));
     std::lock_guard<std::mutex> lk(g_mu);
     auto it = g_convs.find(key);
     if (it != g_convs.end()) return it->second;
     memory::dim n = xs[0], ci = xs[1], h = xs[2], w = xs[3], co = ws[0], kh = ws[2], kw = ws[3];
-    memory::dim ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
+    memory::dim ho = (h + pad.top + pad.bottom - kh) / stride + 1, wo = (w + pad.left + pad.right - kw) / stride + 1;
     tag act_tag = layout == ConvLayout::Blocked || cdt != dt::f32 ? tag::any : tag::nchw;
     memory::desc src({n, ci, h, w}, cdt, act_tag), wei({co, ci, kh, kw}, cdt, tag::any);
     memory::desc dst({n, co, ho, wo}, dt::f32, act_tag);
     memory::desc bmd = bias ? memory::desc({co}, dt::f32, tag::x) : memory::desc();
     convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, bmd, dst,
-                                {stride, stride}, {pad, pad}, {pad, pad});
+                                {stride, stride}, {pad.top, pad.left}, {pad.bottom, pad.right});
     primitive_attr attr;
     if (act == Act::SiLU) {
         post_ops po;
@@ -345,20 +347,24 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
 }
 }  // namespace
 
-void conv2d(const View& x, const View& w, const View& bias, int stride, int padding, Act act, DType compute,
+void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType compute,
             const View& y) {
     try {
-        if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && padding == 0) {
+        if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad.zero() && y.is_contiguous()) {
             conv1x1(x, w, bias, act, compute, y);
             return;
         }
-        auto e = conv_entry(x.shape, w.shape, bias.defined(), stride, padding, act, compute_type(compute));
-        memory xm(e->src_user, eng(), x.data), ym(e->dst_user, eng(), y.data);
+        auto e = conv_entry(x.shape, w.shape, bias.defined(), stride, pad, act, compute_type(compute));
+        // y may be a slice of a bigger map: its own strides (the dst reorder below writes them).
+        const memory::desc y_user = y.is_contiguous() ? e->dst_user
+                                                      : memory::desc(e->dst_user.dims(), dt::f32,
+                                                                     memory::dims(y.strides.begin(), y.strides.end()));
+        memory xm(e->src_user, eng(), x.data), ym(y_user, eng(), y.data);
         Tensor xs, ys;
         memory src = to_layout(xm, e->pd.src_desc(), xs);
         memory wei = get_weight(w, e->w_plain, e->pd.weights_desc());
         memory dst = ym;
-        bool dst_reorder = e->pd.dst_desc() != e->dst_user;
+        bool dst_reorder = e->pd.dst_desc() != y_user;
         if (dst_reorder) {
             ys = Tensor::empty({int64_t((e->pd.dst_desc().get_size() + 3) / 4)});
             dst = memory(e->pd.dst_desc(), eng(), ys.raw());
@@ -441,7 +447,8 @@ void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const
                 else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc));
                 return;
             }
-            auto e = conv_entry({1, w.shape[1], h, wd}, w.shape, true, stride, pad, Act::None, compute_type(compute));
+            auto e = conv_entry({1, w.shape[1], h, wd}, w.shape, true, stride, Pad2d::all(pad), Act::None,
+                                compute_type(compute));
             get_weight(w, e->w_plain, e->pd.weights_desc());
         } else {
             memory::dim m = 64, k = w.shape[1], n = w.shape[0];

@@ -183,7 +183,16 @@ void binary_row(const float* a, int64_t sa, const float* b, int64_t sb, float* y
 
 template <Binary op>
 void binary_impl(const View& a, const View& b, const View& y) {
-    Collapsed c = collapse_dims(y.shape, {&a.strides, &b.strides});
+    Collapsed c = collapse_dims(y.shape, {&a.strides, &b.strides, &y.strides});
+    if (c.st[2].back() != 1) {  // a destination without unit inner stride: through a contiguous copy
+        Tensor tmp = Tensor::empty(y.shape);
+        View t = y;
+        t.data = tmp.raw();
+        t.strides = tmp.strides();
+        binary_impl<op>(a, b, t);
+        copy_strided(t, y);
+        return;
+    }
     int nd = int(c.shape.size());
     int64_t inner = c.shape.back(), rows = numel_of(c.shape) / inner;
     const float* pa = a.f32();
@@ -212,14 +221,15 @@ void binary_impl(const View& a, const View& b, const View& y) {
 #pragma omp parallel for schedule(static) if (rows * inner > kParallelMin)
     for (int64_t t = 0; t < rows * nchunks; ++t) {
         int64_t r = t / nchunks, b0 = (t % nchunks) * chunk, len = std::min(chunk, inner - b0);
-        int64_t oa = 0, ob = 0, rem = r;
+        int64_t oa = 0, ob = 0, oy = 0, rem = r;
         for (int d = nd - 2; d >= 0; --d) {
             int64_t i = rem % c.shape[d];
             rem /= c.shape[d];
             oa += i * c.st[0][d];
             ob += i * c.st[1][d];
+            oy += i * c.st[2][d];
         }
-        binary_row<op>(pa + oa + b0 * sa, sa, pb + ob + b0 * sb, sb, py + r * inner + b0, len);
+        binary_row<op>(pa + oa + b0 * sa, sa, pb + ob + b0 * sb, sb, py + oy + b0, len);
     }
 }
 

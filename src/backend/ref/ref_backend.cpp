@@ -59,7 +59,7 @@ public:
     const char* name() const override { return "ref"; }
     bool supports(Op, DType) const override { return true; }  // computes everything in double
 
-    void conv2d(const View& x, const View& w, const View& bias, int stride, int pad, Act act, DType,
+    void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType,
                 const View& y) override {
         int64_t n = x.shape[0], ci = x.shape[1], h = x.shape[2], wd = x.shape[3];
         int64_t co = w.shape[0], kh = w.shape[2], kw = w.shape[3], ho = y.shape[2], wo = y.shape[3];
@@ -71,16 +71,16 @@ public:
                         double acc = bias.defined() ? load(bias, o) : 0.0;
                         for (int64_t c = 0; c < ci; ++c)
                             for (int64_t ky = 0; ky < kh; ++ky) {
-                                int64_t iy = oy * stride - pad + ky;
+                                int64_t iy = oy * stride - pad.top + ky;
                                 if (iy < 0 || iy >= h) continue;
                                 for (int64_t kx = 0; kx < kw; ++kx) {
-                                    int64_t ix = ox * stride - pad + kx;
+                                    int64_t ix = ox * stride - pad.left + kx;
                                     if (ix < 0 || ix >= wd) continue;
                                     acc += load(x, offset(x, {b, c, iy, ix})) * load(w, offset(w, {o, c, ky, kx}));
                                 }
                             }
                         if (act == Act::SiLU) acc *= sigmoid(acc);
-                        out[((b * co + o) * ho + oy) * wo + ox] = float(acc);
+                        out[offset(y, {b, o, oy, ox})] = float(acc);
                     }
     }
 
@@ -240,11 +240,10 @@ public:
 
     void binary(Binary op, const View& a, const View& b, const View& y) override {
         std::vector<int64_t> idx(size_t(y.ndim()), 0);
-        int64_t i = 0;
         do {
             double va = load(a, offset(a, idx)), vb = load(b, offset(b, idx));
             double r = op == Binary::Add ? va + vb : op == Binary::Sub ? va - vb : va * vb;
-            y.f32()[i++] = float(r);
+            y.f32()[offset(y, idx)] = float(r);
         } while (next(idx, y.shape));
     }
 
