@@ -99,6 +99,22 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     Tensor wl2 = randn({300, 256}, 68, 0.05f).to(DType::F16), xl2 = randn({7, 256}, 69);
     EXPECT_LT(rel_err(linear(cpu, xl2, wl2, Tensor()), linear(ref, xl2, wl2, Tensor())), 1e-5);
     EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
+    // Blocked conv weights convert a few output-channel blocks at a time: a weight of several
+    // chunks whose output channels do not fill the last block (300 = 37.5 blocks of 8) gives exactly
+    // what the same weight in f32 gives (converted whole: no staging at all).
+    {
+        Tensor wc = randn({300, 200, 3, 3}, 70, 0.02f).to(DType::F16), xc = randn({1, 200, 32, 32}, 71);
+        Tensor want = conv2d(cpu, xc, wc.to(DType::F32), Tensor(), 1, 1);
+        const size_t before = cpu::weights_converted_in_blocks();
+        EXPECT_EQ(rel_err(conv2d(cpu, xc, wc, Tensor(), 1, 1), want), 0.0);  // per call (cap 0)
+        EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 1);  // the blocked path, not the fallback
+        set_prepared_weight_limit(cpu, SIZE_MAX);
+        prepare_conv2d_weight(cpu, wc, 32, 32);
+        EXPECT_EQ(rel_err(conv2d(cpu, xc, wc, Tensor(), 1, 1), want), 0.0);  // kept
+        EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 2);
+        release_prepared_weights(cpu);
+        set_prepared_weight_limit(cpu, 0);
+    }
     // A cap keeps what fits and converts the rest per call.
     set_prepared_weight_limit(cpu, size_t(64 * 128 * 9 * 4));
     EXPECT_LT(rel_err(conv2d(cpu, xb, wb, Tensor(), 1, 1), conv2d(ref, xb, wb, Tensor(), 1, 1)), 1e-5);

@@ -17,6 +17,8 @@ void release_prepared_weights();
 size_t prepared_weight_bytes();
 void set_prepared_weight_limit(size_t bytes);
 bool native_bf16();  // oneDNN has bf16 conv/matmul kernels on this CPU
+// f16/bf16 conv weights converted a few output-channel blocks at a time so far (tests).
+size_t weights_converted_in_blocks();
 // Primitives for which oneDNN picked its (very slow) reference kernel; logged as warnings.
 size_t reference_fallbacks();
 
