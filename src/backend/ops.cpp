@@ -129,26 +129,27 @@ Tensor conv2d(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_,
     return y;
 }
 
-void conv2d_into(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int pad_top, int pad_bottom,
-                 int padding, const Tensor& y) {
+void conv2d_into(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int stride, Pad2d pad,
+                 const Tensor& y) {
     check_compute("conv2d_into", ctx);
     Tensor x = act_contig(ctx, "conv2d_into", "input", x_);
     SDPP_CHECK(x.ndim() == 4, "[conv2d_into] input ", x.shape_str(), " must be [N, C, H, W]");
     Tensor w = weight("conv2d_into", w_);
     SDPP_CHECK(w.ndim() == 4 && x.dim(1) == w.dim(1), "[conv2d_into] input ", x.shape_str(), " does not fit weight ",
                w.shape_str());
-    SDPP_CHECK(pad_top >= 0 && pad_bottom >= 0 && padding >= 0, "[conv2d_into] bad padding ", pad_top, "/",
-               pad_bottom, "/", padding);
+    SDPP_CHECK(stride >= 1 && pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
+               "[conv2d_into] bad stride ", stride, " or padding ", pad.top, "/", pad.bottom, "/", pad.left, "/",
+               pad.right);
     Tensor bias = param("conv2d_into", "bias", bias_, w.dim(0));
-    const int64_t ho = x.dim(2) + pad_top + pad_bottom - w.dim(2) + 1, wo = x.dim(3) + 2 * padding - w.dim(3) + 1;
-    SDPP_CHECK(ho > 0 && wo > 0, "[conv2d_into] input ", x.shape_str(), " is smaller than kernel ", w.shape_str());
-    const Shape want{x.dim(0), w.dim(0), ho, wo};
+    const int64_t hp = x.dim(2) + pad.top + pad.bottom, wp = x.dim(3) + pad.left + pad.right;
+    SDPP_CHECK(hp >= w.dim(2) && wp >= w.dim(3), "[conv2d_into] input ", x.shape_str(), " is smaller than kernel ",
+               w.shape_str());
+    const Shape want{x.dim(0), w.dim(0), (hp - w.dim(2)) / stride + 1, (wp - w.dim(3)) / stride + 1};
     SDPP_CHECK(y.defined() && y.dtype() == DType::F32 && y.shape() == want && y.stride(3) == 1, "[conv2d_into] output ",
                y.defined() ? y.shape_str() : "(none)", " must be an f32 ", to_string(want), " view with unit last stride");
     for (int d = 0; d < 3; ++d)
         SDPP_CHECK(y.dim(d) == 1 || y.stride(d) > 0, "[conv2d_into] output ", y.shape_str(), " is a broadcast view");
-    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), 1, Pad2d{pad_top, pad_bottom, padding, padding},
-                    Act::None, ctx.compute_dtype, view_of(y));
+    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), stride, pad, Act::None, ctx.compute_dtype, view_of(y));
 }
 
 Tensor linear(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_) {

@@ -8,6 +8,7 @@
 // - Inputs may be non-contiguous views unless a comment says otherwise; outputs are contiguous.
 // - An undefined Tensor() means "absent" (e.g. no bias).
 #pragma once
+#include "backend/backend.h"  // Pad2d
 #include "core/tensor.h"
 
 #include <span>
@@ -26,12 +27,12 @@ struct Ctx {
 // ---- dense -----------------------------------------------------------------------------------
 // x [N, Cin, H, W], w [Cout, Cin, kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo]
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride = 1, int padding = 0);
-// A stride-1 conv written into y, with pad_top / pad_bottom zero rows above / below x (0 where x
-// already carries the neighbouring rows: the row bands of the VAE decoder) and `padding` columns
-// on each side. y: a view of shape [N, Cout, H + pad_top + pad_bottom - kh + 1, Wo] with unit last
-// stride, e.g. a slice of rows of a bigger map.
-void conv2d_into(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int pad_top, int pad_bottom,
-                 int padding, const Tensor& y);
+// A conv written into y, with per-side zero padding (e.g. none above or below where x already
+// carries the neighbouring rows: the row bands of the VAE). y: a view of shape
+// [N, Cout, (H + top + bottom - kh) / stride + 1, (W + left + right - kw) / stride + 1] with unit
+// last stride, e.g. a slice of rows of a bigger map.
+void conv2d_into(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, Pad2d pad,
+                 const Tensor& y);
 // x [..., in], w [out, in] (nn.Linear layout), bias [out] or undefined -> [..., out]
 Tensor linear(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias);
 // a [..., M, K] (or [..., K, M] with trans_a), b [..., K, N] (or [..., N, K] with trans_b);

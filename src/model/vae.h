@@ -87,6 +87,8 @@ struct VAEEncoder {
     // The two halves of forward (tiled encode runs the first per tile, the second on the whole map):
     Tensor forward_down(Ctx& ctx, const Tensor& image) const;  // conv_in + levels -> [N, C_last, H/8, W/8]
     Tensor forward_mid(Ctx& ctx, const Tensor& h) const;       // mid + norm_out + conv_out -> [N, 2z, h, w]
+    // forward_down over row bands (vae_banded.cpp): the same result in less memory.
+    Tensor forward_down_banded(Ctx& ctx, const Tensor& image, int64_t band_bytes) const;
 };
 
 struct VAEDecoder {
@@ -125,8 +127,9 @@ struct VAEPosterior {
 // full-resolution maps for the plain forward (docs/performance.md: 4388 -> 2404 MiB of tensors at
 // 1024x1024).
 constexpr int64_t kVAEBandBytes = int64_t(64) << 20;  // one band of a layer's input
-// The pipelines decode images up to this size through row bands and tile larger ones (whose memory
-// stays bounded). At 1536x1536 the banded peak is about the plain decode's at 1024x1024.
+// The pipelines decode (and encode) images up to this size through row bands and tile larger ones
+// (whose memory stays bounded). At 1536x1536 the banded decode's peak is about the plain decode's at
+// 1024x1024.
 constexpr int64_t kVAEBandedMaxPixels = int64_t(1536) * 1536;
 
 // Tiles in latent pixels (the encoder's image tiles are `downscale` times larger). Tiles overlap by
@@ -160,6 +163,8 @@ struct VAE {
     // image [N, 3, H, W] in [-1, 1] -> posterior (the latent to sample is mean (+ std * noise), then
     // times cfg.scaling_factor).
     VAEPosterior encode(Ctx& ctx, const Tensor& image) const;
+    // The same result through row bands (see kVAEBandBytes): what the pipelines use.
+    VAEPosterior encode_banded(Ctx& ctx, const Tensor& image, int64_t band_bytes = kVAEBandBytes) const;
     // z [N, C, h, w] unscaled (latent / scaling_factor) -> image [N, 3, 8h, 8w], about [-1, 1].
     Tensor decode(Ctx& ctx, const Tensor& z) const;
     // The same result through row bands (see kVAEBandBytes): what the pipelines use.

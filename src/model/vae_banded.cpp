@@ -31,7 +31,8 @@ void conv_rows_into(Ctx& ctx, const Conv2d& conv, int64_t height, int64_t r0, in
     SDPP_CHECK(conv.stride == 1 && conv.weight.dim(2) == 2 * p + 1, "[vae bands] conv ",
                conv.weight.shape_str(), " with stride ", conv.stride, " and padding ", p, " is not 'same'");
     const int64_t a = std::max<int64_t>(0, r0 - p), b = std::min(height, r1 + p);
-    conv2d_into(ctx, input_rows(a, b), conv.weight, conv.bias, int(p - (r0 - a)), int(p - (b - r1)), int(p), dst);
+    const Pad2d pad{int(p - (r0 - a)), int(p - (b - r1)), int(p), int(p)};
+    conv2d_into(ctx, input_rows(a, b), conv.weight, conv.bias, 1, pad, dst);
 }
 
 // conv(SiLU(norm(x))) over row bands of x, plus skip(r0, r1) (rows of a residual) when given.
@@ -68,6 +69,36 @@ Tensor upsample_conv_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64
     return out;
 }
 
+// The encoder's downsample: conv (3x3, stride 2, no padding) of x padded by one zero row at the
+// bottom and one zero column at the right, over bands of output rows. Output row o reads input rows
+// 2o .. 2o + 2; the bottom pad row only exists for the band that reaches it.
+Tensor downsample_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64_t band_bytes) {
+    SDPP_CHECK(conv.stride == 2 && conv.padding == 0 && conv.weight.dim(2) == 3 && conv.weight.dim(3) == 3,
+               "[vae bands] downsample conv ", conv.weight.shape_str(), " is not 3x3 stride 2 unpadded");
+    SDPP_CHECK(x.dim(2) >= 2 && x.dim(3) >= 2, "[vae bands] map ", x.shape_str(), " is too small to downsample");
+    const int64_t h = x.dim(2), ho = (h + 1 - 3) / 2 + 1, wo = (x.dim(3) + 1 - 3) / 2 + 1;
+    const int64_t rows = std::max<int64_t>(4, band_rows(x, band_bytes) / 2);
+    Tensor out = Tensor::empty({x.dim(0), conv.out_channels(), ho, wo});
+    for (int64_t r0 = 0; r0 < ho; r0 += rows) {
+        const int64_t r1 = std::min(ho, r0 + rows), a = 2 * r0, b = std::min(h, 2 * r1 + 1);
+        conv2d_into(ctx, x.slice(2, a, b), conv.weight, conv.bias, 2, Pad2d{0, int(2 * r1 + 1 - b), 0, 1},
+                    out.slice(2, r0, r1));
+    }
+    return out;
+}
+
+// A 'same' conv over row bands of x (no norm in front: the encoder's conv_in).
+Tensor conv_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64_t band_bytes) {
+    const int64_t height = x.dim(2), rows = band_rows(x, band_bytes);
+    Tensor out = Tensor::empty({x.dim(0), conv.out_channels(), height, x.dim(3)});
+    for (int64_t r0 = 0; r0 < height; r0 += rows) {
+        const int64_t r1 = std::min(height, r0 + rows);
+        conv_rows_into(ctx, conv, height, r0, r1, [&](int64_t a, int64_t b) { return x.slice(2, a, b); },
+                       out.slice(2, r0, r1));
+    }
+    return out;
+}
+
 }  // namespace
 
 Tensor VAEResBlock::forward_banded(Ctx& ctx, const Tensor& x_, int64_t band_bytes) const {
@@ -97,6 +128,28 @@ Tensor VAE::decode_banded(Ctx& ctx, const Tensor& z, int64_t band_bytes) const {
     SDPP_CHECK(z.dim(2) >= 1 && z.dim(3) >= 1, "[vae] empty latent ", z.shape_str());
     Tensor mid = decoder.forward_mid(ctx, post_quant_conv ? (*post_quant_conv)(ctx, z) : z);
     return decoder.forward_up_banded(ctx, mid, band_bytes);
+}
+
+
+Tensor VAEEncoder::forward_down_banded(Ctx& ctx, const Tensor& image, int64_t band_bytes) const {
+    SDPP_CHECK(band_bytes > 0, "[vae bands] band size must be positive, got ", band_bytes);
+    // conv_in's output has 128 channels to the image's 3: size its bands by the output
+    Tensor h = conv_banded(ctx, conv_in, contiguous(ctx, image),
+                           std::max<int64_t>(1, band_bytes * image.dim(1) / conv_in.out_channels()));
+    for (auto& lv : down) {
+        for (auto& b : lv.blocks) h = b.forward_banded(ctx, h, band_bytes);
+        if (lv.downsample) h = downsample_banded(ctx, *lv.downsample, h, band_bytes);  // [N, C, H/2, W/2]
+    }
+    return h;
+}
+
+VAEPosterior VAE::encode_banded(Ctx& ctx, const Tensor& image, int64_t band_bytes) const {
+    SDPP_CHECK(image.defined() && image.ndim() == 4 && image.dim(1) == cfg.in_channels, "[vae] image ",
+               image.defined() ? image.shape_str() : "(none)", " must be [N,", cfg.in_channels, ",H,W]");
+    SDPP_CHECK(image.dim(2) >= 1 && image.dim(3) >= 1, "[vae] empty image ", image.shape_str());
+    Tensor m = encoder.forward_mid(ctx, encoder.forward_down_banded(ctx, image, band_bytes));
+    if (quant_conv) m = (*quant_conv)(ctx, m);
+    return posterior_from_moments(m);
 }
 
 }  // namespace sdpp

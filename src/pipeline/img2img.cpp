@@ -12,14 +12,10 @@
 
 namespace sdpp::pipeline {
 
-namespace {
-// Larger images go through the VAE in tiles (memory); 1024x1024 and below run whole.
-constexpr int64_t kUntiledMaxPixels = 1024 * 1024;
-}  // namespace
-
+// Through row bands (exact, less memory) up to kVAEBandedMaxPixels, through tiles past it.
 void encode_image(Ctx& ctx, const VAE& vae, const Tensor& x, Tensor& mean, Tensor& std) {
-    const bool tiled = x.dim(2) * x.dim(3) > kUntiledMaxPixels;
-    VAEPosterior post = tiled ? vae.encode_tiled(ctx, x) : vae.encode(ctx, x);
+    const bool tiled = x.dim(2) * x.dim(3) > kVAEBandedMaxPixels;
+    VAEPosterior post = tiled ? vae.encode_tiled(ctx, x) : vae.encode_banded(ctx, x);
     const float s = vae.cfg.scaling_factor;
     mean = scale(ctx, post.mean, s);
     std = scale(ctx, post.std, s);

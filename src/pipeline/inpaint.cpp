@@ -182,7 +182,8 @@ void prepare_mask_latents(Ctx& ctx, const VAE& vae, const ImageInputs& in, bool 
         float* k = keep.data<float>();
         for (size_t i = 0; i < bin.size(); ++i) k[i] = 1.0f - bin[i];
         Tensor masked = mul(ctx, image, keep);  // [1, 3, H, W], masked area 0 (gray)
-        VAEPosterior post = int64_t(W) * H > 1024 * 1024 ? vae.encode_tiled(ctx, masked) : vae.encode(ctx, masked);
+        VAEPosterior post = int64_t(W) * H > kVAEBandedMaxPixels ? vae.encode_tiled(ctx, masked)
+                                                                 : vae.encode_banded(ctx, masked);
         Tensor masked_latent = scale(ctx, post.mean, vae.cfg.scaling_factor);  // [1, C, h, w]
         // F.interpolate(mask, size=(h, w)) nearest: source index floor(dst * in / out).
         Tensor ml = Tensor::empty({1, 1, latent_h, latent_w});

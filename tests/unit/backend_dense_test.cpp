@@ -229,7 +229,7 @@ TEST(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
             for (int64_t r0 = 0; r0 < h; r0 += 8) {
                 const int64_t r1 = std::min(h, r0 + 8);
                 const int64_t a = std::max<int64_t>(0, r0 - p), bb = std::min(h, r1 + p);
-                conv2d_into(*ctx, x.slice(2, a, bb), w, b, int(p - (r0 - a)), int(p - (bb - r1)), p,
+                conv2d_into(*ctx, x.slice(2, a, bb), w, b, 1, Pad2d{int(p - (r0 - a)), int(p - (bb - r1)), p, p},
                             out.slice(2, r0, r1));
             }
             EXPECT_LT(rel_err(out, whole), 1e-5) << (ctx == &ref ? "ref" : "cpu");
@@ -237,10 +237,27 @@ TEST(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
     }
     Tensor x = randn({1, 8, 6, 6}, 1), w = randn({4, 8, 3, 3}, 2);
     Tensor out = Tensor::empty({1, 4, 6, 6});
-    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, 0, 1, out), Error);                      // 5 rows out, not 6
-    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), -1, 1, 1, out), Error);                     // negative padding
-    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, 1, 1, out.transpose(2, 3).slice(3, 0, 6)), Error);  // last stride
-    EXPECT_THROW(conv2d_into(cpu, x, randn({4, 3, 3, 3}, 1), Tensor(), 1, 1, 1, out), Error);  // channels
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, Pad2d{1, 0, 1, 1}, out), Error);   // 5 rows out, not 6
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, Pad2d{-1, 1, 1, 1}, out), Error);  // negative padding
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 0, Pad2d::all(1), out), Error);       // stride 0
+    EXPECT_THROW(conv2d_into(cpu, x, w, Tensor(), 1, Pad2d::all(1), out.transpose(2, 3).slice(3, 0, 6)), Error);
+    EXPECT_THROW(conv2d_into(cpu, x, randn({4, 3, 3, 3}, 1), Tensor(), 1, Pad2d::all(1), out), Error);  // channels
+    // stride 2 with padding on the bottom and right only (the VAE encoder's downsample), in row
+    // bands, against pad-then-conv
+    {
+        Tensor xd = randn({1, 8, 13, 11}, 44), wd = randn({4, 8, 3, 3}, 45, 0.3f), bd = randn({4}, 46);
+        Tensor padded = Tensor::zeros({1, 8, 14, 12});
+        copy_into(cpu, padded.slice(2, 0, 13).slice(3, 0, 11), xd);
+        Tensor whole = conv2d(cpu, padded, wd, bd, 2, 0);  // [1, 4, 6, 5]
+        for (Ctx* ctx : {&cpu, &ref}) {
+            Tensor o = Tensor::full(whole.shape(), 3.0f);
+            for (int64_t r0 = 0; r0 < 6; r0 += 4) {
+                const int64_t r1 = std::min<int64_t>(6, r0 + 4), a = 2 * r0, bb = std::min<int64_t>(13, 2 * r1 + 1);
+                conv2d_into(*ctx, xd.slice(2, a, bb), wd, bd, 2, Pad2d{0, int(2 * r1 + 1 - bb), 0, 1}, o.slice(2, r0, r1));
+            }
+            EXPECT_LT(rel_err(o, whole), 1e-5) << (ctx == &ref ? "ref" : "cpu");
+        }
+    }
 }
 
 TEST(BackendDense, NoPrimitiveFallsBackToOneDnnReferenceKernels) {
