@@ -29,6 +29,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <time.h>
@@ -126,8 +127,10 @@ struct StageResult {
     std::string name;
     Timing t;
     FlopCount flops;
-    double limit_s = 0;     // flops / peak of the compute dtype
+    double limit_s = 0;     // flops / peak of the compute dtype, the mean of the peaks measured
+                            // just before and just after the stage (the VM's speed drifts)
     double limit_cpu_s = 0; // the same with both measured in process CPU time / threads
+    double peak_before = 0, peak_after = 0;  // FLOP/s of the compute dtype around the stage
     size_t alloc_peak = 0;  // allocator peak during the stage (warm-up and timed runs)
     std::string shape;      // what ran, in words
     std::vector<OpProfile> profile;  // --profile: backend time per op over the timed runs
@@ -151,6 +154,9 @@ nlohmann::json stage_json(const StageResult& r) {
     j["flops_linear"] = r.flops.linear;
     j["flops_attention"] = r.flops.attention;
     j["limit_s"] = r.limit_s;
+    j["peak_gflops"] = (r.peak_before + r.peak_after) / 2e9;
+    j["peak_gflops_before"] = r.peak_before / 1e9;
+    j["peak_gflops_after"] = r.peak_after / 1e9;
     j["fraction_of_limit"] = r.t.median() / r.limit_s;
     j["gflops_per_s"] = r.flops.total() / r.t.median() / 1e9;
     j["allocator_peak_bytes"] = r.alloc_peak;
@@ -173,7 +179,10 @@ void print_stage(const StageResult& r, const char* dtype) {
     std::printf("  FLOPs %.3f TFLOP (conv %.3f, linear %.3f, attention %.3f); %.1f GFLOP/s\n", r.flops.total() / 1e12,
                 r.flops.conv / 1e12, r.flops.linear / 1e12, r.flops.attention / 1e12,
                 r.flops.total() / r.t.median() / 1e9);
-    std::printf("  limit %.3f s at the %s peak; median = %.2fx the limit\n", r.limit_s, dtype, r.t.median() / r.limit_s);
+    std::printf("  limit %.3f s at the %s peak of %.1f GFLOP/s (mean of %.1f before and %.1f after the stage); "
+                "median = %.2fx the limit\n",
+                r.limit_s, dtype, (r.peak_before + r.peak_after) / 2e9, r.peak_before / 1e9, r.peak_after / 1e9,
+                r.t.median() / r.limit_s);
     std::printf("  allocator peak %s\n", human_bytes(double(r.alloc_peak)).c_str());
     if (!r.profile.empty()) {
         const double n = double(r.t.runs.size());
@@ -219,18 +228,22 @@ int run(const Args& a) {
         std::fflush(stdout);
     }
 
-    // Machine peak: a plain n^3 matmul through the backend's op, median of 3 after a warm-up.
+    // Machine peak: a plain n^3 matmul through the backend's op, median of 3 after a warm-up
+    // ({wall, CPU-time} FLOP/s). Measured for both dtypes first, then again for the compute dtype
+    // after each stage: a stage's limit uses the mean of the peaks on either side of it.
+    const int64_t pn = a.peak_size;
+    auto measure_peak = [&](DType dt) {
+        const Tensor px = randn({pn, pn}, 1), py = randn({pn, pn}, 2);  // not kept: stages measure their own peak memory
+        Ctx pctx;
+        pctx.compute_dtype = dt;
+        Timing t = time_runs(3, [&] { matmul(pctx, px, py); });
+        const double flop = 2.0 * double(pn) * double(pn) * double(pn);
+        return std::pair<double, double>{flop / t.median(), flop / t.cpu_median()};
+    };
     double peak[2] = {0, 0}, peak_cpu[2] = {0, 0};
     {
-        const int64_t n = a.peak_size;
-        Tensor x = randn({n, n}, 1), y = randn({n, n}, 2);
-        for (int i = 0; i < 2; ++i) {
-            Ctx ctx;
-            ctx.compute_dtype = i ? DType::BF16 : DType::F32;
-            Timing t = time_runs(3, [&] { matmul(ctx, x, y); });
-            peak[i] = 2.0 * double(n) * double(n) * double(n) / t.median();
-            peak_cpu[i] = 2.0 * double(n) * double(n) * double(n) / t.cpu_median();
-        }
+        const int64_t n = pn;
+        for (int i = 0; i < 2; ++i) std::tie(peak[i], peak_cpu[i]) = measure_peak(i ? DType::BF16 : DType::F32);
         if (text) {
             std::printf("machine peak (oneDNN matmul %lld^3, median of 3): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n",
                         (long long)n, peak[0] / 1e9, peak[1] / 1e9);
@@ -239,7 +252,17 @@ int run(const Args& a) {
             std::fflush(stdout);
         }
     }
-    const double my_peak = peak[dtype == DType::BF16], my_peak_cpu = peak_cpu[dtype == DType::BF16];
+    // The compute dtype's peak as last measured; each stage measures it again after itself.
+    double my_peak = peak[dtype == DType::BF16], my_peak_cpu = peak_cpu[dtype == DType::BF16];
+    auto set_limit = [&](StageResult& r) {
+        const auto [after, after_cpu] = measure_peak(dtype);
+        r.peak_before = my_peak;
+        r.peak_after = after;
+        r.limit_s = r.flops.total() / ((my_peak + after) / 2);
+        r.limit_cpu_s = r.flops.total() / ((my_peak_cpu + after_cpu) / 2);
+        my_peak = after;
+        my_peak_cpu = after_cpu;
+    };
 
     std::vector<StageResult> stages;
     Ctx ctx;
@@ -258,8 +281,6 @@ int run(const Args& a) {
                       (long long)ucfg.context_dim);
         r.shape = what;
         r.flops = unet_flops(ucfg, n, lh, lw, ctx_len);
-        r.limit_s = r.flops.total() / my_peak;
-        r.limit_cpu_s = r.flops.total() / my_peak_cpu;
         {
             default_allocator().reset_peak();
             UNet unet = UNet::load(m.weights(), ucfg);
@@ -274,6 +295,7 @@ int run(const Args& a) {
         release_prepared_weights(ctx);
         m.weights().release_pages("model.diffusion_model.");
         default_allocator().trim();
+        set_limit(r);
         if (text) print_stage(r, a.dtype.c_str());
         stages.push_back(std::move(r));
     }
@@ -289,8 +311,6 @@ int run(const Args& a) {
                                                  : ", whole maps");
         r.shape = what;
         r.flops = vae_decode_flops(vcfg, 1, lh, lw);
-        r.limit_s = r.flops.total() / my_peak;
-        r.limit_cpu_s = r.flops.total() / my_peak_cpu;
         {
             default_allocator().reset_peak();
             VAE vae = VAE::load(m.weights(), vcfg);
@@ -305,6 +325,7 @@ int run(const Args& a) {
         }
         release_prepared_weights(ctx);
         default_allocator().trim();
+        set_limit(r);
         if (text) print_stage(r, a.dtype.c_str());
         stages.push_back(std::move(r));
     }
