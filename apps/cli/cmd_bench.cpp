@@ -241,16 +241,13 @@ int run(const Args& a) {
         return std::pair<double, double>{flop / t.median(), flop / t.cpu_median()};
     };
     double peak[2] = {0, 0}, peak_cpu[2] = {0, 0};
-    {
-        const int64_t n = pn;
-        for (int i = 0; i < 2; ++i) std::tie(peak[i], peak_cpu[i]) = measure_peak(i ? DType::BF16 : DType::F32);
-        if (text) {
-            std::printf("machine peak (oneDNN matmul %lld^3, median of 3): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n",
-                        (long long)n, peak[0] / 1e9, peak[1] / 1e9);
-            std::printf("  by process CPU time / threads: f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", peak_cpu[0] / 1e9,
-                        peak_cpu[1] / 1e9);
-            std::fflush(stdout);
-        }
+    for (int i = 0; i < 2; ++i) std::tie(peak[i], peak_cpu[i]) = measure_peak(i ? DType::BF16 : DType::F32);
+    if (text) {
+        std::printf("machine peak (oneDNN matmul %lld^3, median of 3): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n",
+                    (long long)pn, peak[0] / 1e9, peak[1] / 1e9);
+        std::printf("  by process CPU time / threads: f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", peak_cpu[0] / 1e9,
+                    peak_cpu[1] / 1e9);
+        std::fflush(stdout);
     }
     // The compute dtype's peak as last measured; each stage measures it again after itself.
     double my_peak = peak[dtype == DType::BF16], my_peak_cpu = peak_cpu[dtype == DType::BF16];

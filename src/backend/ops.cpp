@@ -107,49 +107,54 @@ bool collapse(const Shape& shape, const std::vector<int64_t>& strides, int n, in
 
 // ---- dense ------------------------------------------------------------------------------------
 
-Tensor conv2d(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int stride, int padding) {
-    check_compute("conv2d", ctx);
-    Tensor x = act_contig(ctx, "conv2d", "input", x_);
-    SDPP_CHECK(x.ndim() == 4, "[conv2d] input ", x.shape_str(), " must be [N, C, H, W]");
-    Tensor w = weight("conv2d", w_);
-    SDPP_CHECK(w.ndim() == 4, "[conv2d] weight ", w.shape_str(), " must be [Cout, Cin, kh, kw]");
-    SDPP_CHECK(x.dim(1) == w.dim(1), "[conv2d] input ", x.shape_str(), " has ", x.dim(1),
-               " channels; weight ", w.shape_str(), " expects ", w.dim(1));
-    SDPP_CHECK(stride >= 1 && padding >= 0, "[conv2d] bad stride ", stride, " / padding ", padding);
-    Tensor bias = param("conv2d", "bias", bias_, w.dim(0));
-    int64_t ho = (x.dim(2) + 2 * padding - w.dim(2)) / stride + 1;
-    int64_t wo = (x.dim(3) + 2 * padding - w.dim(3)) / stride + 1;
-    SDPP_CHECK(x.dim(2) + 2 * padding >= w.dim(2) && x.dim(3) + 2 * padding >= w.dim(3) && ho > 0 && wo > 0,
-               "[conv2d] input ", x.shape_str(), " is smaller than kernel ", w.shape_str(), " with padding ",
-               padding);
-    Tensor y = Tensor::empty({x.dim(0), w.dim(0), ho, wo});
+namespace {
+// conv2d / conv2d_into inputs, validated (errors name `op`), and the output shape.
+struct ConvCall {
+    Tensor x, w, bias;
+    Shape out;
+};
+
+ConvCall conv_call(Ctx& ctx, const char* op, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int stride,
+                   Pad2d pad) {
+    check_compute(op, ctx);
+    ConvCall c;
+    c.x = act_contig(ctx, op, "input", x_);
+    SDPP_CHECK(c.x.ndim() == 4, "[", op, "] input ", c.x.shape_str(), " must be [N, C, H, W]");
+    c.w = weight(op, w_);
+    SDPP_CHECK(c.w.ndim() == 4, "[", op, "] weight ", c.w.shape_str(), " must be [Cout, Cin, kh, kw]");
+    SDPP_CHECK(c.x.dim(1) == c.w.dim(1), "[", op, "] input ", c.x.shape_str(), " has ", c.x.dim(1),
+               " channels; weight ", c.w.shape_str(), " expects ", c.w.dim(1));
+    SDPP_CHECK(stride >= 1 && pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0, "[", op,
+               "] bad stride ", stride, " / padding ", pad.top, ",", pad.bottom, ",", pad.left, ",", pad.right);
+    c.bias = param(op, "bias", bias_, c.w.dim(0));
+    const int64_t hp = c.x.dim(2) + pad.top + pad.bottom, wp = c.x.dim(3) + pad.left + pad.right;
+    SDPP_CHECK(hp >= c.w.dim(2) && wp >= c.w.dim(3), "[", op, "] input ", c.x.shape_str(), " is smaller than kernel ",
+               c.w.shape_str(), " with padding ", pad.top, ",", pad.bottom, ",", pad.left, ",", pad.right);
+    c.out = {c.x.dim(0), c.w.dim(0), (hp - c.w.dim(2)) / stride + 1, (wp - c.w.dim(3)) / stride + 1};
+    return c;
+}
+}  // namespace
+
+Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding) {
+    const Pad2d pad = Pad2d::all(padding);
+    ConvCall c = conv_call(ctx, "conv2d", x, w, bias, stride, pad);
+    Tensor y = Tensor::empty(c.out);
     if (y.numel() == 0) return y;
-    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), stride, Pad2d::all(padding), Act::None, ctx.compute_dtype,
+    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, Act::None, ctx.compute_dtype,
                     view_of(y));
     return y;
 }
 
-void conv2d_into(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_, int stride, Pad2d pad,
+void conv2d_into(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, Pad2d pad,
                  const Tensor& y) {
-    check_compute("conv2d_into", ctx);
-    Tensor x = act_contig(ctx, "conv2d_into", "input", x_);
-    SDPP_CHECK(x.ndim() == 4, "[conv2d_into] input ", x.shape_str(), " must be [N, C, H, W]");
-    Tensor w = weight("conv2d_into", w_);
-    SDPP_CHECK(w.ndim() == 4 && x.dim(1) == w.dim(1), "[conv2d_into] input ", x.shape_str(), " does not fit weight ",
-               w.shape_str());
-    SDPP_CHECK(stride >= 1 && pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
-               "[conv2d_into] bad stride ", stride, " or padding ", pad.top, "/", pad.bottom, "/", pad.left, "/",
-               pad.right);
-    Tensor bias = param("conv2d_into", "bias", bias_, w.dim(0));
-    const int64_t hp = x.dim(2) + pad.top + pad.bottom, wp = x.dim(3) + pad.left + pad.right;
-    SDPP_CHECK(hp >= w.dim(2) && wp >= w.dim(3), "[conv2d_into] input ", x.shape_str(), " is smaller than kernel ",
-               w.shape_str());
-    const Shape want{x.dim(0), w.dim(0), (hp - w.dim(2)) / stride + 1, (wp - w.dim(3)) / stride + 1};
-    SDPP_CHECK(y.defined() && y.dtype() == DType::F32 && y.shape() == want && y.stride(3) == 1, "[conv2d_into] output ",
-               y.defined() ? y.shape_str() : "(none)", " must be an f32 ", to_string(want), " view with unit last stride");
+    ConvCall c = conv_call(ctx, "conv2d_into", x, w, bias, stride, pad);
+    SDPP_CHECK(y.defined() && y.dtype() == DType::F32 && y.shape() == c.out && y.stride(3) == 1,
+               "[conv2d_into] output ", y.defined() ? y.shape_str() : "(none)", " must be an f32 ", to_string(c.out),
+               " view with unit last stride");
     for (int d = 0; d < 3; ++d)
         SDPP_CHECK(y.dim(d) == 1 || y.stride(d) > 0, "[conv2d_into] output ", y.shape_str(), " is a broadcast view");
-    ctx.be().conv2d(view_of(x), view_of(w), view_of(bias), stride, pad, Act::None, ctx.compute_dtype, view_of(y));
+    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, Act::None, ctx.compute_dtype,
+                    view_of(y));
 }
 
 Tensor linear(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_) {

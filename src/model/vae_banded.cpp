@@ -14,7 +14,7 @@ namespace sdpp {
 namespace {
 
 // Rows per band so that one band of the [N, C, H, W] map x holds about `bytes` (at least 8 rows, so
-// the recomputed context rows stay a small share).
+// the context rows each band normalises again stay a small share).
 int64_t band_rows(const Tensor& x, int64_t bytes) {
     const int64_t row = std::max<int64_t>(1, x.dim(0) * x.dim(1) * x.dim(3) * int64_t(sizeof(float)));
     return std::clamp<int64_t>(bytes / row, 8, std::max<int64_t>(8, x.dim(2)));

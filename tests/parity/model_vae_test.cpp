@@ -159,6 +159,17 @@ std::pair<double, double> rel_errors(const Tensor& a, const Tensor& e) {
     return {sum / std::max(ref, 1e-30), mx / std::max(ref_mx, 1e-30)};
 }
 
+// f() and the allocator's peak bytes above what was live before it.
+template <class F>
+auto with_peak(F&& f, size_t& peak) {
+    auto& alloc = default_allocator();
+    alloc.reset_peak();
+    const size_t base = alloc.stats().live_bytes;
+    auto out = f();
+    peak = alloc.stats().peak_bytes - base;
+    return out;
+}
+
 // Tiled decode of a random 64x64 latent (3x3 tiles of 32 with overlap 8) stays close to the untiled
 // decode and needs less peak memory; tiled encode of (a 384x256 crop of) that image stays close to the
 // untiled encode. Not bit-equal: GroupNorm statistics are per tile; measured on the tiny random VAEs:
@@ -168,16 +179,10 @@ TEST(ModelVAETiled, MatchesUntiled) {
     VAE vae = VAE::load(m.model.weights(), m.cfg);
     Ctx ctx;
     Tensor z = randn({1, m.cfg.latent_channels, 64, 64}, 11);
-    auto& alloc = default_allocator();
-    alloc.reset_peak();
-    size_t base = alloc.stats().live_bytes;
-    Tensor full = vae.decode(ctx, z);
-    const size_t peak_full = alloc.stats().peak_bytes - base;
-    alloc.reset_peak();
-    base = alloc.stats().live_bytes;
+    size_t peak_full = 0, peak_tiled = 0;
+    Tensor full = with_peak([&] { return vae.decode(ctx, z); }, peak_full);
     const VAETiling tiling{.tile = 32, .overlap = 8, .halo = 8};
-    Tensor tiled = vae.decode_tiled(ctx, z, tiling);
-    const size_t peak_tiled = alloc.stats().peak_bytes - base;
+    Tensor tiled = with_peak([&] { return vae.decode_tiled(ctx, z, tiling); }, peak_tiled);
     ASSERT_EQ(tiled.shape(), full.shape());
     auto [mean_rel, max_rel] = rel_errors(tiled, full);
     std::printf("decode 64x64 latent: peak %.1f MB untiled, %.1f MB tiled (tile 32, overlap 8, halo 8); "
@@ -207,16 +212,10 @@ TEST(ModelVAEBanded, MatchesPlainDecodeAndEncodeInLessMemory) {
     VAE vae = VAE::load(m.model.weights(), m.cfg);
     Ctx ctx;
     Tensor z = randn({2, m.cfg.latent_channels, 37, 24}, 12);
-    auto& alloc = default_allocator();
-    alloc.reset_peak();
-    size_t base = alloc.stats().live_bytes;
-    Tensor full = vae.decode(ctx, z);
-    const size_t peak_full = alloc.stats().peak_bytes - base;
+    size_t peak_full = 0, peak = 0;
+    Tensor full = with_peak([&] { return vae.decode(ctx, z); }, peak_full);
     for (int64_t bytes : {int64_t(1), int64_t(256) << 10, int64_t(1) << 40}) {
-        alloc.reset_peak();
-        base = alloc.stats().live_bytes;
-        Tensor banded = vae.decode_banded(ctx, z, bytes);
-        const size_t peak = alloc.stats().peak_bytes - base;
+        Tensor banded = with_peak([&] { return vae.decode_banded(ctx, z, bytes); }, peak);
         ASSERT_EQ(banded.shape(), full.shape());
         auto [mean_rel, max_rel] = rel_errors(banded, full);
         std::printf("decode 2x37x24 latent, bands of %lld bytes: peak %.1f MB (plain %.1f MB); mean rel %.3g, "
@@ -231,15 +230,10 @@ TEST(ModelVAEBanded, MatchesPlainDecodeAndEncodeInLessMemory) {
 
     // encode: an odd-sized batch of 2 (bands that do not divide the map, odd heights at every level)
     Tensor img = scale(ctx, randn({2, 3, 77, 53}, 13), 0.5f);
-    alloc.reset_peak();
-    base = alloc.stats().live_bytes;
-    VAEPosterior pf = vae.encode(ctx, img);
-    const size_t peak_enc = alloc.stats().peak_bytes - base;
+    size_t peak_enc = 0;
+    VAEPosterior pf = with_peak([&] { return vae.encode(ctx, img); }, peak_enc);
     for (int64_t bytes : {int64_t(1), int64_t(64) << 10}) {
-        alloc.reset_peak();
-        base = alloc.stats().live_bytes;
-        VAEPosterior pb = vae.encode_banded(ctx, img, bytes);
-        const size_t peak = alloc.stats().peak_bytes - base;
+        VAEPosterior pb = with_peak([&] { return vae.encode_banded(ctx, img, bytes); }, peak);
         ASSERT_EQ(pb.moments.shape(), pf.moments.shape());
         auto [mean_rel, max_rel] = rel_errors(pb.moments, pf.moments);
         std::printf("encode 2x3x77x53, bands of %lld bytes: peak %.1f MB (plain %.1f MB); moments mean rel %.3g, "

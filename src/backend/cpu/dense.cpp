@@ -190,7 +190,7 @@ memory get_weight(const View& w, const memory::desc& plain_f32, const memory::de
         memory src(plain_f32, eng(), w.data);
         reorder(src, dst).execute(strm(), src, dst);
     } else if (want == plain_f32) {
-        convert_to_f32(w, static_cast<float*>(dst.get_data_handle()));  // t_packed doubles as the f32 copy
+        convert_to_f32(w, static_cast<float*>(dst.get_data_handle()));  // plain layout: convert straight into dst
     } else if (!convert_in_blocks(w, want, dst.get_data_handle())) {
         float* f32 = t_plain.get(size_t(w.numel()));
         convert_to_f32(w, f32);
