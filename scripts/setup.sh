@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages sdpp needs to build and test. Idempotent, non-interactive.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
-      libdnnl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
+      libdnnl-dev ocl-icd-opencl-dev opencl-c-headers nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
       libzip-dev zlib1g-dev libpng-dev libjpeg-dev libicu-dev
       libyaml-cpp-dev libgtest-dev libbenchmark-dev clang-14 libclang-rt-14-dev)
 missing=()
