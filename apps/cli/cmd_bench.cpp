@@ -224,6 +224,7 @@ int run(const Args& a) {
         std::printf("sdpp bench: %s (%s, %s layout), %d threads, %s compute, weight cache %s, load average %.2f at start\n",
                     a.model.c_str(), family_name(m.family), m.layout.c_str(), num_threads(), a.dtype.c_str(),
                     a.weight_cache.c_str(), load_start);
+        std::printf("backend %s\n", cpu_backend().describe().c_str());
         std::printf("%s\nVAE %s\nloaded (mapped) in %.2f s\n", ucfg.describe().c_str(), vcfg.describe().c_str(), load_s);
         std::fflush(stdout);
     }
@@ -338,8 +339,8 @@ int run(const Args& a) {
     nlohmann::json j;
     j["model"] = a.model;
     j["family"] = family_name(m.family);
-    j["layout"] = m.layout;
     j["threads"] = num_threads();
+    j["backend"] = cpu_backend().describe();
     j["dtype"] = a.dtype;
     j["weight_cache"] = a.weight_cache;
     j["batch"] = a.batch;

@@ -1,5 +1,6 @@
 // `sdpp version`: build facts (also a smoke test that the command registry links).
 #include "cli/command.h"
+#include "backend/backend.h"
 #include "core/threads.h"
 
 #include <cstdio>
@@ -8,7 +9,7 @@ namespace sdpp::cli {
 namespace {
 CommandRun setup(CLI::App&) {
     return [] {
-        std::printf("sdpp 0.1.0\nthreads: %d\n", num_threads());
+        std::printf("sdpp 0.1.0\nthreads: %d\nbackend: %s\n", num_threads(), cpu_backend().describe().c_str());
         return kExitOk;
     };
 }

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <span>
+#include <string>
 
 namespace sdpp {
 
@@ -53,6 +54,8 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual const char* name() const = 0;
+    // One line on what runs underneath (kernel set, ISA), for `sdpp version` and `sdpp bench`.
+    virtual std::string describe() const { return name(); }
     // Whether `op` runs in `compute` precision natively (false: the backend falls back to f32).
     virtual bool supports(Op op, DType compute) const { return compute == DType::F32; }
 

@@ -99,8 +99,9 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     Tensor wl2 = randn({300, 256}, 68, 0.05f).to(DType::F16), xl2 = randn({7, 256}, 69);
     EXPECT_LT(rel_err(linear(cpu, xl2, wl2, Tensor()), linear(ref, xl2, wl2, Tensor())), 1e-5);
     EXPECT_EQ(prepared_weight_bytes(cpu), 0u);
-    // Blocked conv weights convert a few output-channel blocks at a time: a weight of several
-    // chunks whose output channels do not fill the last block (300 = 37.5 blocks of 8) gives exactly
+    // Blocked conv weights convert a few output-channel blocks at a time, whatever blocked layout
+    // oneDNN picks on this CPU (8 or 16 output channels per block): a weight of several chunks whose
+    // output channels do not fill the last block (300 = 37.5 blocks of 8, 18.75 of 16) gives exactly
     // what the same weight in f32 gives (converted whole: no staging at all).
     {
         Tensor wc = randn({300, 200, 3, 3}, 70, 0.02f).to(DType::F16), xc = randn({1, 200, 32, 32}, 71);
@@ -114,6 +115,19 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
         EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 2);
         release_prepared_weights(cpu);
         set_prepared_weight_limit(cpu, 0);
+    }
+    // The staging buffer stays near 2 MiB of f32 however big the weight: 512x256x3x3 is 4.7 MB as
+    // f32, converted per call in chunks of whole output-channel blocks.
+    {
+        Tensor wc = randn({512, 256, 3, 3}, 72, 0.02f).to(DType::F16), xc = randn({1, 256, 32, 32}, 73);
+        Tensor want = conv2d(cpu, xc, wc.to(DType::F32), Tensor(), 1, 1);
+        const size_t before = cpu::weights_converted_in_blocks();
+        EXPECT_EQ(rel_err(conv2d(cpu, xc, wc, Tensor(), 1, 1), want), 0.0);
+        EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 1);
+        const size_t whole = size_t(512) * 256 * 9 * sizeof(float), per_block = size_t(16) * 256 * 9 * sizeof(float);
+        EXPECT_GT(cpu::block_staging_peak_bytes(), 0u);
+        EXPECT_LE(cpu::block_staging_peak_bytes(), std::max<size_t>(size_t(2) << 20, per_block));
+        EXPECT_LT(cpu::block_staging_peak_bytes(), whole / 2);
     }
     // A cap keeps what fits and converts the rest per call.
     set_prepared_weight_limit(cpu, size_t(64 * 128 * 9 * 4));

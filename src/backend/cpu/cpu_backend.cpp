@@ -1,13 +1,29 @@
-// Binds the CPU kernels (cpu_kernels.h) to the Backend interface; the process-wide instance is
-// what Ctx::be() returns when no backend is set.
+// Binds the CPU kernels to the Backend interface: oneDNN's (cpu_kernels.h) and the own kernel
+// set chosen for this CPU (kernel_set.h); the process-wide instance is what Ctx::be() returns
+// when no backend is set.
 #include "backend/cpu/cpu_kernels.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
 
 namespace sdpp {
 namespace {
 
 class CpuBackend final : public Backend {
 public:
+    explicit CpuBackend(const cpu::KernelSet& k) : k_(k) {}
     const char* name() const override { return "cpu"; }
+    std::string describe() const override {
+        const cpu::CpuFeatures& f = cpu::cpu_features();
+        std::string has;
+        for (auto [on, flag] : {std::pair{f.avx2, "avx2"}, {f.fma, "fma"}, {f.f16c, "f16c"}, {f.avx512f, "avx512f"},
+                                {f.avx512bw, "avx512bw"}, {f.avx512dq, "avx512dq"}, {f.avx512vl, "avx512vl"},
+                                {f.avx512_bf16, "avx512_bf16"}, {f.avx512_vnni, "avx512_vnni"}})
+            if (on) has += std::string(has.empty() ? "" : " ") + flag;
+        return std::string("cpu: kernels ") + k_.name + " (" + std::to_string(k_.lanes) + " f32 lanes), oneDNN isa " +
+               cpu::onednn_isa() + (cpu::native_bf16() ? " (bf16 kernels)" : " (no bf16 kernels)") + "; CPU has " + has;
+    }
     bool supports(Op op, DType compute) const override {
         if (compute == DType::F32) return true;
         if (compute != DType::BF16) return false;
@@ -32,46 +48,58 @@ public:
     }
     void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
                     const View& y) override {
-        cpu::group_norm(x, groups, gamma, beta, eps, silu, y);
+        k_.group_norm(x, groups, gamma, beta, eps, silu, y);
     }
     void group_norm_stats(const View& x, int groups, float eps, const View& stats) override {
-        cpu::group_norm_stats(x, groups, eps, stats);
+        k_.group_norm_stats(x, groups, eps, stats);
     }
     void group_norm_apply(const View& x, const View& stats, const View& gamma, const View& beta, bool silu,
                           const View& y) override {
-        cpu::group_norm_apply(x, stats, gamma, beta, silu, y);
+        k_.group_norm_apply(x, stats, gamma, beta, silu, y);
     }
     void layer_norm(const View& x, const View& gamma, const View& beta, float eps, const View& y) override {
-        cpu::layer_norm(x, gamma, beta, eps, y);
+        k_.layer_norm(x, gamma, beta, eps, y);
     }
-    void softmax(const View& x, const View& y) override { cpu::softmax(x, y); }
+    void softmax(const View& x, const View& y) override { k_.softmax(x, y); }
     void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType compute,
                    const View& y) override {
-        cpu::attention(q, k, v, heads, causal, scale, compute, y);
+        k_.attention(q, k, v, heads, causal, scale, compute, y);
     }
-    void unary(Unary op, const View& x, const View& y) override { cpu::unary(op, x, y); }
-    void geglu(const View& x, const View& y) override { cpu::geglu(x, y); }
-    void binary(Binary op, const View& a, const View& b, const View& y) override { cpu::binary(op, a, b, y); }
-    void scale(const View& x, float a, float b, const View& y) override { cpu::scale(x, a, b, y); }
+    void unary(Unary op, const View& x, const View& y) override { k_.unary(op, x, y); }
+    void geglu(const View& x, const View& y) override { k_.geglu(x, y); }
+    void binary(Binary op, const View& a, const View& b, const View& y) override { k_.binary(op, a, b, y); }
+    void scale(const View& x, float a, float b, const View& y) override { k_.scale(x, a, b, y); }
     void copy(const View& x, const View& y) override {
         if (y.is_contiguous())
-            cpu::copy_to_contiguous(x, y.f32());
+            k_.copy_to_contiguous(x, y.f32());
         else
-            cpu::copy_strided(x, y);
+            k_.copy_strided(x, y);
     }
-    void concat(std::span<const View> xs, int dim, const View& y) override { cpu::concat(xs, dim, y); }
-    void upsample_nearest2x(const View& x, const View& y) override { cpu::upsample_nearest2x(x, y); }
+    void concat(std::span<const View> xs, int dim, const View& y) override { k_.concat(xs, dim, y); }
+    void upsample_nearest2x(const View& x, const View& y) override { k_.upsample_nearest2x(x, y); }
     void resize_bilinear(const View& x, bool align_corners, const View& y) override {
-        cpu::resize_bilinear(x, align_corners, y);
+        k_.resize_bilinear(x, align_corners, y);
     }
-    void reduce(Reduce op, const View& x, bool unbiased, const View& y) override { cpu::reduce(op, x, unbiased, y); }
+    void reduce(Reduce op, const View& x, bool unbiased, const View& y) override { k_.reduce(op, x, unbiased, y); }
+
+private:
+    const cpu::KernelSet& k_;
 };
 
 }  // namespace
 
 Backend& cpu_backend() {
-    static CpuBackend be;
+    static CpuBackend be(cpu::kernels());
     return be;
+}
+
+Backend& cpu::cpu_backend_with(const KernelSet& k) {
+    static std::mutex mu;
+    static std::map<const KernelSet*, std::unique_ptr<CpuBackend>> backends;
+    std::lock_guard<std::mutex> lk(mu);
+    auto& be = backends[&k];
+    if (!be) be = std::make_unique<CpuBackend>(k);
+    return *be;
 }
 
 }  // namespace sdpp

@@ -29,7 +29,7 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 engine& eng() {
-    static engine e(engine::kind::cpu, 0);
+    static engine e = (kernels(), engine(engine::kind::cpu, 0));  // SDPP_CPU_ISA caps oneDNN before its first use
     return e;
 }
 stream& strm() {
@@ -121,33 +121,58 @@ struct ScratchBuffer {
 };
 thread_local ScratchBuffer t_plain, t_packed;
 
-// The blocked f32 weight layouts oneDNN's AVX2 convs pick, with their output-channel block. In each,
-// whole output-channel blocks are outermost: a run of them is one contiguous piece of the buffer,
-// laid out as the same layout of just those channels.
-std::optional<std::pair<tag, int64_t>> outer_o_blocks(const memory::desc& want) {
-    const memory::dims d = want.dims();
-    if (d.size() != 4 || want.data_type() != dt::f32) return std::nullopt;
-    for (auto [t, ob] : {std::pair<tag, int64_t>{tag::OIhw8i8o, 8}, {tag::OIhw16i16o, 16}, {tag::Ohwi8o, 8},
-                         {tag::Ohwi16o, 16}, {tag::OIhw8o8i, 8}})
-        if (want == memory::desc(d, dt::f32, t)) return std::pair{t, ob};
-    return std::nullopt;
+// Where a weight layout keeps whole output-channel blocks outermost, each block of `ob` output
+// channels is one contiguous run of `block_elems` elements, laid out as the same layout of just
+// those channels. oneDNN's conv weight layouts do (OIhw8i8o on AVX2, OIhw16i16o / Ohwi16o on
+// AVX-512, OIhw8i16o2i for bf16, ...); this reads it off the descriptor rather than a list of
+// known tags, so it holds for whatever oneDNN picks on a given CPU.
+struct OuterOBlocks {
+    int64_t ob;           // output channels per block
+    int64_t block_elems;  // elements per block, padding included
+};
+std::optional<OuterOBlocks> outer_o_blocks(const memory::desc& want) {
+    const dnnl_memory_desc_t& md = want.data;
+    if (md.ndims != 4 || md.format_kind != dnnl_blocked || md.offset0 != 0 || md.extra.flags != 0)
+        return std::nullopt;
+    const auto& b = md.format_desc.blocking;
+    int64_t ob = 1, padded = 1;
+    for (int i = 0; i < b.inner_nblks; ++i)
+        if (b.inner_idxs[i] == 0) ob *= b.inner_blks[i];
+    for (int d = 0; d < 4; ++d) padded *= md.padded_dims[d];
+    // Dense (no gaps) and the output-channel block index strides over the whole buffer: then every
+    // other dim's offsets fit inside one block's run.
+    const size_t esize = memory::data_type_size(want.data_type());
+    if (want.get_size() != size_t(padded) * esize || b.strides[0] * (md.padded_dims[0] / ob) != padded)
+        return std::nullopt;
+    return OuterOBlocks{ob, b.strides[0]};
+}
+
+// The part of `want` that holds output channels [o0, o0 + n): same strides, fewer channels (o0 a
+// multiple of the block). Its data starts (o0 / ob) blocks into the buffer.
+memory::desc o_chunk(const memory::desc& want, const OuterOBlocks& blocks, int64_t n) {
+    dnnl_memory_desc_t md = want.data;
+    md.dims[0] = n;
+    md.padded_dims[0] = (n + blocks.ob - 1) / blocks.ob * blocks.ob;
+    return memory::desc(md);
 }
 
 // An f16/bf16 conv weight (OIHW) into `want` at dst, a few output-channel blocks at a time through
 // this thread's small f32 buffer (about 2 MB) instead of a whole f32 copy (59 MB for a
-// 1280x1280x3x3 weight): less memory and cache-resident passes. False when `want` is not a
-// layout with outermost output-channel blocks.
+// 1280x1280x3x3 weight): less memory and cache-resident passes. False when `want` does not keep
+// output-channel blocks outermost.
 std::atomic<size_t> g_converted_in_blocks{0};
+std::atomic<size_t> g_block_staging_peak{0};
+constexpr int64_t kStagingFloats = int64_t(1) << 19;  // 2 MiB of f32
 
 bool convert_in_blocks(const View& w, const memory::desc& want, void* dst) {
     const auto blocks = outer_o_blocks(want);
     if (!blocks) return false;
     ++g_converted_in_blocks;
-    const auto [t, ob] = *blocks;
+    const int64_t ob = blocks->ob;
     const memory::dims d = want.dims();
     const int64_t per_o = d[1] * d[2] * d[3];
-    const int64_t step = std::max<int64_t>(ob, (int64_t(1) << 19) / per_o / ob * ob);
-    const size_t block_bytes = memory::desc({ob, d[1], d[2], d[3]}, dt::f32, t).get_size();
+    const int64_t step = std::max<int64_t>(ob, kStagingFloats / per_o / ob * ob);
+    const size_t block_bytes = size_t(blocks->block_elems) * memory::data_type_size(want.data_type());
     const size_t esize = dtype_size(w.dtype);
     for (int64_t o0 = 0; o0 < d[0]; o0 += step) {
         const int64_t n = std::min(step, d[0] - o0);
@@ -155,10 +180,13 @@ bool convert_in_blocks(const View& w, const memory::desc& want, void* dst) {
         part.data = static_cast<std::byte*>(w.data) + size_t(o0 * per_o) * esize;
         part.shape = {n, d[1], d[2], d[3]};
         float* f32 = t_plain.get(size_t(n * per_o));
+        size_t peak = g_block_staging_peak.load();
+        while (size_t(n * per_o) * sizeof(float) > peak &&
+               !g_block_staging_peak.compare_exchange_weak(peak, size_t(n * per_o) * sizeof(float))) {
+        }
         convert_to_f32(part, f32);
         memory src(memory::desc({n, d[1], d[2], d[3]}, dt::f32, tag::oihw), eng(), f32);
-        memory out(memory::desc({n, d[1], d[2], d[3]}, dt::f32, t), eng(),
-                   static_cast<std::byte*>(dst) + size_t(o0 / ob) * block_bytes);
+        memory out(o_chunk(want, *blocks, n), eng(), static_cast<std::byte*>(dst) + size_t(o0 / ob) * block_bytes);
         reorder(src, out).execute(strm(), src, out);
         strm().wait();  // the next block reuses the buffer
     }
@@ -390,7 +418,7 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
     memory xm = to_layout(memory(b, eng(), x.data), e->pd.weights_desc(), xs);
     e->prim.execute(strm(), {{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}});
     strm().wait();
-    if (bias.defined() || act != Act::None) bias_act_rows(y.f32(), n * co, hw, bias.defined() ? bias.f32() : nullptr, co, act);
+    if (bias.defined() || act != Act::None) kernels().bias_act_rows(y.f32(), n * co, hw, bias.defined() ? bias.f32() : nullptr, co, act);
 }
 }  // namespace
 
@@ -455,7 +483,7 @@ void matmul(const View& a_, const View& b_, float alpha, DType compute, const Vi
     auto fix = [](const View& v, Tensor& store) {
         if (v.strides[1] == 1 || v.strides[2] == 1) return v;
         store = Tensor::empty(v.shape);
-        copy_to_contiguous(v, store.data<float>());
+        kernels().copy_to_contiguous(v, store.data<float>());
         View c = view_of(store);
         if (v.strides[0] == 0) c.strides[0] = 0;
         return c;
@@ -526,6 +554,7 @@ void set_prepared_weight_limit(size_t bytes) {
 size_t reference_fallbacks() { return g_ref_fallbacks.load(); }
 
 size_t weights_converted_in_blocks() { return g_converted_in_blocks.load(); }
+size_t block_staging_peak_bytes() { return g_block_staging_peak.load(); }
 
 size_t prepared_weight_bytes() {
     std::lock_guard<std::mutex> lk(g_mu);

@@ -2,42 +2,38 @@
 // diffusers' fused kernels use), LayerNorm over the last dim, and row softmax. Statistics are
 // two-pass (mean, then centred sum of squares) with per-channel f32 vector sums folded into
 // doubles, so long groups (VAE: 16 channels x 512x512) keep full precision.
-#include "backend/cpu/cpu_kernels.h"
-#include "backend/cpu/vec.h"
-
 #include <algorithm>
 #include <cmath>
 
-namespace sdpp::cpu {
+#include "backend/cpu/kernels/isa.h"
+
+SDPP_KERNELS_BEGIN
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/vec.h"
+
 namespace {
 
 double sum_f(const float* p, int64_t n) {
     int64_t i = 0;
-    double s = 0;
-#if SDPP_AVX2
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    vf a0 = vzero(), a1 = vzero();
+    for (; i + 2 * kW <= n; i += 2 * kW) {
+        a0 = vadd(a0, vload(p + i));
+        a1 = vadd(a1, vload(p + i + kW));
     }
-    s = hsum8(_mm256_add_ps(a0, a1));
-#endif
+    double s = vhsum(vadd(a0, a1));
     for (; i < n; ++i) s += p[i];
     return s;
 }
 
 double sum_sq_centered(const float* p, int64_t n, float mu) {
     int64_t i = 0;
-    double s = 0;
-#if SDPP_AVX2
-    __m256 m = _mm256_set1_ps(mu), a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(p + i), m), d1 = _mm256_sub_ps(_mm256_loadu_ps(p + i + 8), m);
-        a0 = _mm256_fmadd_ps(d0, d0, a0);
-        a1 = _mm256_fmadd_ps(d1, d1, a1);
+    vf m = vset1(mu), a0 = vzero(), a1 = vzero();
+    for (; i + 2 * kW <= n; i += 2 * kW) {
+        vf d0 = vsub(vload(p + i), m), d1 = vsub(vload(p + i + kW), m);
+        a0 = vfmadd(d0, d0, a0);
+        a1 = vfmadd(d1, d1, a1);
     }
-    s = hsum8(_mm256_add_ps(a0, a1));
-#endif
+    double s = vhsum(vadd(a0, a1));
     for (; i < n; ++i) s += double(p[i] - mu) * double(p[i] - mu);
     return s;
 }
@@ -45,24 +41,17 @@ double sum_sq_centered(const float* p, int64_t n, float mu) {
 // y = x * a + b, optionally followed by SiLU.
 void affine(const float* x, float* y, int64_t n, float a, float b, bool silu) {
     int64_t i = 0;
-#if SDPP_AVX2
-    __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
+    vf av = vset1(a), bv = vset1(b);
     auto body = [&](const float* in, float* out) {
-        const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(in), av, bv);
-        _mm256_storeu_ps(out, silu ? silu8(v) : v);
+        const vf v = vfmadd(vload(in), av, bv);
+        vstore(out, silu ? vsilu(v) : v);
     };
-    for (; i + 8 <= n; i += 8) body(x + i, y + i);
+    for (; i + kW <= n; i += kW) body(x + i, y + i);
     if (i < n) {  // the tail through the same vector code, so any slice of a row gives the same values
-        alignas(32) float in[8] = {}, out[8];
+        alignas(64) float in[kW] = {}, out[kW];
         std::copy(x + i, x + n, in);
         body(in, out);
         std::copy(out, out + (n - i), y + i);
-        i = n;
-    }
-#endif
-    for (; i < n; ++i) {
-        float v = x[i] * a + b;
-        y[i] = silu ? silu_s(v) : v;
     }
 }
 
@@ -145,15 +134,13 @@ void layer_norm(const View& x, const View& gamma, const View& beta, float eps, c
         float mu = float(chunked_sum(px, c) / double(c));
         float rstd = float(1.0 / std::sqrt(chunked_sq(px, c, mu) / double(c) + eps));
         int64_t j = 0;
-#if SDPP_AVX2
-        __m256 m = _mm256_set1_ps(mu), rs = _mm256_set1_ps(rstd);
-        for (; j + 8 <= c; j += 8) {
-            __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(px + j), m), rs);
-            if (g) v = _mm256_mul_ps(v, _mm256_loadu_ps(g + j));
-            if (bt) v = _mm256_add_ps(v, _mm256_loadu_ps(bt + j));
-            _mm256_storeu_ps(py + j, v);
+        vf m = vset1(mu), rs = vset1(rstd);
+        for (; j + kW <= c; j += kW) {
+            vf v = vmul(vsub(vload(px + j), m), rs);
+            if (g) v = vmul(v, vload(g + j));
+            if (bt) v = vadd(v, vload(bt + j));
+            vstore(py + j, v);
         }
-#endif
         for (; j < c; ++j) {
             float v = (px[j] - mu) * rstd;
             if (g) v *= g[j];
@@ -171,28 +158,24 @@ void softmax(const View& x, const View& y) {
         float* py = y.f32() + i * c;
         float mx = -INFINITY;
         int64_t j = 0;
-#if SDPP_AVX2
-        __m256 mv = _mm256_set1_ps(-INFINITY);
-        for (; j + 8 <= c; j += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(px + j));
-        mx = hmax8(mv);
-#endif
+        vf mv = vset1(-INFINITY);
+        for (; j + kW <= c; j += kW) mv = vmax(mv, vload(px + j));
+        mx = vhmax(mv);
         for (; j < c; ++j) mx = std::max(mx, px[j]);
         if (std::isinf(mx) && mx < 0) mx = 0;  // an all -inf row gives 0/0 = NaN, as in torch
         double sum = 0;
         j = 0;
-#if SDPP_AVX2
-        __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
-        for (; j + 8 <= c; j += 8) {
-            __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(px + j), m));
-            _mm256_storeu_ps(py + j, e);
-            acc = _mm256_add_ps(acc, e);
+        vf m = vset1(mx), acc = vzero();
+        for (; j + kW <= c; j += kW) {
+            vf e = vexp(vsub(vload(px + j), m));
+            vstore(py + j, e);
+            acc = vadd(acc, e);
         }
-        sum = hsum8(acc);
-#endif
+        sum = vhsum(acc);
         for (; j < c; ++j) sum += (py[j] = std::exp(px[j] - mx));
         float inv = float(1.0 / sum);
         for (j = 0; j < c; ++j) py[j] *= inv;
     }
 }
 
-}  // namespace sdpp::cpu
+SDPP_KERNELS_END

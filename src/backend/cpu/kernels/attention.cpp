@@ -1,13 +1,10 @@
 // Multi-head scaled-dot-product attention without the [Sq, Sk] score matrix: the tiled online
 // softmax of FlashAttention (Dao et al. 2022, Algorithm 1; the "online normaliser" of Milakov &
 // Gimelshein 2018). Work items are (batch, head, block of Bq queries); each walks the keys in
-// blocks of Bk, computing S = (scale*Q) K^T with a register-blocked AVX2 micro-kernel on a packed
+// blocks of Bk, computing S = (scale*Q) K^T with a register-blocked SIMD micro-kernel (vec.h) on a packed
 // K^T panel, updating the running row max m and denominator l, rescaling the output accumulator O
 // and adding P V with a second micro-kernel. Memory per thread: a few tiles (~150 KB), never
 // Sq x Sk. Causal masking (CLIP) skips key blocks entirely above the diagonal.
-#include "backend/cpu/cpu_kernels.h"
-#include "backend/cpu/vec.h"
-
 #include <omp.h>
 
 #include <algorithm>
@@ -17,36 +14,40 @@
 #include <cstring>
 #include <vector>
 
-namespace sdpp::cpu {
+#include "backend/cpu/kernels/isa.h"
+
+SDPP_KERNELS_BEGIN
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/vec.h"
+
 namespace {
 
 constexpr int64_t kBq = 64;   // queries per work item
-constexpr int64_t kBk = 128;  // keys per block (multiple of 16); V block of 128 x 8*NV floats stays in L1
+constexpr int64_t kBk = 128;  // keys per block (multiple of 16); V block of 128 x kW*NV floats stays in L1
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// C[R, 8*NV] (+)= A[R, K] @ B[K, 8*NV]; A, B, C row-major with leading dims lda, ldb, ldc.
+// C[R, kW*NV] (+)= A[R, K] @ B[K, kW*NV]; A, B, C row-major with leading dims lda, ldb, ldc.
 using Kernel = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
 
-#if SDPP_AVX2
-// Accumulators are named variables, not an array: GCC keeps an array of __m256 in memory and
+// Accumulators are named variables, not an array: GCC keeps an array of vectors in memory and
 // stores it every iteration (measured: 2x slower); with names every one lives in a register.
 #define SDPP_FOR_V(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3) M(r, 4)
 #define SDPP_FOR_RV(M) SDPP_FOR_V(M, 0) SDPP_FOR_V(M, 1) SDPP_FOR_V(M, 2) SDPP_FOR_V(M, 3) SDPP_FOR_V(M, 4) SDPP_FOR_V(M, 5)
-#define SDPP_DECL(r, v)                                                                     \
-    __m256 c##r##v = _mm256_setzero_ps();                                                   \
-    if constexpr (ACC && R > r && NV > v) c##r##v = _mm256_loadu_ps(C + r * ldc + 8 * v);
+#define SDPP_DECL(r, v) \
+    vf c##r##v = vzero(); \
+    if constexpr (ACC && R > r && NV > v) c##r##v = vload(C + r * ldc + kW * v);
 #define SDPP_LOADB(v) \
-    if constexpr (NV > v) b##v = _mm256_loadu_ps(Bk + 8 * v);
+    if constexpr (NV > v) b##v = vload(Bk + kW * v);
 #define SDPP_FMA(r, v) \
-    if constexpr (NV > v) c##r##v = _mm256_fmadd_ps(a, b##v, c##r##v);
+    if constexpr (NV > v) c##r##v = vfmadd(a, b##v, c##r##v);
 #define SDPP_ROW(r)                                         \
     if constexpr (R > r) {                                  \
-        __m256 a = _mm256_broadcast_ss(A + r * lda + k);    \
+        vf a = vset1(A[r * lda + k]);                       \
         SDPP_FOR_V(SDPP_FMA, r)                             \
     }
 #define SDPP_STORE(r, v) \
-    if constexpr (R > r && NV > v) _mm256_storeu_ps(C + r * ldc + 8 * v, c##r##v);
+    if constexpr (R > r && NV > v) vstore(C + r * ldc + kW * v, c##r##v);
 
 template <int R, int NV, bool ACC>
 void micro(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, int64_t K) {
@@ -54,7 +55,7 @@ void micro(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, i
     SDPP_FOR_RV(SDPP_DECL)
     for (int64_t k = 0; k < K; ++k) {
         const float* Bk = B + k * ldb;
-        __m256 b0, b1, b2, b3, b4;
+        vf b0, b1, b2, b3, b4;
         SDPP_LOADB(0) SDPP_LOADB(1) SDPP_LOADB(2) SDPP_LOADB(3) SDPP_LOADB(4)
         SDPP_ROW(0) SDPP_ROW(1) SDPP_ROW(2) SDPP_ROW(3) SDPP_ROW(4) SDPP_ROW(5)
     }
@@ -67,20 +68,10 @@ void micro(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, i
 #undef SDPP_FMA
 #undef SDPP_ROW
 #undef SDPP_STORE
-#else
-template <int R, int NV, bool ACC>
-void micro(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, int64_t K) {
-    for (int r = 0; r < R; ++r)
-        for (int j = 0; j < 8 * NV; ++j) {
-            float acc = ACC ? C[r * ldc + j] : 0.0f;
-            for (int64_t k = 0; k < K; ++k) acc += A[r * lda + k] * B[k * ldb + j];
-            C[r * ldc + j] = acc;
-        }
-}
-#endif
 
 constexpr int kMaxNV = 5;
 constexpr int kRows[kMaxNV + 1] = {0, 6, 6, 4, 3, 2};  // rows per micro-tile for NV vectors: <= 12 accumulators
+// (AVX2's 16 registers; AVX-512's 32 would allow more, not needed at these shapes yet)
 
 template <bool ACC, int NV, int... Rs>
 constexpr auto row_table(std::integer_sequence<int, Rs...>) {
@@ -93,71 +84,58 @@ constexpr auto kernel_table(std::integer_sequence<int, NVs...>) {
 constexpr auto kKernels = kernel_table<false>(std::make_integer_sequence<int, kMaxNV>{});
 constexpr auto kKernelsAcc = kernel_table<true>(std::make_integer_sequence<int, kMaxNV>{});
 
-// C[M, N] (+)= A[M, K] @ B[K, N] with N a multiple of 8; column chunks of at most nv_max vectors.
+// C[M, N] (+)= A[M, K] @ B[K, N] with N a multiple of kW; column chunks of at most nv_max vectors.
 template <bool ACC>
 void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
           int64_t ldc, int nv_max) {
     const auto& tab = ACC ? kKernelsAcc : kKernels;
     for (int64_t c0 = 0; c0 < N;) {
-        int nv = int(std::min<int64_t>(nv_max, (N - c0) / 8));
+        int nv = int(std::min<int64_t>(nv_max, (N - c0) / kW));
         int rows = kRows[nv];
         for (int64_t r0 = 0; r0 < M; r0 += rows) {
             int r = int(std::min<int64_t>(rows, M - r0));
             tab[nv - 1][r - 1](A + r0 * lda, lda, B + c0, ldb, C + r0 * ldc + c0, ldc, K);
         }
-        c0 += 8 * nv;
+        c0 += kW * nv;
     }
 }
 
-// Column chunking for the P V product: 16-column chunks (6 rows x 2 vectors = 12 accumulators,
+// Column chunking for the P V product: 2-vector chunks (6 rows x 2 vectors = 12 accumulators,
 // 2 loads + 6 broadcasts per 12 FMAs: the register budget of AVX2's 16 ymm registers). Wider
 // chunks (3x4, 2x5) make GCC fold the B loads into the FMAs, loading each B vector once per row:
-// measured 1024x1024x80 at 53% -> 88% of the matmul peak when switching to 16-column chunks.
+// measured 1024x1024x80 at 53% -> 88% of the matmul peak when switching to 16-column chunks (AVX2).
 int pv_chunk(int64_t nvec) { return nvec >= 2 ? 2 : 1; }
 
 // Row softmax step on S[0:ncols] (already scaled): updates m, l, rescales the O row, writes P into
-// S[0:nk] (zeros past ncols). S rows are readable up to round_up(nk, 16), so the last partial
+// S[0:nk] (zeros past ncols). S rows are readable up to round_up(nk, 16) (>= kW), so the last partial
 // vector is processed whole with its invalid lanes masked (scalar expf tails cost ~25% at Sk = 77).
 inline void online_row(float* s, int64_t ncols, int64_t nk, float& m, float& l, float* o, int64_t dp) {
-#if SDPP_AVX2
-    const int64_t nfull = ncols / 8 * 8, rem = ncols - nfull;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 tail_ok = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)), lane));
-    const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    __m256 mv = _mm256_set1_ps(m);
-    for (int64_t j = 0; j < nfull; j += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(s + j));
-    if (rem) mv = _mm256_max_ps(mv, _mm256_blendv_ps(ninf, _mm256_loadu_ps(s + nfull), tail_ok));
-    float mx = hmax8(mv);
-    __m256 mxv = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
-    for (int64_t j = 0; j < nfull; j += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mxv));
-        _mm256_storeu_ps(s + j, e);
-        acc = _mm256_add_ps(acc, e);
+    const int64_t nfull = ncols / kW * kW;
+    const int rem = int(ncols - nfull);
+    vf mv = vset1(m);
+    for (int64_t j = 0; j < nfull; j += kW) mv = vmax(mv, vload(s + j));
+    if (rem) mv = vmax(mv, vkeep_first(vload(s + nfull), rem, -INFINITY));
+    float mx = vhmax(mv);
+    vf mxv = vset1(mx), acc = vzero();
+    for (int64_t j = 0; j < nfull; j += kW) {
+        vf e = vexp(vsub(vload(s + j), mxv));
+        vstore(s + j, e);
+        acc = vadd(acc, e);
     }
     if (rem) {
-        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_loadu_ps(s + nfull), mxv)), tail_ok);
-        _mm256_storeu_ps(s + nfull, e);
-        acc = _mm256_add_ps(acc, e);
+        vf e = vkeep_first(vexp(vsub(vload(s + nfull), mxv)), rem, 0.0f);
+        vstore(s + nfull, e);
+        acc = vadd(acc, e);
     }
-    float sum = hsum8(acc);
-    for (int64_t j = round_up(ncols, 8); j < nk; ++j) s[j] = 0.0f;
-    float alpha = m == -INFINITY ? 0.0f : _mm256_cvtss_f32(exp8(_mm256_set1_ps(m - mx)));
+    float sum = vhsum(acc);
+    for (int64_t j = round_up(ncols, kW); j < nk; ++j) s[j] = 0.0f;
+    float alpha = m == -INFINITY ? 0.0f : vhmax(vexp(vset1(m - mx)));  // the vector exp, as for s
     if (alpha != 1.0f) {
-        __m256 av = _mm256_set1_ps(alpha);
+        vf av = vset1(alpha);
         int64_t d = 0;
-        for (; d + 8 <= dp; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(av, _mm256_loadu_ps(o + d)));
+        for (; d + kW <= dp; d += kW) vstore(o + d, vmul(av, vload(o + d)));
         for (; d < dp; ++d) o[d] *= alpha;
     }
-#else
-    float mx = m;
-    for (int64_t j = 0; j < ncols; ++j) mx = std::max(mx, s[j]);
-    float sum = 0;
-    for (int64_t j = 0; j < ncols; ++j) sum += (s[j] = std::exp(s[j] - mx));
-    for (int64_t j = ncols; j < nk; ++j) s[j] = 0.0f;
-    float alpha = std::exp(m - mx);  // m = -inf on the first block: alpha = 0
-    if (alpha != 1.0f)
-        for (int64_t d = 0; d < dp; ++d) o[d] *= alpha;
-#endif
     l = l * alpha + sum;
     m = mx;
 }
@@ -207,8 +185,9 @@ void scores(int64_t nq, int64_t np, int64_t d, const float* Qt, int64_t ldq, con
     for (int64_t p = 0; p < np; ++p) {
         const float* B = kt + p * 16 * d;
         int64_t r0 = 0;
-        for (; r0 + 6 <= nq; r0 += 6) kKernels[1][5](Qt + r0 * ldq, ldq, B, 16, S + r0 * lds + p * 16, lds, d);
-        if (r0 < nq) kKernels[1][nq - r0 - 1](Qt + r0 * ldq, ldq, B, 16, S + r0 * lds + p * 16, lds, d);
+        constexpr int nv = 16 / kW;  // one panel of 16 keys in vectors
+        for (; r0 + 6 <= nq; r0 += 6) kKernels[nv - 1][5](Qt + r0 * ldq, ldq, B, 16, S + r0 * lds + p * 16, lds, d);
+        if (r0 < nq) kKernels[nv - 1][nq - r0 - 1](Qt + r0 * ldq, ldq, B, 16, S + r0 * lds + p * 16, lds, d);
     }
 }
 
@@ -217,7 +196,7 @@ void scores(int64_t nq, int64_t np, int64_t d, const float* Qt, int64_t ldq, con
 void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType,
                const View& y) {
     const int64_t bs = q.shape[0], sq = q.shape[1], sk = k.shape[1], hd = q.shape[2], d = hd / heads;
-    const int64_t dp = round_up(d, 8), nvec = dp / 8, skp = round_up(sk, 16);
+    const int64_t dp = round_up(d, kW), nvec = dp / kW, skp = round_up(sk, 16);
     const int nv_pv = pv_chunk(nvec);
     const int64_t nqb = (sq + kBq - 1) / kBq, ntask = bs * heads * nqb;
     const float* Q = q.f32();
@@ -281,4 +260,4 @@ void attention(const View& q, const View& k, const View& v, int heads, bool caus
     }
 }
 
-}  // namespace sdpp::cpu
+SDPP_KERNELS_END

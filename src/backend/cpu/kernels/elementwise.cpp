@@ -1,29 +1,32 @@
 // Memory-bound CPU kernels: activations (SiLU, GELU erf/tanh, quick-GELU, GEGLU as in diffusers),
 // numpy-broadcasting add/sub/mul (dims collapsed like ATen's TensorIterator so the inner loop is a
 // unit-stride or scalar-broadcast vector loop), scale, concat, nearest 2x upsample, bilinear resize
-// (torch F.interpolate index maths), mean/std reductions. AVX2 via vec.h, OpenMP over rows.
-#include "backend/cpu/cpu_kernels.h"
-#include "backend/cpu/vec.h"
-
+// (torch F.interpolate index maths), mean/std reductions. SIMD via vec.h (the 8x8 transpose and
+// the 2x interleave stay 256-bit shuffles in both copies), OpenMP over rows.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
-namespace sdpp::cpu {
+#include "backend/cpu/kernels/isa.h"
+
+SDPP_KERNELS_BEGIN
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/vec.h"
+
 namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;  // elements below which threading costs more than it saves
 
-template <class F8, class FS>
-void map_parallel(const float* x, float* y, int64_t n, F8 f8, FS fs) {
+template <class FV, class FS>
+void map_parallel(const float* x, float* y, int64_t n, FV fv, FS fs) {
     constexpr int64_t chunk = 1 << 14;
     int64_t nchunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
     for (int64_t c = 0; c < nchunks; ++c) {
         int64_t b = c * chunk, e = std::min(n, b + chunk);
-        map_floats(x + b, y + b, e - b, f8, fs);
+        map_floats(x + b, y + b, e - b, fv, fs);
     }
 }
 
@@ -33,16 +36,12 @@ void unary(Unary op, const View& x, const View& y) {
     const float* in = x.f32();
     float* out = y.f32();
     int64_t n = x.numel();
-#if SDPP_AVX2
-#define SDPP_MAP(V, S) map_parallel(in, out, n, [](__m256 v) { return V(v); }, [](float s) { return S(s); })
-#else
-#define SDPP_MAP(V, S) map_parallel(in, out, n, 0, [](float s) { return S(s); })
-#endif
+#define SDPP_MAP(V, S) map_parallel(in, out, n, [](vf v) { return V(v); }, [](float s) { return S(s); })
     switch (op) {
-        case Unary::SiLU: SDPP_MAP(silu8, silu_s); break;
-        case Unary::GeluErf: SDPP_MAP(gelu_erf8, gelu_erf_s); break;
-        case Unary::GeluTanh: SDPP_MAP(gelu_tanh8, gelu_tanh_s); break;
-        case Unary::QuickGelu: SDPP_MAP(quick_gelu8, quick_gelu_s); break;
+        case Unary::SiLU: SDPP_MAP(vsilu, silu_s); break;
+        case Unary::GeluErf: SDPP_MAP(vgelu_erf, gelu_erf_s); break;
+        case Unary::GeluTanh: SDPP_MAP(vgelu_tanh, gelu_tanh_s); break;
+        case Unary::QuickGelu: SDPP_MAP(vquick_gelu, quick_gelu_s); break;
     }
 #undef SDPP_MAP
 }
@@ -55,10 +54,7 @@ void geglu(const View& x, const View& y) {
         const float* g = h + f;
         float* o = y.f32() + i * f;
         int64_t j = 0;
-#if SDPP_AVX2
-        for (; j + 8 <= f; j += 8)
-            _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(h + j), gelu_erf8(_mm256_loadu_ps(g + j))));
-#endif
+        for (; j + kW <= f; j += kW) vstore(o + j, vmul(vload(h + j), vgelu_erf(vload(g + j))));
         for (; j < f; ++j) o[j] = h[j] * gelu_erf_s(g[j]);
     }
 }
@@ -118,7 +114,6 @@ void transpose_copy(const Collapsed& c, int v, const float* src, float* dst) {
         const float* s = src + off;
         float* d = dst + o * R * C;
         int64_t c0 = 0;
-#if SDPP_AVX2
         if (r0 + 8 <= R)
             for (; c0 + 8 <= C; c0 += 8) {
                 __m256 x[8], t8[8], u[8];
@@ -138,7 +133,6 @@ void transpose_copy(const Collapsed& c, int v, const float* src, float* dst) {
                     _mm256_storeu_ps(d + (r0 + k + 4) * C + c0, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
                 }
             }
-#endif
         for (int64_t r = r0; r < std::min(R, r0 + 8); ++r)
             for (int64_t cc = c0; cc < C; ++cc) d[r * C + cc] = s[cc * sc + r];
     }
@@ -148,33 +142,24 @@ template <Binary op>
 inline float bin_s(float a, float b) {
     return op == Binary::Add ? a + b : op == Binary::Sub ? a - b : a * b;
 }
-#if SDPP_AVX2
 template <Binary op>
-inline __m256 bin8(__m256 a, __m256 b) {
-    return op == Binary::Add ? _mm256_add_ps(a, b) : op == Binary::Sub ? _mm256_sub_ps(a, b) : _mm256_mul_ps(a, b);
+inline vf bin_v(vf a, vf b) {
+    return op == Binary::Add ? vadd(a, b) : op == Binary::Sub ? vsub(a, b) : vmul(a, b);
 }
-#endif
 
 template <Binary op>
 void binary_row(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
     int64_t i = 0;
     if (sa == 1 && sb == 1) {
-#if SDPP_AVX2
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(y + i, bin8<op>(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
-#endif
+        for (; i + kW <= n; i += kW) vstore(y + i, bin_v<op>(vload(a + i), vload(b + i)));
         for (; i < n; ++i) y[i] = bin_s<op>(a[i], b[i]);
     } else if (sa == 1 && sb == 0) {
-#if SDPP_AVX2
-        __m256 bv = _mm256_set1_ps(*b);
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, bin8<op>(_mm256_loadu_ps(a + i), bv));
-#endif
+        vf bv = vset1(*b);
+        for (; i + kW <= n; i += kW) vstore(y + i, bin_v<op>(vload(a + i), bv));
         for (; i < n; ++i) y[i] = bin_s<op>(a[i], *b);
     } else if (sa == 0 && sb == 1) {
-#if SDPP_AVX2
-        __m256 av = _mm256_set1_ps(*a);
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, bin8<op>(av, _mm256_loadu_ps(b + i)));
-#endif
+        vf av = vset1(*a);
+        for (; i + kW <= n; i += kW) vstore(y + i, bin_v<op>(av, vload(b + i)));
         for (; i < n; ++i) y[i] = bin_s<op>(*a, b[i]);
     } else {
         for (; i < n; ++i) y[i] = bin_s<op>(a[i * sa], b[i * sb]);
@@ -244,13 +229,9 @@ void binary(Binary op, const View& a, const View& b, const View& y) {
 }
 
 void scale(const View& x, float a, float b, const View& y) {
-#if SDPP_AVX2
-    __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
-    map_parallel(x.f32(), y.f32(), x.numel(), [=](__m256 v) { return _mm256_fmadd_ps(v, av, bv); },
+    vf av = vset1(a), bv = vset1(b);
+    map_parallel(x.f32(), y.f32(), x.numel(), [=](vf v) { return vfmadd(v, av, bv); },
                  [=](float s) { return a * s + b; });
-#else
-    map_parallel(x.f32(), y.f32(), x.numel(), 0, [=](float s) { return a * s + b; });
-#endif
 }
 
 void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64_t channels, Act act) {
@@ -259,13 +240,11 @@ void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64
         float b = bias ? bias[r % channels] : 0.0f;
         float* p = y + r * len;
         int64_t i = 0;
-#if SDPP_AVX2
-        __m256 bv = _mm256_set1_ps(b);
+        vf bv = vset1(b);
         if (act == Act::SiLU)
-            for (; i + 8 <= len; i += 8) _mm256_storeu_ps(p + i, silu8(_mm256_add_ps(_mm256_loadu_ps(p + i), bv)));
+            for (; i + kW <= len; i += kW) vstore(p + i, vsilu(vadd(vload(p + i), bv)));
         else
-            for (; i + 8 <= len; i += 8) _mm256_storeu_ps(p + i, _mm256_add_ps(_mm256_loadu_ps(p + i), bv));
-#endif
+            for (; i + kW <= len; i += kW) vstore(p + i, vadd(vload(p + i), bv));
         for (; i < len; ++i) p[i] = act == Act::SiLU ? silu_s(p[i] + b) : p[i] + b;
     }
 }
@@ -353,7 +332,6 @@ void upsample_nearest2x(const View& x, const View& y) {
         float* d0 = y.f32() + r * 4 * w;
         float* d1 = d0 + 2 * w;
         int64_t j = 0;
-#if SDPP_AVX2
         for (; j + 8 <= w; j += 8) {
             __m256 v = _mm256_loadu_ps(s + j);
             __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);  // per 128-bit lane
@@ -361,7 +339,6 @@ void upsample_nearest2x(const View& x, const View& y) {
             _mm256_storeu_ps(d0 + 2 * j, a);
             _mm256_storeu_ps(d0 + 2 * j + 8, b);
         }
-#endif
         for (; j < w; ++j) d0[2 * j] = d0[2 * j + 1] = s[j];
         std::memcpy(d1, d0, size_t(2 * w) * sizeof(float));
     }
@@ -431,4 +408,4 @@ void reduce(Reduce op, const View& x, bool unbiased, const View& y) {
     }
 }
 
-}  // namespace sdpp::cpu
+SDPP_KERNELS_END
