@@ -8,6 +8,7 @@
 #include "cli/memory_report.h"
 #include "cli/weight_cache_option.h"
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 #include "backend/ops.h"
 #include "backend/profiling_backend.h"
 #include "core/allocator.h"
@@ -38,7 +39,7 @@ namespace sdpp::cli {
 namespace {
 
 struct Args {
-    std::string model, size, vae_size, dtype = "f32", weight_cache = "all", vae_decode = "banded";
+    std::string model, size, vae_size, dtype = "f32", weight_cache = "all", vae_decode = "banded", conv_layout = "auto";
     int runs = 5, threads = 0, batch = 2, peak_size = 4096;
     bool no_vae = false, no_unet = false, json = false, profile = false;
 };
@@ -220,11 +221,15 @@ int run(const Args& a) {
     const bool xl = m.family == Family::SDXL || m.family == Family::SDXLRefiner;
     const auto [w, h] = parse_size(a.size.empty() ? (xl ? "1024x1024" : "512x512") : a.size, "--size");
     const auto [vw, vh] = parse_size(a.vae_size.empty() ? (xl ? "1024x1024" : "512x512") : a.vae_size, "--vae-size");
+    const auto layout = a.conv_layout == "blocked" ? cpu::ConvLayoutChoice::Blocked
+                        : a.conv_layout == "plain" ? cpu::ConvLayoutChoice::Plain
+                                                   : cpu::ConvLayoutChoice::Auto;
+    const std::unique_ptr<Backend> backend = cpu::make_cpu_backend({.conv_layout = layout});
     if (text) {
         std::printf("sdpp bench: %s (%s, %s layout), %d threads, %s compute, weight cache %s, load average %.2f at start\n",
                     a.model.c_str(), family_name(m.family), m.layout.c_str(), num_threads(), a.dtype.c_str(),
                     a.weight_cache.c_str(), load_start);
-        std::printf("backend %s\n", cpu_backend().describe().c_str());
+        std::printf("backend %s\n", backend->describe().c_str());
         std::printf("%s\nVAE %s\nloaded (mapped) in %.2f s\n", ucfg.describe().c_str(), vcfg.describe().c_str(), load_s);
         std::fflush(stdout);
     }
@@ -236,6 +241,7 @@ int run(const Args& a) {
     auto measure_peak = [&](DType dt) {
         const Tensor px = randn({pn, pn}, 1), py = randn({pn, pn}, 2);  // not kept: stages measure their own peak memory
         Ctx pctx;
+        pctx.backend = backend.get();
         pctx.compute_dtype = dt;
         Timing t = time_runs(3, [&] { matmul(pctx, px, py); });
         const double flop = 2.0 * double(pn) * double(pn) * double(pn);
@@ -264,8 +270,9 @@ int run(const Args& a) {
 
     std::vector<StageResult> stages;
     Ctx ctx;
+    ctx.backend = backend.get();
     ctx.compute_dtype = dtype;
-    ProfilingBackend profiler(ctx.be());
+    ProfilingBackend profiler(*backend);
     if (a.profile) ctx.backend = &profiler;
     auto reset_profile = [&] { profiler.reset(); };
     ctx.be().set_prepared_weight_limit(cache_mb == ModelOptions::kWeightCacheAll ? SIZE_MAX : size_t(cache_mb) << 20);
@@ -340,7 +347,7 @@ int run(const Args& a) {
     j["model"] = a.model;
     j["family"] = family_name(m.family);
     j["threads"] = num_threads();
-    j["backend"] = cpu_backend().describe();
+    j["backend"] = backend->describe();
     j["dtype"] = a.dtype;
     j["weight_cache"] = a.weight_cache;
     j["batch"] = a.batch;
@@ -375,6 +382,10 @@ CommandRun setup(CLI::App& app) {
         ->capture_default_str();
     app.add_flag("--no-vae", a->no_vae, "Skip the VAE decode");
     app.add_flag("--no-unet", a->no_unet, "Skip the U-Net step");
+    app.add_option("--conv-layout", a->conv_layout,
+                   "Activation layout of convolutions: auto (per shape), blocked or plain (experiments)")
+        ->check(CLI::IsMember({"auto", "blocked", "plain"}))
+        ->capture_default_str();
     app.add_option("--peak-size", a->peak_size, "Matrix size n of the n^3 peak matmul")->capture_default_str();
     add_weight_cache_option(app, a->weight_cache);
     app.add_flag("--profile", a->profile, "Also report the backend's time per op (conv2d 3x3, attention, ...) per run");

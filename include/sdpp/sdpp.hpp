@@ -43,8 +43,8 @@ struct ModelOptions {
     // in MiB: kWeightCacheAuto = keep them while they fit in half the memory available at load
     // (all of them on a machine with room), kWeightCacheAll = keep all (fastest; an f16 SD 1.5
     // U-Net prepares to 3.4 GB), 0 = convert each weight when it is used (least memory: the
-    // model's file pages only; measured 0-10% slower per step), N = keep up to N MiB. Process-wide
-    // (the CPU backend's cache).
+    // model's file pages only; measured 0-10% slower per step), N = keep up to N MiB. Per Engine
+    // (each has its own backend).
     static constexpr int64_t kWeightCacheAuto = -1, kWeightCacheAll = -2;
     int64_t weight_cache_mb = kWeightCacheAuto;
 };
@@ -156,8 +156,17 @@ struct GenerateResult {
     bool cancelled = false;
 };
 
+// What an Engine holds right now, from its own accounting (separate Engines count apart).
+struct EngineMemory {
+    size_t prepared_weight_bytes = 0;  // weights its backend keeps converted for the kernels
+    size_t tensor_live_bytes = 0;      // tensors alive now
+    size_t tensor_cached_bytes = 0;    // freed tensor blocks kept for reuse
+};
+
 // ---- engine ---------------------------------------------------------------------------------
-// One request at a time per Engine (generate() is not reentrant); separate Engines are independent.
+// One request at a time per Engine (generate() is not reentrant); separate Engines are independent:
+// each has its own backend (prepared weights and their budget) and tensor allocator, so two can
+// run at the same time on two threads.
 class Engine {
 public:
     // Loads the model (weights memory-mapped; heavy parts bound on first use). Throws sdpp::Error.
@@ -169,6 +178,7 @@ public:
     Engine& operator=(const Engine&) = delete;
 
     const ModelDescription& model() const;
+    EngineMemory memory() const;
     // The request with the model's defaults filled in and everything checked (throws sdpp::Error).
     GenerateRequest resolve(const GenerateRequest& request) const;
     GenerateResult generate(const GenerateRequest& request, const ProgressCallback& progress = {});

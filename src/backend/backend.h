@@ -50,6 +50,13 @@ enum class Op : uint8_t {
     Concat, Upsample, Resize, Reduce
 };
 
+// What a backend counts about itself (tests and --verbose read them; zero where it does not apply).
+struct BackendCounters {
+    size_t reference_fallbacks = 0;          // primitives that fell back to a library's slow reference kernel
+    size_t weights_converted_in_blocks = 0;  // weights converted a few output-channel blocks at a time
+    size_t block_staging_peak_bytes = 0;     // the largest staging chunk those conversions used
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -69,6 +76,12 @@ public:
     virtual size_t prepared_weight_bytes() const { return 0; }
     // Cap on prepared-weight bytes; past it weights are prepared per call (see ops.h).
     virtual void set_prepared_weight_limit(size_t bytes) {}
+    virtual BackendCounters counters() const { return {}; }
+
+    // The device this backend's kernels read and write, and a tensor there from `alloc` (which
+    // must serve that device). Ops allocate their outputs through this.
+    virtual Device device() const { return Device::CPU; }
+    virtual Tensor empty(Allocator& alloc, const Shape& shape, DType dtype);
 
     // ---- dense: x, y f32; weights f32/f16/bf16 contiguous; bias f32 [Cout] or undefined
     // x [N,Cin,H,W] contiguous, w [Cout,Cin,kh,kw], y [N,Cout,Ho,Wo] with unit last stride (free
@@ -124,7 +137,10 @@ public:
     virtual void reduce(Reduce op, const View& x, bool unbiased, const View& y) = 0;
 };
 
+// A default CPU backend instance, for code with no backend of its own (tools, tests). It owns its
+// caches like any other instance; an Engine makes its own with make_cpu_backend().
 Backend& cpu_backend();
+std::unique_ptr<Backend> make_cpu_backend();
 Backend& ref_backend();
 
 }  // namespace sdpp

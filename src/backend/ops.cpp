@@ -1,6 +1,6 @@
 // ops.h front ends (the ATen/MLX op layer): validate shapes and dtypes with messages that name the
-// op and the shapes, bring inputs into the layouts backend.h documents, allocate outputs with
-// Tensor::empty (the caching allocator), and dispatch to ctx.be().
+// op and the shapes, bring inputs into the layouts backend.h documents, have the backend allocate
+// outputs from the context's allocator (out()), and dispatch to ctx.be().
 #include "backend/ops.h"
 
 #include "backend/backend.h"
@@ -11,6 +11,12 @@
 namespace sdpp {
 
 Backend& Ctx::be() const { return backend ? *backend : cpu_backend(); }
+Allocator& Ctx::alloc() const { return allocator ? *allocator : current_allocator(); }
+
+Tensor Backend::empty(Allocator& alloc, const Shape& shape, DType dtype) {
+    SDPP_CHECK(alloc.device() == device(), "[", name(), "] an allocator of another device was given");
+    return Tensor::empty(shape, dtype, alloc);
+}
 
 bool View::is_contiguous() const {
     int64_t acc = 1;
@@ -33,6 +39,9 @@ View view_of(const Tensor& t) {
 }
 
 namespace {
+
+// An op's output: the backend allocates it on its device from the context's allocator.
+Tensor out(Ctx& ctx, const Shape& shape) { return ctx.be().empty(ctx.alloc(), shape, DType::F32); }
 
 void check_compute(const char* op, const Ctx& ctx) {
     SDPP_CHECK(ctx.compute_dtype == DType::F32 || ctx.compute_dtype == DType::BF16, "[", op,
@@ -138,7 +147,7 @@ ConvCall conv_call(Ctx& ctx, const char* op, const Tensor& x_, const Tensor& w_,
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding) {
     const Pad2d pad = Pad2d::all(padding);
     ConvCall c = conv_call(ctx, "conv2d", x, w, bias, stride, pad);
-    Tensor y = Tensor::empty(c.out);
+    Tensor y = out(ctx, c.out);
     if (y.numel() == 0) return y;
     ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, Act::None, ctx.compute_dtype,
                     view_of(y));
@@ -174,7 +183,7 @@ Tensor linear(Ctx& ctx, const Tensor& x_, const Tensor& w_, const Tensor& bias_)
     if (m <= 1) row_stride = x.dim(-1);
     Shape ys = x.shape();
     ys.back() = w.dim(0);
-    Tensor y = Tensor::empty(ys);
+    Tensor y = out(ctx, ys);
     if (y.numel() == 0) return y;
     View xv = view_of(x);
     xv.shape = {m, x.dim(-1)};
@@ -205,7 +214,7 @@ Tensor matmul(Ctx& ctx, const Tensor& a_, const Tensor& b_, bool trans_a, bool t
     ys.insert(ys.end(), {m, n});
     a = a.expand(sa);
     b = b.expand(sb);
-    Tensor y = Tensor::empty(ys);
+    Tensor y = out(ctx, ys);
     if (y.numel() == 0) return y;
     int nb = int(batch.size());
     int64_t bsz = numel_of(batch);
@@ -242,7 +251,7 @@ Tensor group_norm(Ctx& ctx, const Tensor& x_, int groups, const Tensor& gamma_, 
     SDPP_CHECK(groups >= 1 && c % groups == 0, "[group_norm] ", c, " channels of ", x.shape_str(),
                " do not split into ", groups, " groups");
     Tensor gamma = param("group_norm", "weight", gamma_, c), beta = param("group_norm", "bias", beta_, c);
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() == 0) return y;
     View xv = view_of(x), yv = view_of(y);
     int64_t s = x.numel() / (x.dim(0) * c);
@@ -260,7 +269,7 @@ Tensor group_norm_stats(Ctx& ctx, const Tensor& x_, int groups, float eps) {
                " do not split into ", groups, " groups");
     const int64_t s = x.numel() / std::max<int64_t>(1, x.dim(0) * c);
     SDPP_CHECK(s > 0, "[group_norm_stats] empty input ", x.shape_str());
-    Tensor st = Tensor::empty({x.dim(0), groups, 2});
+    Tensor st = out(ctx, {x.dim(0), groups, 2});
     View xv = view_of(x);
     xv.shape = {x.dim(0), c, s};
     xv.strides = {c * s, s, 1};
@@ -278,7 +287,7 @@ Tensor group_norm_apply(Ctx& ctx, const Tensor& x_, const Tensor& stats, const T
                "[group_norm_apply] stats ", stats.defined() ? stats.shape_str() : "(none)", " do not fit input ",
                x.shape_str(), " (expected [N, groups, 2] f32 from group_norm_stats)");
     Tensor gamma = param("group_norm_apply", "weight", gamma_, c), beta = param("group_norm_apply", "bias", beta_, c);
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() == 0) return y;
     // The dims past C must form one unit-stride run (a slice of rows of an NCHW map does); the
     // batch and channel strides stay free, so such a slice is read in place.
@@ -311,7 +320,7 @@ Tensor layer_norm(Ctx& ctx, const Tensor& x_, const Tensor& gamma_, const Tensor
     SDPP_CHECK(x.ndim() >= 1, "[layer_norm] input must have at least 1 dim");
     Tensor gamma = param("layer_norm", "weight", gamma_, x.dim(-1));
     Tensor beta = param("layer_norm", "bias", beta_, x.dim(-1));
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() == 0) return y;
     ctx.be().layer_norm(rows_view(x), view_of(gamma), view_of(beta), eps, rows_view(y));
     return y;
@@ -320,7 +329,7 @@ Tensor layer_norm(Ctx& ctx, const Tensor& x_, const Tensor& gamma_, const Tensor
 Tensor softmax(Ctx& ctx, const Tensor& x_) {
     Tensor x = act_contig(ctx, "softmax", "input", x_);
     SDPP_CHECK(x.ndim() >= 1, "[softmax] input must have at least 1 dim");
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() == 0) return y;
     ctx.be().softmax(rows_view(x), rows_view(y));
     return y;
@@ -345,7 +354,7 @@ Tensor attention(Ctx& ctx, const Tensor& q_, const Tensor& k_, const Tensor& v_,
     if (scale == 0) scale = 1.0f / std::sqrt(float(d));
     for (Tensor* t : {&q, &k, &v})
         if (t->stride(2) != 1) *t = contiguous(ctx, *t);
-    Tensor y = Tensor::empty(q.shape());
+    Tensor y = out(ctx, q.shape());
     if (y.numel() == 0) return y;
     ctx.be().attention(view_of(q), view_of(k), view_of(v), n_heads, causal, scale, ctx.compute_dtype, view_of(y));
     return y;
@@ -356,7 +365,7 @@ Tensor attention(Ctx& ctx, const Tensor& q_, const Tensor& k_, const Tensor& v_,
 namespace {
 Tensor unary_op(Ctx& ctx, const char* name, Unary op, const Tensor& x_) {
     Tensor x = act_contig(ctx, name, "input", x_);
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() == 0) return y;
     ctx.be().unary(op, view_of(x), view_of(y));
     return y;
@@ -374,7 +383,7 @@ Tensor geglu(Ctx& ctx, const Tensor& x_) {
     SDPP_CHECK(x.ndim() >= 1 && x.dim(-1) % 2 == 0, "[geglu] last dim of ", x.shape_str(), " must be even");
     Shape ys = x.shape();
     ys.back() /= 2;
-    Tensor y = Tensor::empty(ys);
+    Tensor y = out(ctx, ys);
     if (y.numel() == 0) return y;
     ctx.be().geglu(rows_view(x), rows_view(y));
     return y;
@@ -386,7 +395,7 @@ namespace {
 Tensor binary_op(Ctx& ctx, const char* name, Binary op, const Tensor& a_, const Tensor& b_) {
     Tensor a = act_f32(name, "a", a_), b = act_f32(name, "b", b_);
     Shape ys = broadcast_shapes(name, a.shape(), b.shape());
-    Tensor y = Tensor::empty(ys);
+    Tensor y = out(ctx, ys);
     if (y.numel() == 0) return y;
     ctx.be().binary(op, view_of(a.expand(ys)), view_of(b.expand(ys)), view_of(y));
     return y;
@@ -408,7 +417,7 @@ Tensor mul(Ctx& ctx, const Tensor& a, const Tensor& b) { return binary_op(ctx, "
 
 Tensor scale(Ctx& ctx, const Tensor& x_, float a, float b) {
     Tensor x = act_contig(ctx, "scale", "input", x_);
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() == 0) return y;
     ctx.be().scale(view_of(x), a, b, view_of(y));
     return y;
@@ -418,7 +427,7 @@ Tensor scale(Ctx& ctx, const Tensor& x_, float a, float b) {
 
 Tensor contiguous(Ctx& ctx, const Tensor& x) {
     if (!x.defined() || x.is_contiguous() || x.dtype() != DType::F32) return x.contiguous();
-    Tensor y = Tensor::empty(x.shape());
+    Tensor y = out(ctx, x.shape());
     if (y.numel() > 0) ctx.be().copy(view_of(x), view_of(y));
     return y;
 }
@@ -449,7 +458,7 @@ Tensor concat(Ctx& ctx, std::span<const Tensor> xs_, int dim) {
         SDPP_CHECK(ok, "[concat] input ", t.shape_str(), " does not match ", xs[0].shape_str(), " outside dim ", dim);
         ys[dim] += t.dim(dim);
     }
-    Tensor y = Tensor::empty(ys);
+    Tensor y = out(ctx, ys);
     if (y.numel() == 0) return y;
     std::vector<View> vs;
     for (const Tensor& t : xs)
@@ -461,7 +470,7 @@ Tensor concat(Ctx& ctx, std::span<const Tensor> xs_, int dim) {
 Tensor upsample_nearest2x(Ctx& ctx, const Tensor& x_) {
     Tensor x = act_contig(ctx, "upsample_nearest2x", "input", x_);
     SDPP_CHECK(x.ndim() == 4, "[upsample_nearest2x] input ", x.shape_str(), " must be [N, C, H, W]");
-    Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
+    Tensor y = out(ctx, {x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
     if (y.numel() == 0) return y;
     ctx.be().upsample_nearest2x(view_of(x), view_of(y));
     return y;
@@ -472,7 +481,7 @@ Tensor resize_bilinear(Ctx& ctx, const Tensor& x_, int64_t out_h, int64_t out_w,
     SDPP_CHECK(x.ndim() == 4, "[resize_bilinear] input ", x.shape_str(), " must be [N, C, H, W]");
     SDPP_CHECK(out_h >= 1 && out_w >= 1, "[resize_bilinear] bad output size ", out_h, "x", out_w);
     SDPP_CHECK(x.dim(2) >= 1 && x.dim(3) >= 1, "[resize_bilinear] empty input ", x.shape_str());
-    Tensor y = Tensor::empty({x.dim(0), x.dim(1), out_h, out_w});
+    Tensor y = out(ctx, {x.dim(0), x.dim(1), out_h, out_w});
     if (y.numel() == 0) return y;
     ctx.be().resize_bilinear(view_of(x), align_corners, view_of(y));
     return y;
@@ -495,7 +504,7 @@ Tensor reduce_op(Ctx& ctx, const char* name, Reduce op, const Tensor& x_, int di
         ys[dim] = 1;
     else
         ys.erase(ys.begin() + dim);
-    Tensor y = Tensor::empty(ys);
+    Tensor y = out(ctx, ys);
     if (y.numel() == 0) return y;
     View xv = view_of(x), yv = view_of(y);
     xv.shape = {outer, n, inner};

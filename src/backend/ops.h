@@ -18,10 +18,15 @@ namespace sdpp {
 
 class Backend;
 
+// What an op runs on: the backend (its device, kernels and caches) and the allocator outputs come
+// from. An Engine's contexts name its own backend and allocator; a default Ctx{} uses the default
+// CPU backend and the thread's current allocator (core/allocator.h).
 struct Ctx {
-    Backend* backend = nullptr;            // nullptr: the CPU backend
+    Backend* backend = nullptr;            // nullptr: cpu_backend()
+    Allocator* allocator = nullptr;        // nullptr: current_allocator()
     DType compute_dtype = DType::F32;      // F32 or BF16
     Backend& be() const;
+    Allocator& alloc() const;
 };
 
 // ---- dense -----------------------------------------------------------------------------------

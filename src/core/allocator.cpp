@@ -134,4 +134,13 @@ Allocator& default_allocator() {
     return *a;
 }
 
+namespace {
+thread_local Allocator* t_current = nullptr;
+}
+
+Allocator& current_allocator() { return t_current ? *t_current : default_allocator(); }
+
+AllocatorScope::AllocatorScope(Allocator& a) : previous_(t_current) { t_current = &a; }
+AllocatorScope::~AllocatorScope() { t_current = previous_; }
+
 }  // namespace sdpp

@@ -4,6 +4,10 @@
 // cache cannot serve first frees the longest-cached blocks (sizes an earlier stage used, e.g. the
 // VAE decoder's lower resolutions), instead of holding one block per size class ever seen.
 // It keeps the live and peak byte counts the CLI reports with --verbose.
+//
+// Which allocator a new tensor comes from: the one an op's Ctx names (ops.h), else the calling
+// thread's current allocator (AllocatorScope), else the process's default one. An Engine scopes
+// its own allocator over each request, so two Engines count their memory apart.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +17,10 @@
 #include <vector>
 
 namespace sdpp {
+
+// Where a block of memory lives; a tensor carries the device of its storage. Host memory only, for
+// now: a device backend adds its kind here with an allocator for it.
+enum class Device : uint8_t { CPU };
 
 struct AllocatorStats {
     size_t live_bytes = 0;     // bytes handed out and not yet released
@@ -41,6 +49,7 @@ public:
     void set_cache_limit(size_t bytes);
 
     static size_t size_class(size_t bytes);
+    Device device() const { return Device::CPU; }
 
 private:
     void release(std::byte* p, size_t cls);
@@ -60,5 +69,21 @@ private:
 
 // The process-wide allocator tensors use unless told otherwise.
 Allocator& default_allocator();
+
+// This thread's current allocator: the innermost AllocatorScope's, else default_allocator().
+// Kernels that allocate on worker threads take it on the calling thread and pass it on.
+Allocator& current_allocator();
+
+// Makes `a` this thread's current allocator until the scope ends (scopes nest).
+class AllocatorScope {
+public:
+    explicit AllocatorScope(Allocator& a);
+    ~AllocatorScope();
+    AllocatorScope(const AllocatorScope&) = delete;
+    AllocatorScope& operator=(const AllocatorScope&) = delete;
+
+private:
+    Allocator* previous_;
+};
 
 }  // namespace sdpp

@@ -5,7 +5,8 @@
 
 namespace sdpp {
 
-enum class LogLevel { Quiet = 0, Error = 1, Warn = 2, Info = 3, Debug = 4 };
+// Trace: per-primitive detail (which oneDNN kernel each shape got), too much for --verbose.
+enum class LogLevel { Quiet = 0, Error = 1, Warn = 2, Info = 3, Debug = 4, Trace = 5 };
 
 void set_log_level(LogLevel l);
 LogLevel log_level();
@@ -21,5 +22,6 @@ void log(LogLevel l, const Args&... args) {
 template <class... Args> void log_info(const Args&... a) { log(LogLevel::Info, a...); }
 template <class... Args> void log_warn(const Args&... a) { log(LogLevel::Warn, a...); }
 template <class... Args> void log_debug(const Args&... a) { log(LogLevel::Debug, a...); }
+template <class... Args> void log_trace(const Args&... a) { log(LogLevel::Trace, a...); }
 
 }  // namespace sdpp

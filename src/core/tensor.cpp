@@ -39,13 +39,16 @@ int Tensor::norm_dim(int d, int n) const {
     return r;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype) { return empty(shape, dtype, current_allocator()); }
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Allocator& alloc) {
     for (int64_t d : shape) SDPP_CHECK(d >= 0, "negative dimension in shape ", to_string(shape));
     Tensor t;
     t.shape_ = shape;
     t.strides_ = contiguous_strides(shape);
     t.dtype_ = dtype;
-    t.storage_ = default_allocator().allocate(std::max<size_t>(t.nbytes(), 1));
+    t.device_ = alloc.device();
+    t.storage_ = alloc.allocate(std::max<size_t>(t.nbytes(), 1));
     return t;
 }
 

@@ -3,6 +3,7 @@
 // copies only when needed. Storage comes from the caching allocator or borrows foreign memory
 // (an mmap'ed model file), kept alive by the shared owner.
 #pragma once
+#include "core/allocator.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -19,13 +20,13 @@ using Shape = std::vector<int64_t>;
 std::string to_string(const Shape& s);  // "[2,4,64,64]"
 int64_t numel_of(const Shape& s);
 
-enum class Device : uint8_t { CPU, CUDA };
-
 class Tensor {
 public:
     Tensor() = default;  // undefined tensor (e.g. an absent bias)
 
+    // From this thread's current allocator (allocator.h), or from `alloc`.
     static Tensor empty(const Shape& shape, DType dtype = DType::F32);
+    static Tensor empty(const Shape& shape, DType dtype, Allocator& alloc);
     static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
     static Tensor full(const Shape& shape, float value);
     // f32 tensor holding a copy of `values`; numel(shape) must equal values.size().
@@ -37,7 +38,7 @@ public:
     bool defined() const { return storage_ != nullptr; }
     explicit operator bool() const { return defined(); }
     DType dtype() const { return dtype_; }
-    Device device() const { return Device::CPU; }
+    Device device() const { return device_; }
     const Shape& shape() const { return shape_; }
     const std::vector<int64_t>& strides() const { return strides_; }
     int ndim() const { return int(shape_.size()); }
@@ -86,6 +87,7 @@ private:
     Shape shape_;
     std::vector<int64_t> strides_;
     DType dtype_ = DType::F32;
+    Device device_ = Device::CPU;  // where storage_ lives (borrowed memory: host)
 
     static std::vector<int64_t> contiguous_strides(const Shape& s);
     int norm_dim(int d, int n) const;

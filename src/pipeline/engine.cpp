@@ -105,6 +105,10 @@ Latent to_latent(const Tensor& t) {
 }  // namespace
 
 struct Engine::Impl {
+    // This engine's own memory and backend (declared first: destroyed after every tensor and
+    // weight that uses them). Two Engines share neither caches nor accounting.
+    Allocator allocator;
+    std::unique_ptr<Backend> backend = make_cpu_backend();
     ModelOptions opts;
     LoadedModel model;
     ModelDescription desc;
@@ -153,8 +157,15 @@ struct Engine::Impl {
         return *unet;
     }
     VAE bind_vae() { return VAE::load(model.weights(), vae_cfg); }
-    static void log_allocator(const char* stage) {
-        AllocatorStats a = default_allocator().stats();
+    Ctx make_ctx(DType compute) {
+        Ctx c;
+        c.backend = backend.get();
+        c.allocator = &allocator;
+        c.compute_dtype = compute;
+        return c;
+    }
+    void log_allocator(const char* stage) const {
+        AllocatorStats a = allocator.stats();
         log_debug("after ", stage, ": tensors live ", a.live_bytes >> 20, " MiB, peak ", a.peak_bytes >> 20,
                   " MiB, cached ", a.cached_bytes >> 20, " MiB; ", a.n_allocs, " system allocations, ", a.n_reuses,
                   " reuses");
@@ -181,7 +192,7 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     else throw error("unknown dtype '", options.dtype, "' (f32 or bf16)");
     if (options.threads > 0) set_num_threads(options.threads);
     s.weight_budget = weight_budget(options.weight_cache_mb);
-    Ctx{}.be().set_prepared_weight_limit(s.weight_budget);
+    s.backend->set_prepared_weight_limit(s.weight_budget);
     LoadOptions lo;
     if (!options.vae.empty()) lo.vae_path = options.vae;
     if (options.prediction == "v") lo.prediction = Prediction::V;
@@ -207,10 +218,17 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 const ModelDescription& Engine::model() const { return impl_->desc; }
 double Engine::load_seconds() const { return impl_->load_s; }
 
+EngineMemory Engine::memory() const {
+    const AllocatorStats a = impl_->allocator.stats();
+    return {impl_->backend->prepared_weight_bytes(), a.live_bytes, a.cached_bytes};
+}
+
 GenerateRequest Engine::resolve(const GenerateRequest& request) const { return resolve_request(request, impl_->desc); }
 
 GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCallback& progress) {
     Impl& s = *impl_;
+    AllocatorScope scope(s.allocator);  // tensors made without a Ctx (noise, images) count here too
+    if (s.opts.threads > 0) set_num_threads(s.opts.threads);  // OpenMP's count is per calling thread
     s.progress = &progress;
     s.timings.clear();
     s.stage_order.clear();
@@ -218,7 +236,7 @@ GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCa
     GenerateResult res = s.run(request);
     if (!s.opts.keep_weights) s.unet.reset();
     for (const std::string& st : s.stage_order) res.timings.push_back({st, s.timings[st]});
-    res.peak_bytes = default_allocator().stats().peak_bytes;
+    res.peak_bytes = s.allocator.stats().peak_bytes;
     s.progress = nullptr;
     return res;
 }
@@ -236,7 +254,7 @@ GenerateResult Engine::Impl::run(const GenerateRequest& request) {
 
 void Engine::Impl::run_resolved(GenerateResult& res) {
     const GenerateRequest& r = res.request;
-    default_allocator().reset_peak();
+    allocator.reset_peak();
     if (!hash_done) {  // A1111's "Model hash" (cached per file after the first time)
         auto th = Clock::now();
         desc.hash = model_short_hash(desc.path);
@@ -245,9 +263,8 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
     }
     batches = r.batch_count;
     const int B = r.batch_size;
-    Ctx ctx;
-    ctx.compute_dtype = dtype;
-    Ctx vctx;  // the VAE runs in f32 whatever the U-Net's precision
+    Ctx ctx = make_ctx(dtype);
+    Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
 
     // ---- text ----
     auto t0 = Clock::now();
@@ -330,7 +347,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
         if (batch + 1 == r.batch_count) {
             if (!opts.keep_weights) unet.reset();
             release_pages("model.diffusion_model.");
-            default_allocator().trim();  // the U-Net's cached activation blocks, before the VAE's
+            allocator.trim();  // the U-Net's cached activation blocks, before the VAE's
         }
 
         // ---- decode ----

@@ -10,7 +10,10 @@
 using namespace sdpp;
 using namespace sdpp::testing;
 
-TEST(BackendAttention, SmallShapesMatchReference) {
+SDPP_BACKEND_TEST_SUITE(BackendAttention);
+
+
+TEST_P(BackendAttention, SmallShapesMatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx(), cbf = cpu_ctx(DType::BF16);
     struct C {
         int64_t b, sq, sk, h, d;
@@ -80,7 +83,7 @@ void check_rows(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor&
 
 }  // namespace
 
-TEST(BackendAttention, StableDiffusionSizesTiledWithoutSeqBySeqBuffers) {
+TEST_P(BackendAttention, StableDiffusionSizesTiledWithoutSeqBySeqBuffers) {
     Ctx cpu = cpu_ctx();
     const int heads = 8;
     const int64_t d = 40, s = 4096;

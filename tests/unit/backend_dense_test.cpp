@@ -11,6 +11,12 @@
 using namespace sdpp;
 using namespace sdpp::testing;
 
+SDPP_BACKEND_TEST_SUITE(BackendConv2d);
+SDPP_BACKEND_TEST_SUITE(BackendLinear);
+SDPP_BACKEND_TEST_SUITE(BackendMatmul);
+SDPP_BACKEND_TEST_SUITE(BackendDense);
+
+
 namespace {
 
 struct ConvCase {
@@ -35,7 +41,7 @@ void check_conv(const ConvCase& c, DType wdt, bool bias, DType compute, double t
 
 }  // namespace
 
-TEST(BackendConv2d, MatchesReference) {
+TEST_P(BackendConv2d, MatchesReference) {
     const ConvCase cases[] = {
         {2, 3, 7, 5, 5, 3, 1, 1},   {1, 16, 9, 12, 8, 3, 2, 1}, {2, 20, 6, 6, 12, 1, 1, 0},
         {1, 4, 16, 16, 32, 3, 1, 1}, {1, 8, 5, 9, 7, 3, 1, 0},  {3, 1, 1, 1, 3, 1, 1, 0},
@@ -53,7 +59,7 @@ TEST(BackendConv2d, MatchesReference) {
     check_conv(cases[8], DType::BF16, true, DType::F32, 1e-5, 107);   // blocked layout
 }
 
-TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
+TEST_P(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     Tensor x = randn({2, 6, 10, 8}, 1).permute({0, 1, 3, 2});  // [2,6,8,10] non-contiguous
     Tensor w = randn({4, 6, 3, 3}, 2, 0.3f);
@@ -106,13 +112,13 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     {
         Tensor wc = randn({300, 200, 3, 3}, 70, 0.02f).to(DType::F16), xc = randn({1, 200, 32, 32}, 71);
         Tensor want = conv2d(cpu, xc, wc.to(DType::F32), Tensor(), 1, 1);
-        const size_t before = cpu::weights_converted_in_blocks();
+        const size_t before = cpu.be().counters().weights_converted_in_blocks;
         EXPECT_EQ(rel_err(conv2d(cpu, xc, wc, Tensor(), 1, 1), want), 0.0);  // per call (cap 0)
-        EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 1);  // the blocked path, not the fallback
+        EXPECT_EQ(cpu.be().counters().weights_converted_in_blocks, before + 1);  // the blocked path, not the fallback
         set_prepared_weight_limit(cpu, SIZE_MAX);
         prepare_conv2d_weight(cpu, wc, 32, 32);
         EXPECT_EQ(rel_err(conv2d(cpu, xc, wc, Tensor(), 1, 1), want), 0.0);  // kept
-        EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 2);
+        EXPECT_EQ(cpu.be().counters().weights_converted_in_blocks, before + 2);
         release_prepared_weights(cpu);
         set_prepared_weight_limit(cpu, 0);
     }
@@ -121,13 +127,13 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     {
         Tensor wc = randn({512, 256, 3, 3}, 72, 0.02f).to(DType::F16), xc = randn({1, 256, 32, 32}, 73);
         Tensor want = conv2d(cpu, xc, wc.to(DType::F32), Tensor(), 1, 1);
-        const size_t before = cpu::weights_converted_in_blocks();
+        const size_t before = cpu.be().counters().weights_converted_in_blocks;
         EXPECT_EQ(rel_err(conv2d(cpu, xc, wc, Tensor(), 1, 1), want), 0.0);
-        EXPECT_EQ(cpu::weights_converted_in_blocks(), before + 1);
+        EXPECT_EQ(cpu.be().counters().weights_converted_in_blocks, before + 1);
         const size_t whole = size_t(512) * 256 * 9 * sizeof(float), per_block = size_t(16) * 256 * 9 * sizeof(float);
-        EXPECT_GT(cpu::block_staging_peak_bytes(), 0u);
-        EXPECT_LE(cpu::block_staging_peak_bytes(), std::max<size_t>(size_t(2) << 20, per_block));
-        EXPECT_LT(cpu::block_staging_peak_bytes(), whole / 2);
+        EXPECT_GT(cpu.be().counters().block_staging_peak_bytes, 0u);
+        EXPECT_LE(cpu.be().counters().block_staging_peak_bytes, std::max<size_t>(size_t(2) << 20, per_block));
+        EXPECT_LT(cpu.be().counters().block_staging_peak_bytes, whole / 2);
     }
     // A cap keeps what fits and converts the rest per call.
     set_prepared_weight_limit(cpu, size_t(64 * 128 * 9 * 4));
@@ -139,7 +145,7 @@ TEST(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     set_prepared_weight_limit(cpu, SIZE_MAX);
 }
 
-TEST(BackendConv2d, ErrorsNameOpAndShapes) {
+TEST_P(BackendConv2d, ErrorsNameOpAndShapes) {
     Ctx cpu = cpu_ctx();
     Tensor x = Tensor::zeros({1, 4, 64, 64}), w = Tensor::zeros({8, 9, 3, 3});
     try {
@@ -157,7 +163,7 @@ TEST(BackendConv2d, ErrorsNameOpAndShapes) {
     EXPECT_THROW(conv2d(bad, Tensor::zeros({1, 9, 8, 8}), w, Tensor()), Error);
 }
 
-TEST(BackendLinear, MatchesReference) {
+TEST_P(BackendLinear, MatchesReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx(), cbf = cpu_ctx(DType::BF16);
     struct C {
         Shape x;
@@ -186,7 +192,7 @@ TEST(BackendLinear, MatchesReference) {
     EXPECT_THROW(linear(cpu, randn({2, 16}, 1), w, randn({7}, 1)), Error);
 }
 
-TEST(BackendMatmul, MatchesReference) {
+TEST_P(BackendMatmul, MatchesReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx(), cbf = cpu_ctx(DType::BF16);
     Tensor a = randn({2, 3, 5, 7}, 1), b = randn({7, 4}, 2);
     EXPECT_LT(rel_err(matmul(cpu, a, b), matmul(ref, a, b)), 1e-5);
@@ -214,7 +220,7 @@ TEST(BackendMatmul, MatchesReference) {
     EXPECT_THROW(matmul(cpu, randn({2, 2, 3}, 1), randn({3, 3, 5}, 1)), Error);
 }
 
-TEST(BackendConv2d, FusedSiLUThroughBackendInterface) {
+TEST_P(BackendConv2d, FusedSiLUThroughBackendInterface) {
     // The Backend-level conv2d fuses SiLU as a oneDNN post-op (both layouts and the 1x1 path).
     for (auto [h, k] : {std::pair<int64_t, int64_t>{40, 3}, {8, 3}, {12, 1}}) {
         SCOPED_TRACE(h);
@@ -231,7 +237,7 @@ TEST(BackendConv2d, FusedSiLUThroughBackendInterface) {
 // there) and zero padding only at the map's edges, written into row slices of one output, give
 // the whole-map conv; on both layouts (the 40-wide map runs blocked, the 12-wide one plain), 3x3
 // and 1x1, against the reference backend.
-TEST(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
+TEST_P(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     for (auto [h, wd, k] : {std::tuple<int64_t, int64_t, int64_t>{37, 40, 3}, {13, 12, 3}, {9, 40, 1}}) {
         SCOPED_TRACE(std::to_string(h) + "x" + std::to_string(wd) + " k" + std::to_string(k));
@@ -246,7 +252,7 @@ TEST(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
                 conv2d_into(*ctx, x.slice(2, a, bb), w, b, 1, Pad2d{int(p - (r0 - a)), int(p - (bb - r1)), p, p},
                             out.slice(2, r0, r1));
             }
-            EXPECT_LT(rel_err(out, whole), 1e-5) << (ctx == &ref ? "ref" : "cpu");
+            EXPECT_LT(rel_err(out, whole), 1e-5) << ctx->be().name();
         }
     }
     Tensor x = randn({1, 8, 6, 6}, 1), w = randn({4, 8, 3, 3}, 2);
@@ -269,16 +275,16 @@ TEST(BackendConv2d, IntoRowSlicesWithOneSidedPadding) {
                 const int64_t r1 = std::min<int64_t>(6, r0 + 4), a = 2 * r0, bb = std::min<int64_t>(13, 2 * r1 + 1);
                 conv2d_into(*ctx, xd.slice(2, a, bb), wd, bd, 2, Pad2d{0, int(2 * r1 + 1 - bb), 0, 1}, o.slice(2, r0, r1));
             }
-            EXPECT_LT(rel_err(o, whole), 1e-5) << (ctx == &ref ? "ref" : "cpu");
+            EXPECT_LT(rel_err(o, whole), 1e-5) << ctx->be().name();
         }
     }
 }
 
-TEST(BackendDense, NoPrimitiveFallsBackToOneDnnReferenceKernels) {
+TEST_P(BackendDense, NoPrimitiveFallsBackToOneDnnReferenceKernels) {
     // Runs last in this file: every conv/linear/matmul created above (f32 mode) must have been
     // given a fast oneDNN kernel (a per-row matmul bias once sent 1x1 convs to ref:any, 500x slower).
     Ctx cpu = cpu_ctx();
     Tensor x = randn({2, 32, 16, 16}, 1), w = randn({64, 32, 1, 1}, 2), b = randn({64}, 3);
     conv2d(cpu, x, w, b);
-    EXPECT_EQ(cpu::reference_fallbacks(), 0u);
+    EXPECT_EQ(cpu.be().counters().reference_fallbacks, 0u);
 }

@@ -3,8 +3,10 @@
 // width, and the sets against each other. The AVX-512 case skips, saying why, on an AVX2-only CPU.
 #include "backend_testing.h"
 
-#include "backend/cpu/kernel_set.h"
+#include "backend/cpu/cpu_backend.h"
 
+#include <map>
+#include <memory>
 #include <string>
 
 using namespace sdpp;
@@ -12,9 +14,13 @@ using namespace sdpp::testing;
 
 namespace {
 
+// One backend instance per kernel set, alive for the whole test program.
 Ctx ctx_for(const cpu::KernelSet& k) {
+    static std::map<const cpu::KernelSet*, std::unique_ptr<Backend>> backends;
+    auto& be = backends[&k];
+    if (!be) be = cpu::make_cpu_backend({.kernels = &k});
     Ctx c;
-    c.backend = &cpu::cpu_backend_with(k);
+    c.backend = be.get();
     return c;
 }
 

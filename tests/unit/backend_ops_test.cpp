@@ -6,7 +6,14 @@
 using namespace sdpp;
 using namespace sdpp::testing;
 
-TEST(BackendNorm, GroupNormMatchesReference) {
+SDPP_BACKEND_TEST_SUITE(BackendNorm);
+SDPP_BACKEND_TEST_SUITE(BackendActivations);
+SDPP_BACKEND_TEST_SUITE(BackendElementwise);
+SDPP_BACKEND_TEST_SUITE(BackendShape);
+SDPP_BACKEND_TEST_SUITE(BackendReduce);
+
+
+TEST_P(BackendNorm, GroupNormMatchesReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     struct C {
         Shape x;
@@ -35,7 +42,7 @@ TEST(BackendNorm, GroupNormMatchesReference) {
 // The two-pass form the VAE's row bands use: stats of the whole map, then the affine of row slices
 // (read in place) equals group_norm on the whole map, bit for bit on the CPU backend; both backends
 // agree with each other.
-TEST(BackendNorm, GroupNormStatsThenApplyOnRowSlices) {
+TEST_P(BackendNorm, GroupNormStatsThenApplyOnRowSlices) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     uint32_t seed = 200;
     for (Shape sh : {Shape{2, 32, 11, 7}, Shape{1, 6, 5, 3}, Shape{1, 64, 40, 24}}) {
@@ -73,7 +80,7 @@ TEST(BackendNorm, GroupNormStatsThenApplyOnRowSlices) {
     EXPECT_THROW(group_norm_apply(cpu, x, st, randn({4}, 1), Tensor()), Error);
 }
 
-TEST(BackendNorm, LayerNormAndSoftmaxMatchReference) {
+TEST_P(BackendNorm, LayerNormAndSoftmaxMatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     uint32_t seed = 20;
     for (Shape s : {Shape{2, 77, 40}, Shape{3, 1}, Shape{5}, Shape{4, 1280}, Shape{2, 3, 19}}) {
@@ -99,7 +106,7 @@ TEST(BackendNorm, LayerNormAndSoftmaxMatchReference) {
     EXPECT_THROW(layer_norm(cpu, randn({2, 8}, 1), randn({7}, 1), Tensor(), 1e-5f), Error);
 }
 
-TEST(BackendActivations, MatchReference) {
+TEST_P(BackendActivations, MatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     uint32_t seed = 40;
     for (int64_t n : {1, 7, 8, 77, 1000, 100003}) {
@@ -133,7 +140,7 @@ TEST(BackendActivations, MatchReference) {
     EXPECT_LT(rel_err(silu(cpu, xn), silu(ref, xn)), 1e-5);
 }
 
-TEST(BackendElementwise, BroadcastingMatchesReference) {
+TEST_P(BackendElementwise, BroadcastingMatchesReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     struct C {
         Shape a, b;
@@ -157,7 +164,7 @@ TEST(BackendElementwise, BroadcastingMatchesReference) {
     EXPECT_THROW(add(cpu, randn({2, 3}, 1), randn({4}, 1)), Error);
 }
 
-TEST(BackendShape, ContiguousCopiesAnyViewExactly) {
+TEST_P(BackendShape, ContiguousCopiesAnyViewExactly) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     // The attention layout changes ([N, C, HW] <-> [N, HW, C]) with sizes off the 8x8 tiles, a
     // 4-d permute, a strided slice, and a contiguous tensor (returned as is).
@@ -175,7 +182,7 @@ TEST(BackendShape, ContiguousCopiesAnyViewExactly) {
     EXPECT_EQ(contiguous(cpu, a).raw(), a.raw());
 }
 
-TEST(BackendShape, ConcatUpsampleResizeMatchReference) {
+TEST_P(BackendShape, ConcatUpsampleResizeMatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     Tensor a = randn({2, 3, 5, 4}, 1), b = randn({2, 6, 5, 4}, 2), c = non_contiguous(randn({2, 1, 5, 4}, 3));
     std::vector<Tensor> xs{a, b, c};
@@ -209,7 +216,7 @@ TEST(BackendShape, ConcatUpsampleResizeMatchReference) {
     for (int i = 0; i < 6; ++i) EXPECT_NEAR(r[i], want2[i], 1e-6) << i;
 }
 
-TEST(BackendReduce, MeanStdMatchReference) {
+TEST_P(BackendReduce, MeanStdMatchReference) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     Tensor x = scale(cpu, randn({3, 5, 7}, 1), 2.0f, 10.0f);
     for (int d : {0, 1, 2, -1})
@@ -233,9 +240,9 @@ TEST(BackendReduce, MeanStdMatchReference) {
 
 // add_into adds in place into a view (row slices of NCHW maps), with broadcasting and strided
 // operands, on both backends.
-TEST(BackendElementwise, AddIntoViews) {
+TEST_P(BackendElementwise, AddIntoViews) {
     for (Ctx ctx : {cpu_ctx(), ref_ctx()}) {
-        SCOPED_TRACE(ctx.backend ? "ref" : "cpu");
+        SCOPED_TRACE(ctx.be().name());
         Tensor y = randn({2, 3, 10, 6}, 51), before = y.clone();
         Tensor a = randn({2, 3, 4, 6}, 52);
         add_into(ctx, y.slice(2, 3, 7), a);
@@ -257,9 +264,9 @@ TEST(BackendElementwise, AddIntoViews) {
 }
 
 // copy_into writes a tensor into a view of another (row slices of NCHW maps, transposed views).
-TEST(BackendShape, CopyIntoStridedDestinations) {
+TEST_P(BackendShape, CopyIntoStridedDestinations) {
     for (Ctx ctx : {cpu_ctx(), ref_ctx()}) {
-        SCOPED_TRACE(ctx.backend ? "ref" : "cpu");
+        SCOPED_TRACE(ctx.be().name());
         Tensor dst = Tensor::zeros({2, 3, 10, 6});
         Tensor band = randn({2, 3, 4, 6}, 31);
         copy_into(ctx, dst.slice(2, 5, 9), band);

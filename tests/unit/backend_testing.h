@@ -1,15 +1,19 @@
-// Helpers shared by the backend_*_test.cpp files: seeded random tensors, contexts for the CPU and
-// reference backends, and the error measure every kernel test uses: max |cpu - ref| divided by
+// Helpers shared by the backend_*_test.cpp files: seeded random tensors, the backends under test
+// (every CPU kernel set) and contexts for them and the reference backend, and the error measure every kernel test uses: max |cpu - ref| divided by
 // max |ref| (so tolerances are relative to the output's scale).
 #pragma once
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 #include "backend/ops.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace sdpp::testing {
 
@@ -21,11 +25,50 @@ inline Tensor randn(const Shape& shape, uint32_t seed, float scale = 1.0f) {
     return Tensor::from_vector(v, shape);
 }
 
+// The backends the kernel tests check against the reference: one CPU backend per kernel set this
+// CPU runs (AVX2, and AVX-512 where present). A device backend (CUDA) joins this list.
+struct BackendUnderTest {
+    std::string name;
+    Backend* backend;
+};
+inline const std::vector<BackendUnderTest>& backends_under_test() {
+    static const std::vector<BackendUnderTest> list = [] {
+        static std::vector<std::unique_ptr<Backend>> owned;
+        std::vector<BackendUnderTest> l;
+        for (const cpu::KernelSet* k : cpu::runnable_kernel_sets()) {
+            owned.push_back(cpu::make_cpu_backend({.kernels = k}));
+            l.push_back({std::string("cpu_") + k->name, owned.back().get()});
+        }
+        return l;
+    }();
+    return list;
+}
+
+inline void PrintTo(const BackendUnderTest& b, std::ostream* os) { *os << b.name; }  // test names
+
+// The backend the running test checks (set by BackendTest; the default CPU backend outside one).
+inline Backend*& backend_under_test() {
+    static Backend* b = nullptr;
+    return b;
+}
 inline Ctx cpu_ctx(DType compute = DType::F32) {
     Ctx c;
+    c.backend = backend_under_test();
     c.compute_dtype = compute;
     return c;
 }
+
+// Kernel tests are TEST_P over backends_under_test(): declare the suite with
+// SDPP_BACKEND_TEST_SUITE(Name) and write TEST_P(Name, ...) bodies that use cpu_ctx().
+class BackendTest : public ::testing::TestWithParam<BackendUnderTest> {
+protected:
+    void SetUp() override { backend_under_test() = GetParam().backend; }
+    void TearDown() override { backend_under_test() = nullptr; }
+};
+#define SDPP_BACKEND_TEST_SUITE(Suite)                                                              \
+    class Suite : public ::sdpp::testing::BackendTest {};                                          \
+    INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::ValuesIn(::sdpp::testing::backends_under_test()), \
+                             [](const auto& info) { return info.param.name; })
 inline Ctx ref_ctx() {
     Ctx c;
     c.backend = &ref_backend();

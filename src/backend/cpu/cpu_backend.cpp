@@ -1,18 +1,16 @@
-// Binds the CPU kernels to the Backend interface: oneDNN's (cpu_kernels.h) and the own kernel
-// set chosen for this CPU (kernel_set.h); the process-wide instance is what Ctx::be() returns
-// when no backend is set.
-#include "backend/cpu/cpu_kernels.h"
-
-#include <map>
-#include <memory>
-#include <mutex>
+// Binds the CPU kernels to the Backend interface: oneDNN's (cpu_kernels.h, one Dense per
+// instance) and an own kernel set (kernel_set.h). cpu_backend() is a default instance for code
+// that has no backend of its own (tools, tests); an Engine makes its own (make_cpu_backend).
+#include "backend/cpu/cpu_backend.h"
 
 namespace sdpp {
 namespace {
 
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(const cpu::KernelSet& k) : k_(k) {}
+    explicit CpuBackend(const cpu::CpuBackendOptions& o) : k_(o.kernels ? *o.kernels : cpu::kernels()) {
+        dense_.set_conv_layout(o.conv_layout);
+    }
     const char* name() const override { return "cpu"; }
     std::string describe() const override {
         const cpu::CpuFeatures& f = cpu::cpu_features();
@@ -30,21 +28,21 @@ public:
         return (op == Op::Conv2d || op == Op::Linear || op == Op::Matmul) && cpu::native_bf16();
     }
     void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv) override {
-        cpu::prepare_weight(w, use, compute, conv);
+        dense_.prepare_weight(w, use, compute, conv);
     }
-    void release_prepared_weights() override { cpu::release_prepared_weights(); }
-    size_t prepared_weight_bytes() const override { return cpu::prepared_weight_bytes(); }
-    void set_prepared_weight_limit(size_t bytes) override { cpu::set_prepared_weight_limit(bytes); }
+    void release_prepared_weights() override { dense_.release_prepared_weights(); }
+    size_t prepared_weight_bytes() const override { return dense_.prepared_weight_bytes(); }
+    void set_prepared_weight_limit(size_t bytes) override { dense_.set_prepared_weight_limit(bytes); }
 
     void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType compute,
                 const View& y) override {
-        cpu::conv2d(x, w, bias, stride, pad, act, compute, y);
+        dense_.conv2d(x, w, bias, stride, pad, act, compute, y);
     }
     void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) override {
-        cpu::linear(x, w, bias, compute, y);
+        dense_.linear(x, w, bias, compute, y);
     }
     void matmul(const View& a, const View& b, float alpha, DType compute, const View& y) override {
-        cpu::matmul(a, b, alpha, compute, y);
+        dense_.matmul(a, b, alpha, compute, y);
     }
     void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
                     const View& y) override {
@@ -82,24 +80,27 @@ public:
     }
     void reduce(Reduce op, const View& x, bool unbiased, const View& y) override { k_.reduce(op, x, unbiased, y); }
 
+    BackendCounters counters() const override {
+        const cpu::DenseCounters c = dense_.counters();
+        return {c.reference_fallbacks, c.converted_in_blocks, c.staging_peak_bytes};
+    }
+
 private:
     const cpu::KernelSet& k_;
+    cpu::Dense dense_;
 };
 
 }  // namespace
 
 Backend& cpu_backend() {
-    static CpuBackend be(cpu::kernels());
+    static CpuBackend be(cpu::CpuBackendOptions{});
     return be;
 }
 
-Backend& cpu::cpu_backend_with(const KernelSet& k) {
-    static std::mutex mu;
-    static std::map<const KernelSet*, std::unique_ptr<CpuBackend>> backends;
-    std::lock_guard<std::mutex> lk(mu);
-    auto& be = backends[&k];
-    if (!be) be = std::make_unique<CpuBackend>(k);
-    return *be;
+std::unique_ptr<Backend> make_cpu_backend() { return cpu::make_cpu_backend(); }
+
+std::unique_ptr<Backend> cpu::make_cpu_backend(const CpuBackendOptions& options) {
+    return std::make_unique<CpuBackend>(options);
 }
 
 }  // namespace sdpp

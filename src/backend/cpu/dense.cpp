@@ -37,16 +37,47 @@ stream& strm() {
     return s;
 }
 
-std::mutex g_mu;  // guards the caches below
+struct Prepared {
+    std::weak_ptr<std::byte> owner;
+    DType dtype;
+    memory::desc md;
+    memory mem;
+};
+struct ConvEntry {
+    convolution_forward::primitive_desc pd;
+    convolution_forward prim;
+    memory::desc src_user, dst_user, w_plain;
+};
+struct MatmulEntry {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul prim;
+    memory::desc src_user, wei_user, dst_user;
+};
 
-std::atomic<size_t> g_ref_fallbacks{0};
+}  // namespace
+
+// Everything one CPU backend instance caches and counts: oneDNN primitives by shape, prepared
+// weights within their budget, and the counters tests read. Two instances share nothing but the
+// oneDNN engine (immutable) and per-thread streams and scratch.
+struct DenseState {
+    std::mutex mu;  // guards the maps and weight_bytes / weight_limit
+    std::unordered_multimap<const void*, Prepared> weights;
+    size_t weight_bytes = 0;
+    size_t weight_limit = SIZE_MAX;
+    std::unordered_map<std::string, std::shared_ptr<ConvEntry>> convs;
+    std::unordered_map<std::string, std::shared_ptr<MatmulEntry>> matmuls;
+    ConvLayoutChoice layout = ConvLayoutChoice::Auto;
+    std::atomic<size_t> ref_fallbacks{0}, converted_in_blocks{0}, staging_peak{0};
+};
+
+namespace {
 
 // oneDNN silently falls back to its reference kernels (orders of magnitude slower) for
 // configurations its fast kernels do not cover; count and report those.
-void note_impl(const char* op, const std::string& impl, const std::string& key) {
-    log_debug("[", op, "] oneDNN ", impl, " for ", key);
+void note_impl(DenseState& st, const char* op, const std::string& impl, const std::string& key) {
+    log_trace("[", op, "] oneDNN ", impl, " for ", key);
     if (impl.find("ref") != std::string::npos) {
-        ++g_ref_fallbacks;
+        ++st.ref_fallbacks;
         log_warn("[", op, "] oneDNN chose its slow reference kernel (", impl, ") for ", key);
     }
 }
@@ -54,38 +85,20 @@ void note_impl(const char* op, const std::string& impl, const std::string& key) 
 
 // ---- prepared weights --------------------------------------------------------------------------
 // A weight is converted to f32 and reordered into the layout its primitive wants. Within the
-// budget (set_prepared_weight_limit, SDPP_WEIGHT_CACHE_MB) the result is kept, keyed by the
+// budget (set_prepared_weight_limit) the result is kept, keyed by the
 // weight's data pointer and owner; past it the conversion runs on every call into per-thread
 // scratch (reused, so no page faults), which is how a 2 GB f16 U-Net runs in ~2 GB of RAM
 // on CPUs without bf16 kernels (docs/performance.md has the cost).
-
-struct Prepared {
-    std::weak_ptr<std::byte> owner;
-    DType dtype;
-    memory::desc md;
-    memory mem;
-};
-std::unordered_multimap<const void*, Prepared> g_weights;
-size_t g_weight_bytes = 0;
-// SDPP_WEIGHT_CACHE_MB caps the prepared copies (0: convert on every call); the API overrides it.
-size_t initial_weight_limit() {
-    const char* e = std::getenv("SDPP_WEIGHT_CACHE_MB");
-    if (!e || !*e) return SIZE_MAX;
-    char* end = nullptr;
-    unsigned long long mb = std::strtoull(e, &end, 10);
-    return end && *end == 0 ? size_t(mb) << 20 : SIZE_MAX;
-}
-size_t g_weight_limit = initial_weight_limit();
 
 bool same_owner(const std::weak_ptr<std::byte>& a, const std::weak_ptr<std::byte>& b) {
     return !a.owner_before(b) && !b.owner_before(a);
 }
 
-void purge_expired() {
-    for (auto it = g_weights.begin(); it != g_weights.end();) {
+void purge_expired(DenseState& st) {
+    for (auto it = st.weights.begin(); it != st.weights.end();) {
         if (it->second.owner.expired()) {
-            g_weight_bytes -= it->second.md.get_size();
-            it = g_weights.erase(it);
+            st.weight_bytes -= it->second.md.get_size();
+            it = st.weights.erase(it);
         } else {
             ++it;
         }
@@ -160,14 +173,12 @@ memory::desc o_chunk(const memory::desc& want, const OuterOBlocks& blocks, int64
 // this thread's small f32 buffer (about 2 MB) instead of a whole f32 copy (59 MB for a
 // 1280x1280x3x3 weight): less memory and cache-resident passes. False when `want` does not keep
 // output-channel blocks outermost.
-std::atomic<size_t> g_converted_in_blocks{0};
-std::atomic<size_t> g_block_staging_peak{0};
 constexpr int64_t kStagingFloats = int64_t(1) << 19;  // 2 MiB of f32
 
-bool convert_in_blocks(const View& w, const memory::desc& want, void* dst) {
+bool convert_in_blocks(DenseState& st, const View& w, const memory::desc& want, void* dst) {
     const auto blocks = outer_o_blocks(want);
     if (!blocks) return false;
-    ++g_converted_in_blocks;
+    ++st.converted_in_blocks;
     const int64_t ob = blocks->ob;
     const memory::dims d = want.dims();
     const int64_t per_o = d[1] * d[2] * d[3];
@@ -180,9 +191,9 @@ bool convert_in_blocks(const View& w, const memory::desc& want, void* dst) {
         part.data = static_cast<std::byte*>(w.data) + size_t(o0 * per_o) * esize;
         part.shape = {n, d[1], d[2], d[3]};
         float* f32 = t_plain.get(size_t(n * per_o));
-        size_t peak = g_block_staging_peak.load();
+        size_t peak = st.staging_peak.load();
         while (size_t(n * per_o) * sizeof(float) > peak &&
-               !g_block_staging_peak.compare_exchange_weak(peak, size_t(n * per_o) * sizeof(float))) {
+               !st.staging_peak.compare_exchange_weak(peak, size_t(n * per_o) * sizeof(float))) {
         }
         convert_to_f32(part, f32);
         memory src(memory::desc({n, d[1], d[2], d[3]}, dt::f32, tag::oihw), eng(), f32);
@@ -196,12 +207,12 @@ bool convert_in_blocks(const View& w, const memory::desc& want, void* dst) {
 // The weight in layout `want`: the user's memory when it already matches, a cached copy, or a
 // copy made now (kept when the budget allows; else in this thread's scratch, valid until the
 // thread's next get_weight).
-memory get_weight(const View& w, const memory::desc& plain_f32, const memory::desc& want) {
+memory get_weight(DenseState& st, const View& w, const memory::desc& plain_f32, const memory::desc& want) {
     if (w.dtype == DType::F32 && want == plain_f32) return memory(plain_f32, eng(), w.data);
     bool cacheable = !w.storage.expired();
     if (cacheable) {
-        std::lock_guard<std::mutex> lk(g_mu);
-        auto [b, e] = g_weights.equal_range(w.data);
+        std::lock_guard<std::mutex> lk(st.mu);
+        auto [b, e] = st.weights.equal_range(w.data);
         for (auto it = b; it != e; ++it)
             if (it->second.dtype == w.dtype && it->second.md == want && same_owner(it->second.owner, w.storage) &&
                 !it->second.owner.expired())
@@ -209,9 +220,9 @@ memory get_weight(const View& w, const memory::desc& plain_f32, const memory::de
     }
     bool keep = false;
     if (cacheable) {
-        std::lock_guard<std::mutex> lk(g_mu);
-        purge_expired();
-        keep = g_weight_bytes + want.get_size() <= g_weight_limit;
+        std::lock_guard<std::mutex> lk(st.mu);
+        purge_expired(st);
+        keep = st.weight_bytes + want.get_size() <= st.weight_limit;
     }
     memory dst = keep ? memory(want, eng()) : memory(want, eng(), t_packed.get((want.get_size() + 3) / 4));
     if (w.dtype == DType::F32) {
@@ -219,7 +230,7 @@ memory get_weight(const View& w, const memory::desc& plain_f32, const memory::de
         reorder(src, dst).execute(strm(), src, dst);
     } else if (want == plain_f32) {
         convert_to_f32(w, static_cast<float*>(dst.get_data_handle()));  // plain layout: convert straight into dst
-    } else if (!convert_in_blocks(w, want, dst.get_data_handle())) {
+    } else if (!convert_in_blocks(st, w, want, dst.get_data_handle())) {
         float* f32 = t_plain.get(size_t(w.numel()));
         convert_to_f32(w, f32);
         memory src(plain_f32, eng(), f32);
@@ -227,19 +238,19 @@ memory get_weight(const View& w, const memory::desc& plain_f32, const memory::de
     }
     strm().wait();
     if (keep) {
-        std::lock_guard<std::mutex> lk(g_mu);
+        std::lock_guard<std::mutex> lk(st.mu);
         // One prepared copy per weight: a new layout replaces the old one.
-        auto [b, e] = g_weights.equal_range(w.data);
+        auto [b, e] = st.weights.equal_range(w.data);
         for (auto it = b; it != e;) {
             if (same_owner(it->second.owner, w.storage)) {
-                g_weight_bytes -= it->second.md.get_size();
-                it = g_weights.erase(it);
+                st.weight_bytes -= it->second.md.get_size();
+                it = st.weights.erase(it);
             } else {
                 ++it;
             }
         }
-        g_weights.emplace(w.data, Prepared{w.storage, w.dtype, want, dst});
-        g_weight_bytes += want.get_size();
+        st.weights.emplace(w.data, Prepared{w.storage, w.dtype, want, dst});
+        st.weight_bytes += want.get_size();
     }
     return dst;
 }
@@ -255,6 +266,19 @@ std::string key_of(const T& v) {
 
 dt compute_type(DType compute) { return compute == DType::BF16 && native_bf16() ? dt::bf16 : dt::f32; }
 
+// Primitives are made with a user scratchpad: oneDNN's own (library) scratchpad is shared by all
+// primitives and unsafe when two threads execute at once (two Engines); this one comes from the
+// calling thread's allocator, per call, and is counted with the other tensors.
+primitive_attr with_user_scratchpad(primitive_attr attr = {}) {
+    attr.set_scratchpad_mode(scratchpad_mode::user);
+    return attr;
+}
+void add_scratchpad(std::unordered_map<int, memory>& args, const memory::desc& sd, Tensor& store) {
+    if (sd.get_size() == 0) return;
+    store = Tensor::empty({int64_t((sd.get_size() + 3) / 4)});
+    args[DNNL_ARG_SCRATCHPAD] = memory(sd, eng(), store.raw());
+}
+
 // Runs `src` through a reorder into `want` when the layouts differ; the scratch tensor (from the
 // caching allocator) owns the reordered copy.
 memory to_layout(memory src, const memory::desc& want, Tensor& scratch) {
@@ -265,42 +289,30 @@ memory to_layout(memory src, const memory::desc& want, Tensor& scratch) {
     return dst;
 }
 
-struct ConvEntry {
-    convolution_forward::primitive_desc pd;
-    convolution_forward prim;
-    memory::desc src_user, dst_user, w_plain;
-};
-std::unordered_map<std::string, std::shared_ptr<ConvEntry>> g_convs;
-
 // Activation layout the convolution runs in. Blocked: oneDNN picks (nChw8c on AVX2, jit:avx2) and
 // src/dst are reordered around the call (~1-2% of the conv). Plain: NCHW in place, which oneDNN
 // runs as im2col + jit gemm. Measured on the 2-core EPYC (docs/performance.md): blocked wins for
 // large images (64x64x320: 77 vs 64 GFLOP/s; VAE 64x64x512: 75 vs 49), plain for small ones
-// (16x16x1280: 66 vs 49; 8x8x1280: 77 vs 49). SDPP_CONV_LAYOUT=blocked|plain overrides.
+// (16x16x1280: 66 vs 49; 8x8x1280: 77 vs 49). Dense::set_conv_layout (bench --conv-layout) overrides.
 enum class ConvLayout { Blocked, Plain };
 
-ConvLayout choose_layout(int64_t ci, int64_t ho, int64_t wo) {
-    static const int forced = [] {
-        const char* e = std::getenv("SDPP_CONV_LAYOUT");
-        if (!e) return 0;
-        return std::string(e) == "blocked" ? 1 : std::string(e) == "plain" ? 2 : 0;
-    }();
-    if (forced) return forced == 1 ? ConvLayout::Blocked : ConvLayout::Plain;
+ConvLayout choose_layout(ConvLayoutChoice choice, int64_t ci, int64_t ho, int64_t wo) {
+    if (choice != ConvLayoutChoice::Auto) return choice == ConvLayoutChoice::Blocked ? ConvLayout::Blocked : ConvLayout::Plain;
     return ho * wo >= 32 * 32 && ci >= 8 ? ConvLayout::Blocked : ConvLayout::Plain;
 }
 
-std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bias, int stride, Pad2d pad, Act act,
+std::shared_ptr<ConvEntry> conv_entry(DenseState& st, const Shape& xs, const Shape& ws, bool bias, int stride, Pad2d pad, Act act,
                                       dt cdt) {
     memory::dim ho_ = (xs[2] + pad.top + pad.bottom - ws[2]) / stride + 1;
     memory::dim wo_ = (xs[3] + pad.left + pad.right - ws[3]) / stride + 1;
-    ConvLayout layout = choose_layout(xs[1], ho_, wo_);
+    ConvLayout layout = choose_layout(st.layout, xs[1], ho_, wo_);
     std::string key = key_of(xs) + "|" + key_of(ws) + "|" + std::to_string(bias) + std::to_string(stride) + "," +
                       std::to_string(pad.top) + "," + std::to_string(pad.bottom) + "," + std::to_string(pad.left) +
                       "," + std::to_string(pad.right) + "," + std::to_string(int(act)) + "," +
                       std::to_string(int(cdt)) + "," + std::to_string(int(layout));
-    std::lock_guard<std::mutex> lk(g_mu);
-    auto it = g_convs.find(key);
-    if (it != g_convs.end()) return it->second;
+    std::lock_guard<std::mutex> lk(st.mu);
+    auto it = st.convs.find(key);
+    if (it != st.convs.end()) return it->second;
     memory::dim n = xs[0], ci = xs[1], h = xs[2], w = xs[3], co = ws[0], kh = ws[2], kw = ws[3];
     memory::dim ho = (h + pad.top + pad.bottom - kh) / stride + 1, wo = (w + pad.left + pad.right - kw) / stride + 1;
     tag act_tag = layout == ConvLayout::Blocked || cdt != dt::f32 ? tag::any : tag::nchw;
@@ -309,7 +321,7 @@ std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bia
     memory::desc bmd = bias ? memory::desc({co}, dt::f32, tag::x) : memory::desc();
     convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, bmd, dst,
                                 {stride, stride}, {pad.top, pad.left}, {pad.bottom, pad.right});
-    primitive_attr attr;
+    primitive_attr attr = with_user_scratchpad();
     if (act == Act::SiLU) {
         post_ops po;
         po.append_eltwise(1.0f, algorithm::eltwise_swish, 1.0f, 0.0f);
@@ -318,29 +330,22 @@ std::shared_ptr<ConvEntry> conv_entry(const Shape& xs, const Shape& ws, bool bia
     auto e = std::make_shared<ConvEntry>();
     e->pd = convolution_forward::primitive_desc(d, attr, eng());
     e->prim = convolution_forward(e->pd);
-    note_impl("conv2d", e->pd.impl_info_str(), key);
+    note_impl(st, "conv2d", e->pd.impl_info_str(), key);
     e->src_user = memory::desc({n, ci, h, w}, dt::f32, tag::nchw);
     e->dst_user = memory::desc({n, co, ho, wo}, dt::f32, tag::nchw);
     e->w_plain = memory::desc({co, ci, kh, kw}, dt::f32, tag::oihw);
-    g_convs.emplace(key, e);
+    st.convs.emplace(key, e);
     return e;
 }
 
-struct MatmulEntry {
-    dnnl::matmul::primitive_desc pd;
-    dnnl::matmul prim;
-    memory::desc src_user, wei_user, dst_user;
-};
-std::unordered_map<std::string, std::shared_ptr<MatmulEntry>> g_matmuls;
-
 // src [B?,M,K], wei [B?,K,N], dst [B?,M,N] with the given user descs; weights_any lets oneDNN
 // choose the weight layout (used for linear, whose weights are prepared once).
-std::shared_ptr<MatmulEntry> matmul_entry(const std::string& key, const memory::desc& src, const memory::desc& wei,
+std::shared_ptr<MatmulEntry> matmul_entry(DenseState& st, const std::string& key, const memory::desc& src, const memory::desc& wei,
                                           const memory::desc& dst, bool bias, float alpha, bool weights_any,
                                           dt cdt) {
-    std::lock_guard<std::mutex> lk(g_mu);
-    auto it = g_matmuls.find(key);
-    if (it != g_matmuls.end()) return it->second;
+    std::lock_guard<std::mutex> lk(st.mu);
+    auto it = st.matmuls.find(key);
+    if (it != st.matmuls.end()) return it->second;
     memory::dims sd = src.dims(), wd = wei.dims(), dd = dst.dims();
     memory::desc s = cdt == dt::f32 ? src : memory::desc(sd, cdt, sd.size() == 2 ? tag::ab : tag::abc);
     memory::desc w = weights_any || cdt != dt::f32 ? memory::desc(wd, cdt, tag::any) : wei;
@@ -350,16 +355,16 @@ std::shared_ptr<MatmulEntry> matmul_entry(const std::string& key, const memory::
         bd[dd.size() - 1] = dd[dd.size() - 1];
         b = memory::desc(bd, dt::f32, dd.size() == 2 ? tag::ab : tag::abc);
     }
-    primitive_attr attr;
+    primitive_attr attr = with_user_scratchpad();
     if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
     auto e = std::make_shared<MatmulEntry>();
     e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, w, b, dst), attr, eng());
-    note_impl(bias ? "linear" : "matmul", e->pd.impl_info_str(), key);
+    note_impl(st, bias ? "linear" : "matmul", e->pd.impl_info_str(), key);
     e->prim = dnnl::matmul(e->pd);
     e->src_user = src;
     e->wei_user = wei;
     e->dst_user = dst;
-    g_matmuls.emplace(key, e);
+    st.matmuls.emplace(key, e);
     return e;
 }
 
@@ -387,16 +392,16 @@ namespace {
 // A 1x1 stride-1 convolution on NCHW is a matmul per image: y[n] = W [Co, Ci] @ x[n] [Ci, H*W].
 // oneDNN's matmul runs it in place at matmul speed (the conv primitive needs nhwc/blocked
 // activations for its fast 1x1 kernel, i.e. two reorders).
-void conv1x1(const View& x, const View& w, const View& bias, Act act, DType compute, const View& y) {
+void conv1x1(DenseState& st, const View& x, const View& w, const View& bias, Act act, DType compute, const View& y) {
     memory::dim n = x.shape[0], ci = x.shape[1], hw = x.shape[2] * x.shape[3], co = w.shape[0];
     memory::desc a({1, co, ci}, dt::f32, tag::abc), b({n, ci, hw}, dt::f32, tag::abc), c({n, co, hw}, dt::f32, tag::abc);
     dt cdt = compute_type(compute);
     std::string key = "c1x1" + key_of(memory::dims{n, ci, hw, co, bias.defined(), int(act), int(cdt)});
     std::shared_ptr<MatmulEntry> e;
     {
-        std::lock_guard<std::mutex> lk(g_mu);
-        auto it = g_matmuls.find(key);
-        if (it != g_matmuls.end()) e = it->second;
+        std::lock_guard<std::mutex> lk(st.mu);
+        auto it = st.matmuls.find(key);
+        if (it != st.matmuls.end()) e = it->second;
     }
     if (!e) {
         // No bias or post-op in the primitive: a per-row bias {1, Co, 1} sends oneDNN 2.6 to its
@@ -404,32 +409,39 @@ void conv1x1(const View& x, const View& w, const View& bias, Act act, DType comp
         memory::desc s = cdt == dt::f32 ? a : memory::desc({1, co, ci}, cdt, tag::abc);
         memory::desc wd = cdt == dt::f32 ? b : memory::desc({n, ci, hw}, cdt, tag::abc);
         e = std::make_shared<MatmulEntry>();
-        e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, wd, c), eng());
-        note_impl("conv2d 1x1", e->pd.impl_info_str(), key);
+        e->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s, wd, c), with_user_scratchpad(), eng());
+        note_impl(st, "conv2d 1x1", e->pd.impl_info_str(), key);
         e->prim = dnnl::matmul(e->pd);
         e->src_user = a;
         e->wei_user = b;
         e->dst_user = c;
-        std::lock_guard<std::mutex> lk(g_mu);
-        g_matmuls.emplace(key, e);
+        std::lock_guard<std::mutex> lk(st.mu);
+        st.matmuls.emplace(key, e);
     }
-    memory wm = get_weight(w, a, e->pd.src_desc());
+    memory wm = get_weight(st, w, a, e->pd.src_desc());
     Tensor xs;
     memory xm = to_layout(memory(b, eng(), x.data), e->pd.weights_desc(), xs);
-    e->prim.execute(strm(), {{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wm}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, memory(c, eng(), y.data)}};
+    Tensor pad;
+    add_scratchpad(args, e->pd.scratchpad_desc(), pad);
+    e->prim.execute(strm(), args);
     strm().wait();
     if (bias.defined() || act != Act::None) kernels().bias_act_rows(y.f32(), n * co, hw, bias.defined() ? bias.f32() : nullptr, co, act);
 }
 }  // namespace
 
-void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType compute,
-            const View& y) {
+Dense::Dense() : st_(std::make_unique<DenseState>()) {}
+Dense::~Dense() = default;
+
+void Dense::conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pad, Act act, DType compute,
+                   const View& y) {
+    DenseState& st = *st_;
     try {
         if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad.zero() && y.is_contiguous()) {
-            conv1x1(x, w, bias, act, compute, y);
+            conv1x1(st, x, w, bias, act, compute, y);
             return;
         }
-        auto e = conv_entry(x.shape, w.shape, bias.defined(), stride, pad, act, compute_type(compute));
+        auto e = conv_entry(st, x.shape, w.shape, bias.defined(), stride, pad, act, compute_type(compute));
         // y may be a slice of a bigger map: its own strides (the dst reorder below writes them).
         const memory::desc y_user = y.is_contiguous() ? e->dst_user
                                                       : memory::desc(e->dst_user.dims(), dt::f32,
@@ -437,7 +449,7 @@ void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pa
         memory xm(e->src_user, eng(), x.data), ym(y_user, eng(), y.data);
         Tensor xs, ys;
         memory src = to_layout(xm, e->pd.src_desc(), xs);
-        memory wei = get_weight(w, e->w_plain, e->pd.weights_desc());
+        memory wei = get_weight(st, w, e->w_plain, e->pd.weights_desc());
         memory dst = ym;
         bool dst_reorder = e->pd.dst_desc() != y_user;
         if (dst_reorder) {
@@ -446,6 +458,8 @@ void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pa
         }
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
         if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({w.shape[0]}, dt::f32, tag::x), eng(), bias.data);
+        Tensor pad;
+        add_scratchpad(args, e->pd.scratchpad_desc(), pad);
         e->prim.execute(strm(), args);
         if (dst_reorder) reorder(dst, ym).execute(strm(), dst, ym);
         strm().wait();
@@ -454,7 +468,8 @@ void conv2d(const View& x, const View& w, const View& bias, int stride, Pad2d pa
     }
 }
 
-void linear(const View& x, const View& w, const View& bias, DType compute, const View& y) {
+void Dense::linear(const View& x, const View& w, const View& bias, DType compute, const View& y) {
+    DenseState& st = *st_;
     try {
         memory::dim m = x.shape[0], k = x.shape[1], n = w.shape[0];
         memory::desc src({m, k}, dt::f32, memory::dims{x.strides[0], 1});
@@ -462,13 +477,15 @@ void linear(const View& x, const View& w, const View& bias, DType compute, const
         memory::desc dst({m, n}, dt::f32, memory::dims{n, 1});
         dt cdt = compute_type(compute);
         std::string key = "lin" + key_of(memory::dims{m, k, n, x.strides[0], bias.defined(), int(cdt)});
-        auto e = matmul_entry(key, src, wei, dst, bias.defined(), 1.0f, true, cdt);
+        auto e = matmul_entry(st, key, src, wei, dst, bias.defined(), 1.0f, true, cdt);
         Tensor xs;
         memory sm = to_layout(memory(src, eng(), x.data), e->pd.src_desc(), xs);
-        memory wm = get_weight(w, wei, e->pd.weights_desc());
+        memory wm = get_weight(st, w, wei, e->pd.weights_desc());
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm},
                                              {DNNL_ARG_DST, memory(dst, eng(), y.data)}};
         if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({1, n}, dt::f32, tag::ab), eng(), bias.data);
+        Tensor pad;
+        add_scratchpad(args, e->pd.scratchpad_desc(), pad);
         e->prim.execute(strm(), args);
         strm().wait();
     } catch (const dnnl::error& err) {
@@ -476,7 +493,8 @@ void linear(const View& x, const View& w, const View& bias, DType compute, const
     }
 }
 
-void matmul(const View& a_, const View& b_, float alpha, DType compute, const View& y) {
+void Dense::matmul(const View& a_, const View& b_, float alpha, DType compute, const View& y) {
+    DenseState& st = *st_;
     // oneDNN's gemm-based matmul needs a unit stride in one of the two inner dims.
     Tensor ac, bc;
     View a = a_, b = b_;
@@ -500,31 +518,36 @@ void matmul(const View& a_, const View& b_, float alpha, DType compute, const Vi
         std::string key = "mm" + key_of(memory::dims{ba, bb, bs, m, k, n, a.strides[0], a.strides[1], a.strides[2],
                                                      b.strides[0], b.strides[1], b.strides[2], int(cdt)}) +
                           std::to_string(alpha);
-        auto e = matmul_entry(key, src, wei, dst, false, alpha, false, cdt);
+        auto e = matmul_entry(st, key, src, wei, dst, false, alpha, false, cdt);
         Tensor as, bsc;
         memory am = to_layout(memory(src, eng(), a.data), e->pd.src_desc(), as);
         memory bm = to_layout(memory(wei, eng(), b.data), e->pd.weights_desc(), bsc);
-        e->prim.execute(strm(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, memory(dst, eng(), y.data)}});
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm},
+                                             {DNNL_ARG_DST, memory(dst, eng(), y.data)}};
+        Tensor pad;
+        add_scratchpad(args, e->pd.scratchpad_desc(), pad);
+        e->prim.execute(strm(), args);
         strm().wait();
     } catch (const dnnl::error& err) {
         rethrow("matmul", err, "a " + to_string(a.shape) + " b " + to_string(b.shape));
     }
 }
 
-void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv) {
+void Dense::prepare_weight(const View& w, WeightUse use, DType compute, std::span<const int64_t> conv) {
+    DenseState& st = *st_;
     try {
         if (use == WeightUse::Conv2d) {
             int64_t h = conv.size() == 4 ? conv[0] : 64, wd = conv.size() == 4 ? conv[1] : 64;
             int stride = conv.size() == 4 ? int(conv[2]) : 1, pad = conv.size() == 4 ? int(conv[3]) : int(w.shape[2] / 2);
             if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad == 0) {
                 memory::desc a({1, w.shape[0], w.shape[1]}, dt::f32, tag::abc);
-                if (compute_type(compute) == dt::f32) get_weight(w, a, a);
-                else get_weight(w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc));
+                if (compute_type(compute) == dt::f32) get_weight(st, w, a, a);
+                else get_weight(st, w, a, memory::desc({1, w.shape[0], w.shape[1]}, dt::bf16, tag::abc));
                 return;
             }
-            auto e = conv_entry({1, w.shape[1], h, wd}, w.shape, true, stride, Pad2d::all(pad), Act::None,
+            auto e = conv_entry(st, {1, w.shape[1], h, wd}, w.shape, true, stride, Pad2d::all(pad), Act::None,
                                 compute_type(compute));
-            get_weight(w, e->w_plain, e->pd.weights_desc());
+            get_weight(st, w, e->w_plain, e->pd.weights_desc());
         } else {
             memory::dim m = 64, k = w.shape[1], n = w.shape[0];
             memory::desc src({m, k}, dt::f32, memory::dims{k, 1});
@@ -532,34 +555,40 @@ void prepare_weight(const View& w, WeightUse use, DType compute, std::span<const
             memory::desc dst({m, n}, dt::f32, memory::dims{n, 1});
             dt cdt = compute_type(compute);
             std::string key = "lin" + key_of(memory::dims{m, k, n, k, 1, int(cdt)});
-            auto e = matmul_entry(key, src, wei, dst, true, 1.0f, true, cdt);
-            get_weight(w, wei, e->pd.weights_desc());
+            auto e = matmul_entry(st, key, src, wei, dst, true, 1.0f, true, cdt);
+            get_weight(st, w, wei, e->pd.weights_desc());
         }
     } catch (const dnnl::error& err) {
         rethrow("prepare_weight", err, "weight " + to_string(w.shape));
     }
 }
 
-void release_prepared_weights() {
-    std::lock_guard<std::mutex> lk(g_mu);
-    g_weights.clear();
-    g_weight_bytes = 0;
+void Dense::release_prepared_weights() {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    st_->weights.clear();
+    st_->weight_bytes = 0;
 }
 
-void set_prepared_weight_limit(size_t bytes) {
-    std::lock_guard<std::mutex> lk(g_mu);
-    g_weight_limit = bytes;
+void Dense::set_prepared_weight_limit(size_t bytes) {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    st_->weight_limit = bytes;
 }
 
-size_t reference_fallbacks() { return g_ref_fallbacks.load(); }
+void Dense::set_conv_layout(ConvLayoutChoice c) {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    st_->layout = c;
+    st_->convs.clear();  // primitives were made for the old choice
+}
 
-size_t weights_converted_in_blocks() { return g_converted_in_blocks.load(); }
-size_t block_staging_peak_bytes() { return g_block_staging_peak.load(); }
+size_t Dense::prepared_weight_bytes() const {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    DenseState& st = *st_;
+    purge_expired(st);
+    return st.weight_bytes;
+}
 
-size_t prepared_weight_bytes() {
-    std::lock_guard<std::mutex> lk(g_mu);
-    purge_expired();
-    return g_weight_bytes;
+DenseCounters Dense::counters() const {
+    return {st_->ref_fallbacks.load(), st_->converted_in_blocks.load(), st_->staging_peak.load()};
 }
 
 }  // namespace sdpp::cpu

@@ -64,9 +64,6 @@ const CpuFeatures& cpu_features();
 const KernelSet& kernels();
 // Every kernel set this CPU can run (tests compare them against each other).
 std::span<const KernelSet* const> runnable_kernel_sets();
-// A CPU backend that runs kernel set `k` (one of runnable_kernel_sets()) with the shared oneDNN
-// half; cpu_backend() is the one for kernels(). Tests use it to check every set.
-Backend& cpu_backend_with(const KernelSet& k);
 // The ISA oneDNN dispatches to on this CPU (after SDPP_CPU_ISA), e.g. "avx512_core_bf16".
 std::string onednn_isa();
 

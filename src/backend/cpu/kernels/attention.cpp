@@ -140,16 +140,16 @@ inline void online_row(float* s, int64_t ncols, int64_t nk, float& m, float& l, 
     m = mx;
 }
 
-// Per-thread buffers, taken from the caching allocator so its peak counter sees them: the packed
+// Per-thread buffers, taken from the caller's allocator so its peak counter sees them: the packed
 // K^T and V of the head being worked on (reused by every query block of that head the thread
 // takes) and the query-block tiles.
 struct Workspace {
     Tensor buf;
     float *kt, *v, *q, *s, *o, *m, *l;
-    Workspace(int64_t skp, int64_t d, int64_t dp) {
+    Workspace(Allocator& alloc, int64_t skp, int64_t d, int64_t dp) {
         int64_t sizes[7] = {skp * d, skp * dp, kBq * dp, kBq * kBk, kBq * dp, kBq, kBq}, total = 0;
         for (int64_t& n : sizes) total += n = round_up(n, 16);
-        buf = Tensor::empty({total});
+        buf = Tensor::empty({total}, DType::F32, alloc);
         float* p = buf.data<float>();
         float** ptrs[7] = {&kt, &v, &q, &s, &o, &m, &l};
         for (int i = 0; i < 7; ++i) {
@@ -211,9 +211,10 @@ void attention(const View& q, const View& k, const View& v, int heads, bool caus
     // query row small, so tasks are (batch, query block, head): all heads of a block of rows are
     // done together while those rows of q and y are in cache (measured 4096x77: ~25% faster).
     const bool head_inner = sk * dp <= 32768;
+    Allocator& alloc = current_allocator();  // worker threads have none of their own
 #pragma omp parallel num_threads(nthr)
     {
-        Workspace ws(skp, d, dp);
+        Workspace ws(alloc, skp, d, dp);
         int64_t packed = -1;  // (b * heads + h) currently in ws.kt / ws.v
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < ntask; ++t) {
