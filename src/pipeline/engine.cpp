@@ -167,7 +167,7 @@ struct Engine::Impl {
     }
 
     GenerateResult run(const GenerateRequest& request);
-    void run_resolved(GenerateResult& res);
+    void run_resolved(GenerateResult& res, const SamplerChoice& sampler);
 };
 
 Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -207,7 +207,9 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 const ModelDescription& Engine::model() const { return impl_->desc; }
 double Engine::load_seconds() const { return impl_->load_s; }
 
-GenerateRequest Engine::resolve(const GenerateRequest& request) const { return resolve_request(request, impl_->desc); }
+GenerateRequest Engine::resolve(const GenerateRequest& request) const {
+    return resolve_request(request, impl_->desc).request;
+}
 
 GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCallback& progress) {
     Impl& s = *impl_;
@@ -225,16 +227,17 @@ GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCa
 
 GenerateResult Engine::Impl::run(const GenerateRequest& request) {
     GenerateResult res;
-    res.request = resolve_request(request, desc);
+    ResolvedRequest resolved = resolve_request(request, desc);
+    res.request = std::move(resolved.request);
     try {
-        run_resolved(res);
+        run_resolved(res, resolved.sampler);
     } catch (const Cancelled&) {
         res.cancelled = true;
     }
     return res;
 }
 
-void Engine::Impl::run_resolved(GenerateResult& res) {
+void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sampler) {
     const GenerateRequest& r = res.request;
     default_allocator().reset_peak();
     if (!hash_done) {  // A1111's "Model hash" (cached per file after the first time)
@@ -278,7 +281,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
     }
 
     const UNet& net = bound_unet();
-    std::vector<float> sigmas = full_sigmas(r, schedule);
+    std::vector<float> sigmas = full_sigmas(sampler, r.steps, schedule);
     // Inpainting models at full strength start from pure noise (diffusers, the fixtures); everything
     // else with an init image follows A1111's truncated schedule from init + noise * sigma.
     const bool from_noise = !img2img || (model.inpaint && r.strength >= 1.0f);
@@ -322,7 +325,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
             if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
             emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
         };
-        Tensor out = run_sampling(ctx, ds, r, x, sigmas, noise, report);
+        Tensor out = run_sampling(ctx, ds, sampler, r.eta, x, sigmas, noise, report);
         add_time("sample", seconds_since(t0));
         log_allocator("sample");
         emit("sample", total, total, seconds_since(t0));

@@ -149,16 +149,19 @@ TEST(PipelineParameters, SamplerNames) {
     EXPECT_EQ(parse_sampler_name("dpmpp_2m_karras").scheduler, "karras");
     EXPECT_EQ(parse_sampler_name("DPM++ SDE Karras").sampler, "dpmpp_sde");
     EXPECT_EQ(parse_sampler_name("DPM++ 2M SDE Exponential").sampler, "dpmpp_2m_sde");
-    EXPECT_EQ(parse_sampler_name("DPM2 a").sampler, "dpm2_a");
+    EXPECT_EQ(parse_sampler_name("DPM2 a").sampler, "dpm2_a_discard");
+    EXPECT_EQ(parse_sampler_name("dpm2_a").sampler, "dpm2_a");
     EXPECT_EQ(parse_sampler_name("k_lms").sampler, "lms");
     EXPECT_THROW(parse_sampler_name("warp_drive"), Error);
     EXPECT_EQ(parse_scheduler_name("Automatic"), "");
     EXPECT_EQ(parse_scheduler_name("SGM Uniform"), "sgm_uniform");
     EXPECT_EQ(parse_scheduler_name("Uniform"), "normal");
     EXPECT_THROW(parse_scheduler_name("cosine-ish"), Error);
-    EXPECT_EQ(default_scheduler("dpmpp_2m"), "karras");
+    EXPECT_EQ(default_scheduler("dpmpp_2m"), "normal");  // ComfyUI name: normal
+    EXPECT_EQ(default_scheduler("DPM++ 2M"), "karras");  // A1111 label: A1111's Automatic
     EXPECT_EQ(default_scheduler("euler_a"), "normal");
-    EXPECT_EQ(default_scheduler("dpmpp_3m_sde"), "exponential");
+    EXPECT_EQ(default_scheduler("dpmpp_3m_sde"), "normal");
+    EXPECT_EQ(default_scheduler("DPM++ 3M SDE"), "exponential");
     EXPECT_EQ(sampler_display_name("dpmpp_2s_a"), "DPM++ 2S a");
 }
 
@@ -198,7 +201,7 @@ TEST(PipelineParameters, ValidationAndDefaults) {
     sdxl.default_width = sdxl.default_height = 1024;
     GenerateRequest q;
     q.seed = -1;
-    GenerateRequest res = resolve_request(q, sdxl);
+    GenerateRequest res = resolve_request(q, sdxl).request;
     EXPECT_EQ(res.width, 1024);
     EXPECT_EQ(res.steps, 20);
     EXPECT_FLOAT_EQ(*res.cfg_scale, 7.0f);
@@ -210,7 +213,7 @@ TEST(PipelineParameters, ValidationAndDefaults) {
     // init image decides the size, rounded down to a multiple of 8, outpaint included
     q.init_image = Image::blank(100, 60);
     q.outpaint = {8, 0, 8, 4};
-    res = resolve_request(q, sdxl);
+    res = resolve_request(q, sdxl).request;
     EXPECT_EQ(res.width, 112);
     EXPECT_EQ(res.height, 64);
 }
