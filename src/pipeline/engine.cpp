@@ -9,7 +9,10 @@
 // copies go before the VAE decodes. Each stage's file pages are released when it is done.
 // Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
 #include "pipeline/pipeline.h"
+#include "pipeline/model_files.h"
+#include "pipeline/parameters.h"
 #include "pipeline/request.h"
+#include "pipeline/seed.h"
 
 #include "backend/backend.h"
 #include "core/allocator.h"
@@ -44,11 +47,8 @@ std::string lower(std::string s) {
 
 ModelDescription describe(const LoadedModel& m, const std::string& path, const std::string& name) {
     ModelDescription d;
-    namespace fs = std::filesystem;
-    fs::path p(path);
-    while (!p.empty() && !p.has_filename()) p = p.parent_path();  // "dir/" -> "dir"
     d.path = path;
-    d.name = !name.empty() ? name : fs::is_directory(p) ? p.filename().string() : p.stem().string();
+    d.name = !name.empty() ? name : model_display_name(path);
     d.family = family_name(m.family);
     d.prediction = prediction_name(m.prediction());
     d.inpaint = m.inpaint;
@@ -116,6 +116,7 @@ struct Engine::Impl {
     DiscreteSchedule schedule = DiscreteSchedule::ldm();
     double load_s = 0;
     bool hash_done = false;
+    InfotextExtras infotext;  // the --vae override's name and hash
     size_t weight_budget = SIZE_MAX;  // bytes of prepared weights the backend may keep
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
@@ -176,6 +177,9 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     s.opts = options;
     if (options.model.empty()) throw Error("no model given (pass -m FILE: a .safetensors/.ckpt checkpoint or a diffusers folder)");
     if (!std::filesystem::exists(options.model)) throw error(options.model, ": no such file or folder");
+    check_model_file(options.model, "model");
+    if (!options.vae.empty()) check_model_file(options.vae, "--vae");
+    if (options.threads < 0) throw error("threads ", options.threads, " must be >= 0 (0 = all cores)");
     if (options.dtype == "f32") s.dtype = DType::F32;
     else if (options.dtype == "bf16") s.dtype = DType::BF16;
     else throw error("unknown dtype '", options.dtype, "' (f32 or bf16)");
@@ -243,6 +247,11 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     if (!hash_done) {  // A1111's "Model hash" (cached per file after the first time)
         auto th = Clock::now();
         desc.hash = model_short_hash(desc.path);
+        if (!opts.vae.empty()) {  // A1111: "VAE hash: <10 hex>, VAE: <file name>"
+            infotext.vae_name = std::filesystem::path(opts.vae).filename().string();
+            if (infotext.vae_name.empty()) infotext.vae_name = model_display_name(opts.vae);
+            infotext.vae_hash = model_short_hash(opts.vae);
+        }
         hash_done = true;
         add_time("hash", seconds_since(th));
     }
@@ -292,7 +301,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     try {
     for (batch = 0; batch < r.batch_count; ++batch) {
         std::vector<int64_t> seeds;
-        for (int i = 0; i < B; ++i) seeds.push_back(r.seed + int64_t(batch) * B + i);
+        for (int i = 0; i < B; ++i) seeds.push_back(seed_plus(r.seed, int64_t(batch) * B + i));
         BatchNoise noise(seeds);
         Tensor n0 = noise.first({B, C, lh, lw});
         Tensor init_latent;
@@ -356,7 +365,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
             g.image = apply_overlay(pics[size_t(i)], images);
             g.seed = seeds[size_t(i)];
             g.index = batch * B + i;
-            g.parameters = format_parameters(r, desc, g.seed, i);
+            g.parameters = format_parameters(r, desc, infotext, g.seed);
             res.images.push_back(std::move(g));
         }
         if (batch + 1 == r.batch_count) {

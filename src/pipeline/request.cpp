@@ -32,7 +32,6 @@ void validate_request(const GenerateRequest& r) {
         throw error("cfg scale ", *r.cfg_scale, " is out of range (0..100)");
     if (!r.sampler.empty()) resolve_sampler(r.sampler, r.scheduler);
     else parse_scheduler_name(r.scheduler);
-    if (r.seed < -1) throw error("seed ", r.seed, " is invalid (-1 = random, else >= 0)");
     if (r.batch_size < 1 || r.batch_size > 64) throw error("batch size ", r.batch_size, " is out of range (1..64)");
     if (r.batch_count < 1 || r.batch_count > 100000) throw error("batch count ", r.batch_count, " is out of range");
     if (r.clip_skip < 0 || r.clip_skip > 12) throw error("clip skip ", r.clip_skip, " is out of range (0..12)");
@@ -102,7 +101,7 @@ ResolvedRequest resolve_request(const GenerateRequest& in, const ModelDescriptio
     }
     if (r.width == 0) r.width = model.default_width;
     if (r.height == 0) r.height = model.default_height;
-    if (r.seed < 0) r.seed = random_seed();
+    if (r.seed == -1) r.seed = random_seed();  // other negatives are seeds >= 2^63 (seed.h)
     if (model.family.rfind("sdxl", 0) == 0) {
         if (!r.original_size) r.original_size = std::array<int, 2>{r.width, r.height};
         if (!r.target_size) r.target_size = std::array<int, 2>{r.width, r.height};

@@ -1,6 +1,7 @@
 // A1111 "parameters" text: quoting, parsing the way infotext_utils.parse_generation_parameters does,
 // and GenerateRequest -> text -> GenerateRequest round trips; sampler/scheduler names; request checks.
 #include "pipeline/parameters.h"
+#include "pipeline/seed.h"
 #include "pipeline/request.h"
 
 #include "core/error.h"
@@ -216,4 +217,23 @@ TEST(PipelineParameters, ValidationAndDefaults) {
     res = resolve_request(q, sdxl).request;
     EXPECT_EQ(res.width, 112);
     EXPECT_EQ(res.height, 64);
+}
+
+TEST(PipelineParameters, Img2ImgTextsNeedTheirInitImage) {
+    EXPECT_TRUE(parameters_are_img2img("cat\nSteps: 20, Sampler: Euler, Seed: 1, Denoising strength: 0.5"));
+    EXPECT_FALSE(parameters_are_img2img("cat\nSteps: 20, Sampler: Euler, Seed: 1, Size: 64x64"));
+    // txt2img with hires fix writes a denoising strength too
+    EXPECT_FALSE(parameters_are_img2img("cat\nSteps: 20, Sampler: Euler, Denoising strength: 0.7, Hires upscale: 2"));
+}
+
+TEST(PipelineParameters, SeedsModulo2To64) {
+    EXPECT_EQ(seed_from_text("42"), 42);
+    EXPECT_EQ(seed_from_text("-1"), -1);
+    EXPECT_EQ(seed_from_text("18446744073709551621"), 5);  // 2^64 + 5
+    EXPECT_EQ(seed_text(seed_from_text("9223372036854775813")), "9223372036854775813");
+    EXPECT_EQ(seed_text(seed_from_text("-5")), "18446744073709551611");  // torch.manual_seed(-5)
+    EXPECT_THROW(seed_from_text("18446744073709551615"), Error);
+    EXPECT_THROW(seed_from_text("1e5"), Error);
+    EXPECT_THROW(seed_from_text(""), Error);
+    EXPECT_EQ(seed_plus(seed_from_text("18446744073709551614"), 3), 1);
 }
