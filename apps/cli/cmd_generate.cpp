@@ -1,18 +1,23 @@
 // `sdpp generate` (aliases `txt2img`, `img2img`): prompt (+ init image, mask) -> PNG files with A1111's
-// "parameters" chunk. Uses only the public API (include/sdpp/sdpp.hpp). Everything that can be
-// checked without the model is checked before loading it: a bad flag, image, mask or output path
-// exits 2 with one line and writes nothing. Flags follow A1111 / stable-diffusion.cpp; docs/cli.md
-// documents each.
+// "parameters" chunk. Everything that can be checked without the model is checked before loading
+// it: a bad flag, image, mask, model file or output path exits 2 with one line and writes nothing.
+// Batches run one engine call each, so every batch's images are on disk as soon as they exist.
+// Flags follow A1111 / stable-diffusion.cpp; docs/cli.md documents each.
 #include "cli/command.h"
 #include "cli/memory_report.h"
+#include "cli/output_files.h"
 #include "cli/weight_cache_option.h"
 #include "core/error.h"
 #include "hub/default_model.h"
+#include "pipeline/model_files.h"
+#include "pipeline/parameters.h"
+#include "pipeline/seed.h"
 
 #include <sdpp/sdpp.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -21,6 +26,7 @@
 #include <filesystem>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include <unistd.h>
 
@@ -39,11 +45,12 @@ struct Args {
     int steps = 0, width = 0, height = 0, batch_size = 1, batch_count = 1, clip_skip = 0;
     float cfg = 7.0f, strength = 0.75f, mask_blur = 4.0f, eta = 1.0f;
     std::string sampler, scheduler, resize_mode = "just";
-    int64_t seed = -1;
+    std::string seed = "-1";  // text: any integer, taken modulo 2^64 (seed.h)
     std::string init_image, mask, outpaint, output = "sdpp-{seed}-{index}.png", save_latent, from_png;
     bool invert_mask = false, only_masked = false, no_overlay = false, sample_posterior = false;
     int only_masked_padding = 32;
-    bool overwrite = false, json = false, quiet = false, verbose = false;
+    bool overwrite = false, json = false, quiet = false;
+    int verbose = 0;  // -v, -vv
     // which options were given (CLI11 options, for --from-png overrides)
     std::map<std::string, CLI::Option*> opt;
     bool given(const std::string& name) const {
@@ -73,52 +80,24 @@ std::array<int, 4> parse_outpaint(const std::string& s) {
     return v;
 }
 
-// Output path of image `index` with `seed`: {seed} and {index} are replaced; a plain path gets
-// "-<index>" before its extension when the run makes more than one image.
-std::string output_path(const std::string& pattern, int64_t seed, int index, int count) {
-    std::string p = pattern;
-    bool templated = false;
-    auto replace = [&](const std::string& key, const std::string& value) {
-        for (size_t at = p.find(key); at != std::string::npos; at = p.find(key, at + value.size())) {
-            p.replace(at, key.size(), value);
-            templated = true;
-        }
-    };
-    replace("{seed}", std::to_string(seed));
-    replace("{index}", std::to_string(index));
-    if (!templated && count > 1) {
-        fs::path fp(p);
-        fp.replace_filename(fp.stem().string() + "-" + std::to_string(index) + fp.extension().string());
-        p = fp.string();
-    }
-    return p;
-}
-
-void check_writable(const std::string& path, bool overwrite, const char* what) {
-    std::error_code ec;
-    if (!overwrite && fs::exists(fs::symlink_status(path, ec)))
-        throw error(what, " ", path, " exists (pass --overwrite to replace it)");
-    fs::path dir = fs::path(path).parent_path();
-    if (!dir.empty() && !fs::is_directory(dir, ec)) throw error(what, " ", path, ": folder ", dir.string(), " does not exist");
-    if (fs::is_directory(path, ec)) throw error(what, " ", path, " is a folder");
-}
-
 // Progress on stderr: a bar with it/s and ETA on a terminal, one line per finished stage otherwise.
+// The command runs one engine call per batch and says which batch it is.
 class ProgressPrinter {
 public:
-    ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO) == 1) {}
+    ProgressPrinter(bool quiet, int batches) : quiet_(quiet), tty_(isatty(STDERR_FILENO) == 1), batches_(batches) {}
+    int batch = 0;
 
     bool operator()(const Progress& p) {
         if (g_interrupted) return false;
         if (quiet_) return true;
-        const std::string batch = p.batches > 1 ? " [" + std::to_string(p.batch + 1) + "/" + std::to_string(p.batches) + "]" : "";
+        const std::string tag = batches_ > 1 ? " [" + std::to_string(batch + 1) + "/" + std::to_string(batches_) + "]" : "";
         if (p.stage == "sample" && tty_) {
             if (p.step == 0 && p.elapsed == 0) return true;
             const double rate = p.elapsed > 0 ? p.step / p.elapsed : 0;
             const double eta = rate > 0 ? (p.total - p.step) / rate : 0;
             const int width = 30;
             const int filled = p.total > 0 ? p.step * width / p.total : width;
-            std::fprintf(stderr, "\rsample%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", batch.c_str(),
+            std::fprintf(stderr, "\rsample%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", tag.c_str(),
                          std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(), p.step,
                          p.total, rate, eta);
             if (p.step == p.total) std::fprintf(stderr, "\n");
@@ -127,29 +106,28 @@ public:
         }
         if (p.step == p.total && p.total > 0) {  // stage finished
             if (p.stage == "sample")
-                std::fprintf(stderr, "sample%s: %d steps in %.2fs (%.2f it/s)\n", batch.c_str(), p.total, p.elapsed,
+                std::fprintf(stderr, "sample%s: %d steps in %.2fs (%.2f it/s)\n", tag.c_str(), p.total, p.elapsed,
                              p.elapsed > 0 ? p.total / p.elapsed : 0.0);
             else
-                std::fprintf(stderr, "%s%s: %.2fs\n", p.stage.c_str(), batch.c_str(), p.elapsed);
+                std::fprintf(stderr, "%s%s: %.2fs\n", p.stage.c_str(), tag.c_str(), p.elapsed);
         }
         return true;
     }
 
 private:
     bool quiet_, tty_;
+    int batches_;
 };
 
-int run(Args& a) {
-    set_verbosity(a.quiet ? 0 : a.verbose ? 2 : 1);
-    const auto t_start = std::chrono::steady_clock::now();
-    const int64_t weight_cache_mb = parse_weight_cache(a.weight_cache);
-
-    // ---- the request, from --from-png then the flags given ----
+// The request from --from-png, then the flags given (which override it), with the images loaded.
+GenerateRequest build_request(const Args& a) {
     GenerateRequest r;
     if (!a.from_png.empty()) {
         std::string params;
         load_image(a.from_png, &params);
         if (params.empty()) throw error(a.from_png, ": no \"parameters\" text chunk (not an A1111/sdpp PNG?)");
+        if (parameters_are_img2img(params) && a.init_image.empty())
+            throw error("--from-png ", a.from_png, " is an img2img image (it has a denoising strength): pass its --init-image");
         r = request_from_parameters(params);
     }
     auto take = [&](const char* name, auto& field, const auto& value) {
@@ -161,7 +139,7 @@ int run(Args& a) {
     if (a.given("cfg")) r.cfg_scale = a.cfg;  // else the model's default (or the PNG's)
     take("sampler", r.sampler, a.sampler);
     take("scheduler", r.scheduler, a.scheduler);
-    take("seed", r.seed, a.seed);
+    if (a.from_png.empty() || a.given("seed")) r.seed = seed_from_text(a.seed);
     take("width", r.width, a.width);
     take("height", r.height, a.height);
     take("clip-skip", r.clip_skip, a.clip_skip);
@@ -185,18 +163,32 @@ int run(Args& a) {
     }
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0} && a.init_image.empty()) throw Error("--outpaint needs --init-image");
     if (a.given("strength") && a.init_image.empty()) throw Error("--strength needs --init-image");
+    return r;
+}
 
-    // ---- checks before anything heavy ----
+// What validate_request cannot tell: a 0 the user typed (the request reads 0 as "default"), the
+// thread count, and the model files themselves.
+void check_flags(const Args& a) {
+    if (a.given("steps") && a.steps < 1) throw error("--steps ", a.steps, " is out of range (1..10000)");
+    if (a.given("width") && a.width == 0) throw error("width 0 is out of range (8..16384)");
+    if (a.given("height") && a.height == 0) throw error("height 0 is out of range (8..16384)");
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    if (a.threads < 0 || a.threads > cores)
+        throw error("--threads ", a.threads, " is out of range (0..", cores, "; 0 = all ", cores, " hardware threads)");
     std::error_code ec;
     if (!a.model.empty() && !fs::exists(a.model, ec)) throw error("model ", a.model, ": no such file or folder");
     if (!a.vae.empty() && !fs::exists(a.vae, ec)) throw error("--vae ", a.vae, ": no such file or folder");
     if (!a.vocab.empty() && !fs::exists(a.vocab, ec)) throw error("--vocab ", a.vocab, ": no such file or folder");
-    validate_request(r);
-    if (r.seed < 0) r.seed = random_seed();
+    if (!a.model.empty()) check_model_file(a.model, "model");
+    if (!a.vae.empty()) check_model_file(a.vae, "--vae");
+}
+
+// Every output path of the run, checked writable before anything is generated.
+std::vector<std::string> plan_outputs(const Args& a, const GenerateRequest& r) {
     const int count = r.batch_size * r.batch_count;
     std::vector<std::string> paths;
     for (int i = 0; i < count; ++i) {
-        paths.push_back(output_path(a.output, r.seed + i, i, count));
+        paths.push_back(output_path(a.output, seed_plus(r.seed, i), i, count));
         if (fs::path(paths.back()).extension() != ".png" && fs::path(paths.back()).extension() != ".PNG")
             throw error("output ", paths.back(), ": only .png is written");
         check_writable(paths.back(), a.overwrite, "output");
@@ -204,6 +196,21 @@ int run(Args& a) {
             if (paths[size_t(j)] == paths.back()) throw error("output pattern ", a.output, " names two images ", paths.back());
     }
     if (!a.save_latent.empty()) check_writable(a.save_latent, a.overwrite, "--save-latent");
+    return paths;
+}
+
+int run(Args& a) {
+    // -v: settings, timings and memory; -vv adds the library's debug detail (kernel choices, allocator).
+    set_verbosity(a.quiet ? 0 : std::min(a.verbose, 3));
+    const auto t_start = std::chrono::steady_clock::now();
+    const int64_t weight_cache_mb = parse_weight_cache(a.weight_cache);
+
+    // ---- checks before anything heavy ----
+    check_flags(a);
+    GenerateRequest r = build_request(a);
+    validate_request(r);
+    if (r.seed == -1) r.seed = random_seed();
+    const std::vector<std::string> paths = plan_outputs(a, r);
 
     // No --model: the default model (docs/hub.md), from the cache or pulled on first use, with the
     // settings it is made for unless flags say otherwise.
@@ -218,9 +225,8 @@ int run(Args& a) {
         if (r.width == 0 && !r.init_image) r.width = d.width;
         if (r.height == 0 && !r.init_image) r.height = d.height;
     }
-    if (!a.json && !a.quiet) std::fprintf(stderr, "seed: %lld\n", static_cast<long long>(r.seed));
 
-    // ---- load and run ----
+    // ---- load ----
     ModelOptions mo;
     mo.model = a.model;
     mo.vae = a.vae;
@@ -229,64 +235,94 @@ int run(Args& a) {
     mo.dtype = a.dtype;
     mo.threads = a.threads;
     mo.weight_cache_mb = weight_cache_mb;
-    mo.keep_weights = false;
-    mo.name = model_name;  // one request per process: release the U-Net before the VAE decodes
+    mo.keep_weights = false;  // release the U-Net before each decode (peak = the larger stage)
+    mo.name = model_name;
     Engine engine(mo);
     const ModelDescription& md = engine.model();
-    if (!a.quiet && !a.json)
+    const GenerateRequest resolved = engine.resolve(r);
+    if (!a.json && !a.quiet) {
+        std::fprintf(stderr, "seed: %s\n", seed_text(resolved.seed).c_str());
         std::fprintf(stderr, "load: %.2fs (%s, %s%s)\n", engine.load_seconds(), md.family.c_str(), md.prediction.c_str(),
                      md.inpaint ? ", inpainting" : "");
-    GenerateRequest resolved = engine.resolve(r);
-    if (a.verbose)
+    }
+    if (a.verbose && !a.quiet)
         std::fprintf(stderr, "%dx%d, %d steps, %s (%s), CFG %g, %d x %d image(s)\n", resolved.width, resolved.height,
-                     resolved.steps, resolved.sampler.c_str(), scheduler_display_name(resolved.scheduler).c_str(),
-                     double(*resolved.cfg_scale), resolved.batch_count, resolved.batch_size);
+                     resolved.steps, resolved.sampler.c_str(), resolved.scheduler.c_str(), double(*resolved.cfg_scale),
+                     resolved.batch_count, resolved.batch_size);
 
+    // ---- run, one batch at a time, writing each batch's images as soon as they exist ----
+    nlohmann::json out;
+    out["images"] = nlohmann::json::array();
+    std::map<std::string, double> timings;
+    std::vector<std::string> stage_order;
+    Latent latents;
+    size_t peak_bytes = 0;
+    bool cancelled = false;
+    size_t written = 0;
     std::signal(SIGINT, on_sigint);
-    ProgressPrinter printer(a.quiet || a.json);
-    GenerateResult res = engine.generate(resolved, [&](const Progress& p) { return printer(p); });
+    ProgressPrinter printer(a.quiet || a.json, resolved.batch_count);
+    for (int b = 0; b < resolved.batch_count && !cancelled; ++b) {
+        GenerateRequest one = resolved;
+        one.batch_count = 1;
+        one.seed = seed_plus(resolved.seed, int64_t(b) * resolved.batch_size);
+        printer.batch = b;
+        GenerateResult res = engine.generate(one, [&](const Progress& p) { return printer(p); });
+        cancelled = res.cancelled;
+        for (GeneratedImage& g : res.images) {
+            g.index += b * resolved.batch_size;
+            const std::string& path = paths[size_t(g.index)];
+            save_png(path, g, a.overwrite);
+            ++written;
+            out["images"].push_back({{"path", path}, {"seed", uint64_t(g.seed)}, {"index", g.index}, {"parameters", g.parameters}});
+            if (!a.json) std::printf("%s\n", path.c_str());
+            std::fflush(stdout);
+        }
+        if (!res.latents.data.empty()) {
+            if (latents.shape.empty()) latents.shape = res.latents.shape;
+            else latents.shape[0] += res.latents.shape[0];
+            latents.data.insert(latents.data.end(), res.latents.data.begin(), res.latents.data.end());
+        }
+        for (const StageTiming& t : res.timings) {
+            if (!timings.count(t.stage)) stage_order.push_back(t.stage);
+            timings[t.stage] += t.seconds;
+        }
+        peak_bytes = std::max(peak_bytes, res.peak_bytes);
+    }
     std::signal(SIGINT, SIG_DFL);
 
-    // ---- write ----
-    nlohmann::json out;
-    out["seed"] = resolved.seed;
+    // ---- report ----
+    if (!a.save_latent.empty() && !latents.data.empty()) {
+        save_latent(a.save_latent, latents, out["images"].empty() ? "" : out["images"][0]["parameters"].get<std::string>(),
+                    a.overwrite);
+        out["latent"] = a.save_latent;
+    }
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    out["seed"] = uint64_t(resolved.seed);
     out["width"] = resolved.width;
     out["height"] = resolved.height;
     out["steps"] = resolved.steps;
     out["sampler"] = resolved.sampler;
-    out["scheduler"] = resolved.scheduler.empty() ? default_scheduler(resolved.sampler) : resolved.scheduler;
+    out["scheduler"] = resolved.scheduler;
     out["cfg_scale"] = *resolved.cfg_scale;
     out["model"] = {{"path", md.path}, {"name", md.name}, {"family", md.family}, {"prediction", md.prediction},
                     {"inpaint", md.inpaint}, {"hash", md.hash}};
-    out["images"] = nlohmann::json::array();
-    for (const GeneratedImage& g : res.images) {
-        const std::string& path = paths[size_t(g.index)];
-        save_png(path, g, a.overwrite);
-        out["images"].push_back({{"path", path}, {"seed", g.seed}, {"index", g.index}, {"parameters", g.parameters}});
-        if (!a.json) std::printf("%s\n", path.c_str());
-    }
-    if (!a.save_latent.empty() && !res.latents.data.empty()) {
-        save_latent(a.save_latent, res.latents, res.images.empty() ? "" : res.images[0].parameters, a.overwrite);
-        out["latent"] = a.save_latent;
-    }
-    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     out["timings"] = nlohmann::json::object();
     out["timings"]["load"] = engine.load_seconds();
-    for (const StageTiming& t : res.timings) out["timings"][t.stage] = out["timings"].value(t.stage, 0.0) + t.seconds;
+    for (const std::string& st : stage_order) out["timings"][st] = timings[st];
     out["timings"]["total"] = total;
-    out["peak_tensor_bytes"] = res.peak_bytes;
+    out["peak_tensor_bytes"] = peak_bytes;
     out["max_rss_bytes"] = max_rss_bytes();
-    out["cancelled"] = res.cancelled;
+    out["cancelled"] = cancelled;
     if (a.json) std::printf("%s\n", out.dump(2).c_str());
-    if (a.verbose && !a.json) {
+    if (a.verbose && !a.json && !a.quiet) {
         std::fprintf(stderr, "timings: load %.2fs", engine.load_seconds());
-        for (const StageTiming& t : res.timings) std::fprintf(stderr, ", %s %.2fs", t.stage.c_str(), t.seconds);
+        for (const std::string& st : stage_order) std::fprintf(stderr, ", %s %.2fs", st.c_str(), timings[st]);
         std::fprintf(stderr, ", total %.2fs\n", total);
-        std::fprintf(stderr, "memory: tensor allocator peak %s, max RSS %s\n", human_bytes(double(res.peak_bytes)).c_str(),
+        std::fprintf(stderr, "memory: tensor allocator peak %s, max RSS %s\n", human_bytes(double(peak_bytes)).c_str(),
                      human_bytes(double(max_rss_bytes())).c_str());
     }
-    if (res.cancelled) {
-        std::fprintf(stderr, "cancelled (%zu of %d images written)\n", res.images.size(), count);
+    if (cancelled) {
+        std::fprintf(stderr, "cancelled (%zu of %zu images written)\n", written, paths.size());
         return 130;
     }
     return kExitOk;
@@ -306,7 +342,7 @@ CommandRun setup(CLI::App& app) {
     o["cfg"] = app.add_option("--cfg-scale", a->cfg, "Classifier-free guidance scale (default 7; Turbo/LCM 1)");
     o["sampler"] = app.add_option("--sampler", a->sampler, "Sampler: euler_a (default), euler, dpmpp_2m, ... or \"DPM++ 2M Karras\"");
     o["scheduler"] = app.add_option("--scheduler", a->scheduler, "Schedule: automatic (default), normal, karras, exponential, ...");
-    o["seed"] = app.add_option("--seed", a->seed, "Seed (-1 = random; printed)");
+    o["seed"] = app.add_option("--seed", a->seed, "Seed (-1 = random; printed; taken modulo 2^64)");
     o["width"] = app.add_option("-W,--width", a->width, "Width in pixels, multiple of 8 (default per model)");
     o["height"] = app.add_option("-H,--height", a->height, "Height in pixels, multiple of 8 (default per model)");
     app.add_option("--batch-size", a->batch_size, "Images per forward pass")->capture_default_str();
@@ -335,7 +371,7 @@ CommandRun setup(CLI::App& app) {
     app.add_option("--from-png", a->from_png, "Re-run the parameters stored in a PNG (flags given override them)");
     app.add_flag("--json", a->json, "Print a JSON result on stdout (paths, seeds, parameters, timings)");
     app.add_flag("-q,--quiet", a->quiet, "No progress output");
-    app.add_flag("-v,--verbose", a->verbose, "Per-stage timings and peak memory");
+    app.add_flag("-v,--verbose", a->verbose, "Settings, per-stage timings and peak memory; -vv adds the library's debug detail, -vvv each oneDNN primitive");
     return [a] { return run(*a); };
 }
 

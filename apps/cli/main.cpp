@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <new>
+#include <string>
 
 namespace sdpp::cli {
 
@@ -32,6 +33,20 @@ int main(int argc, char** argv) {
         for (const Command& c : commands()) app.add_subcommand(c.name, c.help);
         std::fputs(app.help().c_str(), stdout);
         return kExitUsage;
+    }
+    // A word that names no subcommand is a typo, not a missing subcommand (CLI11's message).
+    if (const std::string first = argv[1]; !first.empty() && first[0] != '-') {
+        std::string known;
+        bool found = false;
+        for (const Command& c : commands()) {
+            found = found || c.name == first;
+            for (const std::string& alias : c.aliases) found = found || alias == first;
+            known += (known.empty() ? "" : ", ") + c.name;
+        }
+        if (!found) {
+            std::fprintf(stderr, "error: unknown subcommand '%s' (known: %s; see sdpp --help)\n", first.c_str(), known.c_str());
+            return kExitUsage;
+        }
     }
     app.set_version_flag("--version", "sdpp 0.1.0");
     std::map<CLI::App*, CommandRun> runs;

@@ -9,7 +9,10 @@
 // copies go before the VAE decodes. Each stage's file pages are released when it is done.
 // Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
 #include "pipeline/pipeline.h"
+#include "pipeline/model_files.h"
+#include "pipeline/parameters.h"
 #include "pipeline/request.h"
+#include "pipeline/seed.h"
 
 #include "backend/backend.h"
 #include "core/allocator.h"
@@ -44,11 +47,8 @@ std::string lower(std::string s) {
 
 ModelDescription describe(const LoadedModel& m, const std::string& path, const std::string& name) {
     ModelDescription d;
-    namespace fs = std::filesystem;
-    fs::path p(path);
-    while (!p.empty() && !p.has_filename()) p = p.parent_path();  // "dir/" -> "dir"
     d.path = path;
-    d.name = !name.empty() ? name : fs::is_directory(p) ? p.filename().string() : p.stem().string();
+    d.name = !name.empty() ? name : model_display_name(path);
     d.family = family_name(m.family);
     d.prediction = prediction_name(m.prediction());
     d.inpaint = m.inpaint;
@@ -120,6 +120,7 @@ struct Engine::Impl {
     DiscreteSchedule schedule = DiscreteSchedule::ldm();
     double load_s = 0;
     bool hash_done = false;
+    InfotextExtras infotext;  // the --vae override's name and hash
     size_t weight_budget = SIZE_MAX;  // bytes of prepared weights the backend may keep
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
@@ -178,7 +179,7 @@ struct Engine::Impl {
     }
 
     GenerateResult run(const GenerateRequest& request);
-    void run_resolved(GenerateResult& res);
+    void run_resolved(GenerateResult& res, const SamplerChoice& sampler);
 };
 
 Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -187,6 +188,9 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     s.opts = options;
     if (options.model.empty()) throw Error("no model given (pass -m FILE: a .safetensors/.ckpt checkpoint or a diffusers folder)");
     if (!std::filesystem::exists(options.model)) throw error(options.model, ": no such file or folder");
+    check_model_file(options.model, "model");
+    if (!options.vae.empty()) check_model_file(options.vae, "--vae");
+    if (options.threads < 0) throw error("threads ", options.threads, " must be >= 0 (0 = all cores)");
     if (options.dtype == "f32") s.dtype = DType::F32;
     else if (options.dtype == "bf16") s.dtype = DType::BF16;
     else throw error("unknown dtype '", options.dtype, "' (f32 or bf16)");
@@ -223,7 +227,9 @@ EngineMemory Engine::memory() const {
     return {impl_->backend->prepared_weight_bytes(), a.live_bytes, a.cached_bytes};
 }
 
-GenerateRequest Engine::resolve(const GenerateRequest& request) const { return resolve_request(request, impl_->desc); }
+GenerateRequest Engine::resolve(const GenerateRequest& request) const {
+    return resolve_request(request, impl_->desc).request;
+}
 
 GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCallback& progress) {
     Impl& s = *impl_;
@@ -243,21 +249,27 @@ GenerateResult Engine::generate(const GenerateRequest& request, const ProgressCa
 
 GenerateResult Engine::Impl::run(const GenerateRequest& request) {
     GenerateResult res;
-    res.request = resolve_request(request, desc);
+    ResolvedRequest resolved = resolve_request(request, desc);
+    res.request = std::move(resolved.request);
     try {
-        run_resolved(res);
+        run_resolved(res, resolved.sampler);
     } catch (const Cancelled&) {
         res.cancelled = true;
     }
     return res;
 }
 
-void Engine::Impl::run_resolved(GenerateResult& res) {
+void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sampler) {
     const GenerateRequest& r = res.request;
     allocator.reset_peak();
     if (!hash_done) {  // A1111's "Model hash" (cached per file after the first time)
         auto th = Clock::now();
         desc.hash = model_short_hash(desc.path);
+        if (!opts.vae.empty()) {  // A1111: "VAE hash: <10 hex>, VAE: <file name>"
+            infotext.vae_name = std::filesystem::path(opts.vae).filename().string();
+            if (infotext.vae_name.empty()) infotext.vae_name = model_display_name(opts.vae);
+            infotext.vae_hash = model_short_hash(opts.vae);
+        }
         hash_done = true;
         add_time("hash", seconds_since(th));
     }
@@ -295,7 +307,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
     }
 
     const UNet& net = bound_unet();
-    std::vector<float> sigmas = full_sigmas(r, schedule);
+    std::vector<float> sigmas = full_sigmas(sampler, r.steps, schedule);
     // Inpainting models at full strength start from pure noise (diffusers, the fixtures); everything
     // else with an init image follows A1111's truncated schedule from init + noise * sigma.
     const bool from_noise = !img2img || (model.inpaint && r.strength >= 1.0f);
@@ -306,7 +318,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
     try {
     for (batch = 0; batch < r.batch_count; ++batch) {
         std::vector<int64_t> seeds;
-        for (int i = 0; i < B; ++i) seeds.push_back(r.seed + int64_t(batch) * B + i);
+        for (int i = 0; i < B; ++i) seeds.push_back(seed_plus(r.seed, int64_t(batch) * B + i));
         BatchNoise noise(seeds);
         Tensor n0 = noise.first({B, C, lh, lw});
         Tensor init_latent;
@@ -339,7 +351,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
             if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
             emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
         };
-        Tensor out = run_sampling(ctx, ds, r, x, sigmas, noise, report);
+        Tensor out = run_sampling(ctx, ds, sampler, r.eta, x, sigmas, noise, report);
         add_time("sample", seconds_since(t0));
         log_allocator("sample");
         emit("sample", total, total, seconds_since(t0));
@@ -370,7 +382,7 @@ void Engine::Impl::run_resolved(GenerateResult& res) {
             g.image = apply_overlay(pics[size_t(i)], images);
             g.seed = seeds[size_t(i)];
             g.index = batch * B + i;
-            g.parameters = format_parameters(r, desc, g.seed, i);
+            g.parameters = format_parameters(r, desc, infotext, g.seed);
             res.images.push_back(std::move(g));
         }
         if (batch + 1 == r.batch_count) {

@@ -32,7 +32,10 @@ void save_latent(const std::string& path, const Latent& latent, const std::strin
 }
 
 void set_verbosity(int level) {
-    set_log_level(level <= 0 ? LogLevel::Error : level == 1 ? LogLevel::Info : LogLevel::Debug);
+    set_log_level(level <= 0   ? LogLevel::Error
+                  : level == 1 ? LogLevel::Info
+                  : level == 2 ? LogLevel::Debug
+                               : LogLevel::Trace);
 }
 
 }  // namespace sdpp

@@ -1,11 +1,13 @@
 // A1111's "Model hash" (modules/hashes.py sha256 + shorthash: the first 10 hex digits of the
 // checkpoint file's sha256), cached like A1111's cache.json "hashes" section: by absolute path,
 // keyed on size and mtime, in $XDG_CACHE_HOME/sdpp/hashes.json (~/.cache/sdpp without XDG).
+// For a diffusers folder the U-Net's weights file is hashed (model_files.h).
 // Hashing a 2 GB checkpoint takes seconds; the cache makes it once per file.
 #include "core/error.h"
 #include "core/log.h"
 #include "io/image.h"
 #include "model/file_hash.h"
+#include "pipeline/model_files.h"
 
 #include <sdpp/sdpp.hpp>
 
@@ -36,9 +38,11 @@ fs::path cache_file() {
 
 }  // namespace
 
-std::string model_short_hash(const std::string& path) {
+std::string model_short_hash(const std::string& model_path) {
+    // A diffusers folder is hashed by its U-Net file (A1111 has no folder models to copy from).
+    const std::string path = hashed_weights_file(model_path);
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) return "";
+    if (path.empty() || !fs::is_regular_file(path, ec)) return "";
     fs::path abs = fs::absolute(path, ec);
     const std::string key = abs.string();
     const auto size = static_cast<uint64_t>(fs::file_size(path, ec));

@@ -4,6 +4,7 @@
 #include "pipeline/parameters.h"
 
 #include "core/error.h"
+#include "pipeline/seed.h"
 
 #include <sdpp/sdpp.hpp>
 
@@ -290,6 +291,11 @@ float parse_float(const std::string& key, const std::string& v) {
 std::string format_parameters(const GenerateRequest& r, const ModelDescription& model, int64_t seed,
                               int index_in_batch) {
     (void)index_in_batch;
+    return format_parameters(r, model, InfotextExtras{}, seed);
+}
+
+std::string format_parameters(const GenerateRequest& r, const ModelDescription& model, const InfotextExtras& extras,
+                              int64_t seed) {
     InfoText info;
     info.prompt = r.prompt;
     info.negative_prompt = r.negative_prompt;
@@ -297,10 +303,12 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     info.set("Sampler", sampler_display_name(r.sampler));
     info.set("Schedule type", scheduler_display_name(r.scheduler));
     info.set("CFG scale", format_number(r.cfg_scale.value_or(model.default_cfg)));
-    info.set("Seed", std::to_string(seed));
+    info.set("Seed", seed_text(seed));
     info.set("Size", std::to_string(r.width) + "x" + std::to_string(r.height));
     if (!model.hash.empty()) info.set("Model hash", model.hash);
     if (!model.name.empty()) info.set("Model", model.name);
+    if (!extras.vae_hash.empty()) info.set("VAE hash", extras.vae_hash);
+    if (!extras.vae_name.empty()) info.set("VAE", extras.vae_name);
     const bool img2img = r.init_image || r.init_pixels;
     if (img2img) info.set("Denoising strength", format_number(r.strength));
     if (r.clip_skip > 1) info.set("Clip skip", std::to_string(r.clip_skip));
@@ -337,7 +345,7 @@ GenerateRequest request_from_parameters(const std::string& text) {
         } else if (k == "CFG scale") {
             r.cfg_scale = parse_float(k, v);
         } else if (k == "Seed") {
-            r.seed = parse_int(k, v);
+            r.seed = seed_from_text(strip(v));
         } else if (k == "Size") {
             size_t x = v.find('x');
             if (x == std::string::npos) throw error("parameters: 'Size: ", v, "' is not WxH");
@@ -364,6 +372,15 @@ GenerateRequest request_from_parameters(const std::string& text) {
         // Other fields (Model, Model hash, VAE, Version, extensions' keys) do not change the request.
     }
     return r;
+}
+
+bool parameters_are_img2img(const std::string& text) {
+    const InfoText info = parse_infotext(text);
+    // A1111 writes "Denoising strength" for img2img, and for txt2img with hires fix next to its
+    // "Hires ..." fields.
+    bool hires = false;
+    for (const auto& [k, v] : info.fields) hires = hires || k.rfind("Hires ", 0) == 0;
+    return info.get("Denoising strength") && !hires;
 }
 
 }  // namespace sdpp

@@ -8,6 +8,9 @@
 // modules/infotext_utils.py quote / unquote / parse_generation_parameters (re_param, the "< 3
 // fields means the last line is still prompt" rule, "Size: WxH" split into Size-1 / Size-2).
 #pragma once
+#include <sdpp/sdpp.hpp>
+
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +39,19 @@ InfoText parse_infotext(const std::string& text);
 
 // The key: value pairs re_param finds in one line, in order (values unquoted).
 std::vector<std::pair<std::string, std::string>> parse_infotext_fields(const std::string& line);
+
+// What the engine knows beyond the request and the model description: the --vae override, written
+// as A1111 does ("VAE hash: <10 hex>, VAE: <file name>").
+struct InfotextExtras {
+    std::string vae_name;
+    std::string vae_hash;
+};
+std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model,
+                              const InfotextExtras& extras, int64_t seed);
+
+// True when the text describes an img2img run (A1111's "Denoising strength" without hires fix):
+// re-running it needs the init image again.
+bool parameters_are_img2img(const std::string& text);
 
 // Shortest decimal form that reads back as the same float: 7 -> "7", 7.5 -> "7.5", 0.75 -> "0.75".
 std::string format_number(double v);

@@ -16,6 +16,7 @@
 #include "model/vae.h"
 #include "sample/noise.h"
 #include "sample/rng_torch.h"
+#include "sample/sampler_registry.h"
 #include "sample/schedule.h"
 #include "text/bpe.h"
 
@@ -60,8 +61,8 @@ private:
     std::vector<TorchGenerator> gens_;
 };
 
-// Sigmas for the sampler and schedule names of a resolved request (steps + 1 values, ending in 0).
-std::vector<float> full_sigmas(const GenerateRequest& r, const DiscreteSchedule& schedule);
+// Sigmas of a resolved sampler choice for `steps` (steps + 1 values, ending in 0).
+std::vector<float> full_sigmas(const SamplerChoice& sampler, int steps, const DiscreteSchedule& schedule);
 
 // ---- img2img.cpp / inpaint.cpp --------------------------------------------------------------------
 // The pixel-side inputs of one request, fitted to width x height.
@@ -120,8 +121,8 @@ struct StepReport {
 };
 using StepReporter = std::function<void(const StepReport&)>;
 
-// Runs the request's sampler from x over sigmas; returns the final latent.
-Tensor run_sampling(Ctx& ctx, const DenoiseSetup& setup, const GenerateRequest& r, Tensor x,
+// Runs the resolved sampler (with the request's eta) from x over sigmas; returns the final latent.
+Tensor run_sampling(Ctx& ctx, const DenoiseSetup& setup, const SamplerChoice& sampler, float eta, Tensor x,
                     const std::vector<float>& sigmas, NoiseSource& noise, const StepReporter& report);
 
 }  // namespace sdpp::pipeline

@@ -30,9 +30,8 @@ void validate_request(const GenerateRequest& r) {
     if (r.steps > 10000) throw error("steps ", r.steps, " is out of range (1..10000)");
     if (r.cfg_scale && (!std::isfinite(*r.cfg_scale) || *r.cfg_scale < 0 || *r.cfg_scale > 100))
         throw error("cfg scale ", *r.cfg_scale, " is out of range (0..100)");
-    if (!r.sampler.empty()) parse_sampler_name(r.sampler);
-    if (!r.scheduler.empty()) parse_scheduler_name(r.scheduler);
-    if (r.seed < -1) throw error("seed ", r.seed, " is invalid (-1 = random, else >= 0)");
+    if (!r.sampler.empty()) resolve_sampler(r.sampler, r.scheduler);
+    else parse_scheduler_name(r.scheduler);
     if (r.batch_size < 1 || r.batch_size > 64) throw error("batch size ", r.batch_size, " is out of range (1..64)");
     if (r.batch_count < 1 || r.batch_count > 100000) throw error("batch count ", r.batch_count, " is out of range");
     if (r.clip_skip < 0 || r.clip_skip > 12) throw error("clip skip ", r.clip_skip, " is out of range (0..12)");
@@ -81,13 +80,12 @@ int64_t random_seed() {
     return int64_t((uint64_t(rd()) << 32 | rd()) % 4294967294ull);
 }
 
-GenerateRequest resolve_request(const GenerateRequest& in, const ModelDescription& model) {
+ResolvedRequest resolve_request(const GenerateRequest& in, const ModelDescription& model) {
     validate_request(in);
     GenerateRequest r = in;
-    SamplerSelection choice = parse_sampler_name(r.sampler.empty() ? model.default_sampler : r.sampler);
-    r.sampler = choice.sampler;
-    std::string sched = parse_scheduler_name(r.scheduler);
-    r.scheduler = !sched.empty() ? sched : choice.scheduler;  // "" stays A1111's "Automatic"
+    const SamplerChoice sampler = resolve_sampler(r.sampler.empty() ? model.default_sampler : r.sampler, r.scheduler);
+    r.sampler = std::string(sampler.spec->id);
+    r.scheduler = schedule_name(*sampler.schedule);
     if (r.steps == 0) r.steps = model.default_steps;
     if (!r.cfg_scale) r.cfg_scale = model.default_cfg;
     if (r.init_pixels) {
@@ -103,12 +101,12 @@ GenerateRequest resolve_request(const GenerateRequest& in, const ModelDescriptio
     }
     if (r.width == 0) r.width = model.default_width;
     if (r.height == 0) r.height = model.default_height;
-    if (r.seed < 0) r.seed = random_seed();
+    if (r.seed == -1) r.seed = random_seed();  // other negatives are seeds >= 2^63 (seed.h)
     if (model.family.rfind("sdxl", 0) == 0) {
         if (!r.original_size) r.original_size = std::array<int, 2>{r.width, r.height};
         if (!r.target_size) r.target_size = std::array<int, 2>{r.width, r.height};
     }
-    return r;
+    return {std::move(r), sampler};
 }
 
 }  // namespace sdpp

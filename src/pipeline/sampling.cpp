@@ -11,7 +11,6 @@
 #include "pipeline/pipeline.h"
 
 #include "core/error.h"
-#include "sample/samplers.h"
 
 namespace sdpp::pipeline {
 
@@ -25,7 +24,7 @@ Tensor blend_keep(Ctx& ctx, const Tensor& x, const Tensor& init, const Tensor& k
 
 }  // namespace
 
-Tensor run_sampling(Ctx& ctx, const DenoiseSetup& s, const GenerateRequest& r, Tensor x,
+Tensor run_sampling(Ctx& ctx, const DenoiseSetup& s, const SamplerChoice& sampler, float eta, Tensor x,
                     const std::vector<float>& sigmas, NoiseSource& noise, const StepReporter& report) {
     SDPP_CHECK(s.unet && s.schedule && s.cond, "run_sampling: incomplete setup");
     const UNet& unet = *s.unet;
@@ -83,13 +82,12 @@ Tensor run_sampling(Ctx& ctx, const DenoiseSetup& s, const GenerateRequest& r, T
         return d;
     };
 
-    SamplerChoice choice = sampler_from_name(sampler_display_name(r.sampler));
-    SamplerOptions opt = choice.options;
-    opt.eta = r.eta;
+    SamplerOptions opt = sampler.options();
+    opt.eta = eta;
     const int total = int(sigmas.size()) - 1;
     StepCallback cb;
     if (report) cb = [&](const StepInfo& info) { report(StepReport{info.i, total, info.x}); };
-    Tensor out = run_sampler(choice.kind, denoise, std::move(x), sigmas, noise, opt, cb);
+    Tensor out = run_sampler(sampler.kind(), denoise, std::move(x), sigmas, noise, opt, cb);
     if (blend) out = blend_keep(ctx, out, s.init_latent, lat->keep_mask);
     return out;
 }

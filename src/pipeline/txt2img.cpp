@@ -1,12 +1,11 @@
 // txt2img pieces: the per-image torch generators (A1111 modules/rng.py ImageRNG: one CPU generator
 // per image seeded with seed + i; first() draws each image's starting noise, next() continues the
-// same streams for ancestral/SDE noise), and the sigma schedule a request names (A1111's label for
-// the sampler, so its "Automatic" schedule and discard_next_to_last_sigma apply; an explicit
-// scheduler replaces the schedule). The starting latent is noise * sigmas[0] (k-diffusion).
+// same streams for ancestral/SDE noise), and the sigmas of the resolved sampler (its schedule, and
+// A1111's discard_next_to_last_sigma where the sampler is A1111's). The starting latent is
+// noise * sigmas[0] (k-diffusion).
 #include "pipeline/pipeline.h"
 
 #include "core/error.h"
-#include "sample/samplers.h"
 
 #include <cstring>
 
@@ -27,10 +26,9 @@ Tensor BatchNoise::next(const Shape& shape, float, float) {
     return out;
 }
 
-std::vector<float> full_sigmas(const GenerateRequest& r, const DiscreteSchedule& schedule) {
-    SamplerChoice choice = sampler_from_name(sampler_display_name(r.sampler));
-    if (!r.scheduler.empty()) choice.schedule = schedule_from_name(r.scheduler);
-    return sigmas_for(choice, schedule, r.steps, ScheduleKind::Normal);
+std::vector<float> full_sigmas(const SamplerChoice& sampler, int steps, const DiscreteSchedule& schedule) {
+    SDPP_CHECK(sampler.spec && sampler.schedule, "full_sigmas: the sampler is not resolved");
+    return sigmas_for(sampler, schedule, steps);
 }
 
 }  // namespace sdpp::pipeline

@@ -1,7 +1,10 @@
-// The sampler names users know: k-diffusion / ComfyUI sampler names and A1111 labels (A1111
-// modules/sd_samplers_kdiffusion.py samplers_k_diffusion + sd_samplers_timesteps.py, v1.9+ where a
-// label without a schedule suffix uses the sampler's default scheduler), mapped onto our samplers.
-#include "sample/samplers.h"
+// The sampler names users know, in one table: sdpp / ComfyUI (comfy/samplers.py KSAMPLER_NAMES) /
+// k-diffusion names, and A1111 labels (modules/sd_samplers_kdiffusion.py samplers_k_diffusion,
+// sd_samplers_timesteps.py; v1.9+, where a label without a schedule suffix uses the sampler's
+// default scheduler). See sampler_registry.h for the two families' schedule rules.
+#include "sample/sampler_registry.h"
+
+#include "core/error.h"
 
 #include <cctype>
 
@@ -9,175 +12,199 @@ namespace sdpp {
 
 namespace {
 
-std::string normalize(std::string_view s) {
-    std::string r;
-    for (char c : s) r += char(std::tolower(static_cast<unsigned char>(c)));
-    // trim
-    while (!r.empty() && r.back() == ' ') r.pop_back();
-    size_t b = 0;
-    while (b < r.size() && r[b] == ' ') ++b;
-    return r.substr(b);
-}
-
-struct Entry {
-    const char* name;  // lower case
-    SamplerKind kind;
-    std::optional<ScheduleKind> schedule = std::nullopt;
-    bool discard_penultimate = false;
-    SdeSolver solver = SdeSolver::Midpoint;
-    UniPCVariant unipc_variant = UniPCVariant::BH2;
-    int unipc_order = 2;
-};
-
 constexpr auto K = ScheduleKind::Karras;
 constexpr auto E = ScheduleKind::Exponential;
+constexpr auto D = ScheduleKind::DdimUniform;
 
-// k-diffusion / ComfyUI names (no implied schedule), matched case-insensitively. The canonical name
-// of each kind comes first (sampler_name() returns the first match).
-const Entry kKdiffNames[] = {
-    {"euler", SamplerKind::Euler},
-    {"euler_ancestral", SamplerKind::EulerAncestral},
-    {"heun", SamplerKind::Heun},
-    {"dpm_2", SamplerKind::Dpm2},
-    {"dpm_2_ancestral", SamplerKind::Dpm2Ancestral},
-    {"lms", SamplerKind::Lms},
-    {"dpmpp_2s_ancestral", SamplerKind::Dpmpp2sAncestral},
-    {"dpmpp_sde", SamplerKind::DpmppSde},
-    {"dpmpp_2m", SamplerKind::Dpmpp2m},
-    {"dpmpp_2m_sde", SamplerKind::Dpmpp2mSde},
-    {"dpmpp_3m_sde", SamplerKind::Dpmpp3mSde},
-    {"ddim", SamplerKind::Ddim},
-    {"plms", SamplerKind::Plms},
-    {"unipc", SamplerKind::UniPC},  // diffusers UniPCMultistepScheduler defaults: bh2, order 2
-    {"lcm", SamplerKind::Lcm},
-    // aliases
-    {"euler_a", SamplerKind::EulerAncestral},
-    {"k_euler", SamplerKind::Euler},
-    {"k_euler_a", SamplerKind::EulerAncestral},
-    {"k_euler_ancestral", SamplerKind::EulerAncestral},
-    {"k_heun", SamplerKind::Heun},
-    {"dpm2", SamplerKind::Dpm2},
-    {"k_dpm_2", SamplerKind::Dpm2},
-    {"dpm2_a", SamplerKind::Dpm2Ancestral},
-    {"dpm_2_a", SamplerKind::Dpm2Ancestral},
-    {"k_dpm_2_a", SamplerKind::Dpm2Ancestral},
-    {"k_lms", SamplerKind::Lms},
-    {"dpmpp_2s_a", SamplerKind::Dpmpp2sAncestral},
-    {"k_dpmpp_2s_a", SamplerKind::Dpmpp2sAncestral},
-    {"dpmpp_sde_gpu", SamplerKind::DpmppSde},
-    {"k_dpmpp_sde", SamplerKind::DpmppSde},
-    {"k_dpmpp_2m", SamplerKind::Dpmpp2m},
-    {"dpmpp_2m_sde_gpu", SamplerKind::Dpmpp2mSde},
-    {"k_dpmpp_2m_sde", SamplerKind::Dpmpp2mSde},
-    {"dpmpp_2m_sde_heun", SamplerKind::Dpmpp2mSde, {}, false, SdeSolver::Heun},
-    {"dpmpp_2m_sde_heun_gpu", SamplerKind::Dpmpp2mSde, {}, false, SdeSolver::Heun},
-    {"k_dpmpp_2m_sde_heun", SamplerKind::Dpmpp2mSde, {}, false, SdeSolver::Heun},
-    {"dpmpp_3m_sde_gpu", SamplerKind::Dpmpp3mSde},
-    {"k_dpmpp_3m_sde", SamplerKind::Dpmpp3mSde},
-    {"pndm", SamplerKind::Plms},
-    {"uni_pc", SamplerKind::UniPC, {}, false, SdeSolver::Midpoint, UniPCVariant::BH1, 3},      // ComfyUI
-    {"uni_pc_bh2", SamplerKind::UniPC, {}, false, SdeSolver::Midpoint, UniPCVariant::BH2, 3},  // ComfyUI
+SamplerOptions sde(SdeSolver solver) {
+    SamplerOptions o;
+    o.sde_solver = solver;
+    return o;
+}
+
+SamplerOptions unipc(UniPCVariant variant, int order) {
+    SamplerOptions o;
+    o.unipc_variant = variant;
+    o.unipc_order = order;
+    return o;
+}
+
+// Every meaning once. The first spec of each kind is its plain form (sampler_spec(kind)).
+const SamplerSpec kSpecs[] = {
+    {"euler", "Euler", SamplerKind::Euler, {}},
+    {"euler_a", "Euler a", SamplerKind::EulerAncestral, {}},
+    {"heun", "Heun", SamplerKind::Heun, {}},
+    {"dpm2", "", SamplerKind::Dpm2, {}},
+    {"dpm2_discard", "DPM2", SamplerKind::Dpm2, {}, true, K},
+    {"dpm2_a", "", SamplerKind::Dpm2Ancestral, {}},
+    {"dpm2_a_discard", "DPM2 a", SamplerKind::Dpm2Ancestral, {}, true, K},
+    {"lms", "LMS", SamplerKind::Lms, {}},
+    {"dpmpp_2s_a", "DPM++ 2S a", SamplerKind::Dpmpp2sAncestral, {}, false, K},
+    {"dpmpp_sde", "DPM++ SDE", SamplerKind::DpmppSde, {}, false, K},
+    {"dpmpp_2m", "DPM++ 2M", SamplerKind::Dpmpp2m, {}, false, K},
+    {"dpmpp_2m_sde", "DPM++ 2M SDE", SamplerKind::Dpmpp2mSde, sde(SdeSolver::Midpoint), false, E},
+    {"dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun", SamplerKind::Dpmpp2mSde, sde(SdeSolver::Heun), false, E},
+    {"dpmpp_3m_sde", "", SamplerKind::Dpmpp3mSde, {}},
+    {"dpmpp_3m_sde_discard", "DPM++ 3M SDE", SamplerKind::Dpmpp3mSde, {}, true, E},
+    // A1111's timestep samplers step through t = 1, 1+k, ... (k = 1000 // steps): ddim_uniform.
+    {"ddim", "DDIM", SamplerKind::Ddim, {}, false, D},
+    {"plms", "PLMS", SamplerKind::Plms, {}, false, D},
+    {"unipc", "", SamplerKind::UniPC, unipc(UniPCVariant::BH2, 2)},    // diffusers' defaults
+    {"uni_pc", "UniPC", SamplerKind::UniPC, unipc(UniPCVariant::BH1, 3)},  // ComfyUI, A1111
+    {"uni_pc_bh2", "", SamplerKind::UniPC, unipc(UniPCVariant::BH2, 3)},   // ComfyUI
+    {"lcm", "LCM", SamplerKind::Lcm, {}},
 };
 
-// A1111 labels with the scheduler A1111 (v1.9+) picks for "Automatic", matched exactly first (so
-// "DPM2" means A1111's DPM2 while "dpm2" is the plain alias), then case-insensitively.
-const Entry kA1111Names[] = {
-    {"Euler a", SamplerKind::EulerAncestral},
-    {"Euler", SamplerKind::Euler},
-    {"LMS", SamplerKind::Lms},
-    {"LMS Karras", SamplerKind::Lms, K},
-    {"Heun", SamplerKind::Heun},
-    {"Heun Karras", SamplerKind::Heun, K},
-    {"DPM2", SamplerKind::Dpm2, K, true},
-    {"DPM2 Karras", SamplerKind::Dpm2, K, true},
-    {"DPM2 a", SamplerKind::Dpm2Ancestral, K, true},
-    {"DPM2 a Karras", SamplerKind::Dpm2Ancestral, K, true},
-    {"DPM++ 2S a", SamplerKind::Dpmpp2sAncestral, K},
-    {"DPM++ 2S a Karras", SamplerKind::Dpmpp2sAncestral, K},
-    {"DPM++ 2M", SamplerKind::Dpmpp2m, K},
-    {"DPM++ 2M Karras", SamplerKind::Dpmpp2m, K},
-    {"DPM++ SDE", SamplerKind::DpmppSde, K},
-    {"DPM++ SDE Karras", SamplerKind::DpmppSde, K},
-    {"DPM++ 2M SDE", SamplerKind::Dpmpp2mSde, E},
-    {"DPM++ 2M SDE Karras", SamplerKind::Dpmpp2mSde, K},
-    {"DPM++ 2M SDE Exponential", SamplerKind::Dpmpp2mSde, E},
-    {"DPM++ 2M SDE Heun", SamplerKind::Dpmpp2mSde, E, false, SdeSolver::Heun},
-    {"DPM++ 2M SDE Heun Karras", SamplerKind::Dpmpp2mSde, K, false, SdeSolver::Heun},
-    {"DPM++ 2M SDE Heun Exponential", SamplerKind::Dpmpp2mSde, E, false, SdeSolver::Heun},
-    {"DPM++ 3M SDE", SamplerKind::Dpmpp3mSde, E, true},
-    {"DPM++ 3M SDE Karras", SamplerKind::Dpmpp3mSde, K, true},
-    {"DPM++ 3M SDE Exponential", SamplerKind::Dpmpp3mSde, E, true},
-    // A1111's timestep samplers use the timesteps 1, 1+k, 1+2k, ... (k = 1000 // steps), i.e. the
-    // ddim_uniform schedule (their last step lands on alphas_cumprod[0] instead of sigma 0).
-    {"DDIM", SamplerKind::Ddim, ScheduleKind::DdimUniform},
-    {"PLMS", SamplerKind::Plms, ScheduleKind::DdimUniform},
-    {"UniPC", SamplerKind::UniPC, {}, false, SdeSolver::Midpoint, UniPCVariant::BH1, 3},
-    {"LCM", SamplerKind::Lcm},
+// Other names for an sdpp id (lower case): ComfyUI names, k-diffusion function names, A1111's
+// k_ aliases and the _gpu variants (ComfyUI's GPU Brownian noise; sdpp draws seeded noise anyway).
+struct Alias {
+    const char* name;
+    const char* id;
+};
+const Alias kAliases[] = {
+    {"k_euler", "euler"}, {"sample_euler", "euler"},
+    {"euler_ancestral", "euler_a"}, {"k_euler_a", "euler_a"}, {"k_euler_ancestral", "euler_a"},
+    {"sample_euler_ancestral", "euler_a"},
+    {"k_heun", "heun"}, {"sample_heun", "heun"},
+    {"dpm_2", "dpm2"}, {"k_dpm_2", "dpm2"}, {"sample_dpm_2", "dpm2"},
+    {"dpm_2_ancestral", "dpm2_a"}, {"dpm2_ancestral", "dpm2_a"}, {"dpm_2_a", "dpm2_a"}, {"k_dpm_2_a", "dpm2_a"},
+    {"sample_dpm_2_ancestral", "dpm2_a"},
+    {"k_lms", "lms"}, {"sample_lms", "lms"},
+    {"dpmpp_2s_ancestral", "dpmpp_2s_a"}, {"k_dpmpp_2s_a", "dpmpp_2s_a"}, {"sample_dpmpp_2s_ancestral", "dpmpp_2s_a"},
+    {"dpmpp_sde_gpu", "dpmpp_sde"}, {"k_dpmpp_sde", "dpmpp_sde"}, {"sample_dpmpp_sde", "dpmpp_sde"},
+    {"k_dpmpp_2m", "dpmpp_2m"}, {"sample_dpmpp_2m", "dpmpp_2m"},
+    {"dpmpp_2m_sde_gpu", "dpmpp_2m_sde"}, {"k_dpmpp_2m_sde", "dpmpp_2m_sde"}, {"sample_dpmpp_2m_sde", "dpmpp_2m_sde"},
+    {"k_dpmpp_2m_sde_ka", "dpmpp_2m_sde"},
+    {"dpmpp_2m_sde_heun_gpu", "dpmpp_2m_sde_heun"}, {"k_dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun"},
+    {"dpmpp_3m_sde_gpu", "dpmpp_3m_sde"}, {"k_dpmpp_3m_sde", "dpmpp_3m_sde"}, {"sample_dpmpp_3m_sde", "dpmpp_3m_sde"},
+    {"pndm", "plms"},
+    {"sample_lcm", "lcm"},
 };
 
-SamplerChoice choice_of(const Entry& e) {
-    SamplerChoice c{e.kind, {}, e.schedule, e.discard_penultimate};
-    c.options.sde_solver = e.solver;
-    c.options.unipc_variant = e.unipc_variant;
-    c.options.unipc_order = e.unipc_order;
-    return c;
+std::string lower(std::string_view s) {
+    std::string r;
+    for (char c : s) r += char(std::tolower(static_cast<unsigned char>(c)));
+    return r;
+}
+
+std::string trim(std::string_view s) {
+    size_t b = 0, e = s.size();
+    while (b < e && s[b] == ' ') ++b;
+    while (e > b && s[e - 1] == ' ') --e;
+    return std::string(s.substr(b, e - b));
+}
+
+const SamplerSpec* spec_by_id(std::string_view id) {
+    for (const SamplerSpec& s : kSpecs)
+        if (s.id == id) return &s;
+    return nullptr;
+}
+
+// sdpp name or alias (already lower case).
+const SamplerSpec* find_sdpp(const std::string& key) {
+    if (const SamplerSpec* s = spec_by_id(key)) return s;
+    for (const Alias& a : kAliases)
+        if (key == a.name) return spec_by_id(a.id);
+    return nullptr;
+}
+
+// A1111 label: exact first, then case-insensitive.
+const SamplerSpec* find_label(std::string_view name) {
+    for (const SamplerSpec& s : kSpecs)
+        if (!s.label.empty() && s.label == name) return &s;
+    const std::string key = lower(name);
+    for (const SamplerSpec& s : kSpecs)
+        if (!s.label.empty() && lower(s.label) == key) return &s;
+    return nullptr;
+}
+
+// The schedule suffixes A1111's old combined labels and "<id>_<schedule>" names carry.
+struct Suffix {
+    const char* label;  // A1111 scheduler label ("DPM++ 2M Karras")
+    const char* id;     // sdpp schedule name ("dpmpp_2m_karras")
+    ScheduleKind kind;
+};
+const Suffix kSuffixes[] = {
+    {"Karras", "karras", ScheduleKind::Karras},
+    {"Exponential", "exponential", ScheduleKind::Exponential},
+    {"Polyexponential", "polyexponential", ScheduleKind::PolyExponential},
+    {"SGM Uniform", "sgm_uniform", ScheduleKind::SgmUniform},
+    {"Uniform", "normal", ScheduleKind::Normal},
+    {"Simple", "simple", ScheduleKind::Simple},
+    {"DDIM", "ddim_uniform", ScheduleKind::DdimUniform},
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+std::optional<SamplerChoice> lookup(std::string_view raw) {
+    const std::string name = trim(raw);
+    const std::string key = lower(name);
+    if (const SamplerSpec* s = find_label(name); s && s->label == name) return SamplerChoice{s, s->a1111_schedule};
+    if (const SamplerSpec* s = find_sdpp(key)) return SamplerChoice{s, std::nullopt};
+    if (const SamplerSpec* s = find_label(name)) return SamplerChoice{s, s->a1111_schedule};
+    for (const Suffix& x : kSuffixes) {
+        // "<A1111 label> <schedule label>": A1111's sampler with that schedule.
+        const std::string label_tail = " " + lower(x.label);
+        if (ends_with(key, label_tail))
+            if (const SamplerSpec* s = find_label(name.substr(0, name.size() - label_tail.size())))
+                return SamplerChoice{s, x.kind};
+        // "<sdpp name>_<schedule>": that sampler with that schedule.
+        const std::string id_tail = std::string("_") + x.id;
+        if (ends_with(key, id_tail))
+            if (const SamplerSpec* s = find_sdpp(key.substr(0, key.size() - id_tail.size())))
+                return SamplerChoice{s, x.kind};
+    }
+    return std::nullopt;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
 }
 
 }  // namespace
 
 SamplerChoice sampler_from_name(std::string_view name) {
-    for (const Entry& e : kA1111Names)
-        if (name == e.name) return choice_of(e);
-    const std::string key = normalize(name);
-    for (const Entry& e : kKdiffNames)
-        if (key == e.name) return choice_of(e);
-    for (const Entry& e : kA1111Names)
-        if (key == normalize(e.name)) return choice_of(e);
-    std::string valid;
-    for (const auto& n : sampler_names()) valid += (valid.empty() ? "" : ", ") + n;
-    throw error("unknown sampler '", name, "'; valid samplers: ", valid);
+    if (std::optional<SamplerChoice> c = lookup(name)) return *c;
+    throw error("unknown sampler '", name, "' (known: ", joined(sampler_ids()),
+                "; A1111 names such as \"Euler a\" or \"DPM++ 2M Karras\" work too)");
 }
 
-const char* sampler_name(SamplerKind kind) {
-    for (const Entry& e : kKdiffNames)
-        if (e.kind == kind) return e.name;
-    return "?";
+SamplerChoice resolve_sampler(std::string_view sampler, std::string_view scheduler) {
+    SamplerChoice c = sampler_from_name(sampler);
+    const std::string sched = lower(trim(scheduler));
+    if (!sched.empty() && sched != "automatic" && sched != "auto") c.schedule = schedule_from_name(sched);
+    if (!c.schedule) c.schedule = ScheduleKind::Normal;
+    return c;
 }
 
-std::vector<std::string> sampler_names() {
+const SamplerSpec& sampler_spec(SamplerKind kind) {
+    for (const SamplerSpec& s : kSpecs)
+        if (s.kind == kind) return s;
+    throw error("sampler_spec: no spec for sampler kind ", int(kind));
+}
+
+std::vector<std::string> sampler_ids() {
     std::vector<std::string> r;
-    for (const Entry& e : kKdiffNames) r.push_back(e.name);
-    for (const Entry& e : kA1111Names) r.push_back(std::string("\"") + e.name + "\"");
+    for (const SamplerSpec& s : kSpecs) r.emplace_back(s.id);
     return r;
 }
 
-Tensor run_sampler(SamplerKind kind, const DenoiseFn& model, Tensor x, std::span<const float> sigmas,
-                   NoiseSource& noise, const SamplerOptions& opt, const StepCallback& cb) {
-    switch (kind) {
-        case SamplerKind::Euler: return sample_euler(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::EulerAncestral: return sample_euler_ancestral(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Heun: return sample_heun(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Dpm2: return sample_dpm_2(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Dpm2Ancestral: return sample_dpm_2_ancestral(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Lms: return sample_lms(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Dpmpp2sAncestral:
-            return sample_dpmpp_2s_ancestral(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::DpmppSde: return sample_dpmpp_sde(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Dpmpp2m: return sample_dpmpp_2m(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Dpmpp2mSde: return sample_dpmpp_2m_sde(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Dpmpp3mSde: return sample_dpmpp_3m_sde(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Ddim: return sample_ddim(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Plms: return sample_plms(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::UniPC: return sample_unipc(model, std::move(x), sigmas, noise, opt, cb);
-        case SamplerKind::Lcm: return sample_lcm(model, std::move(x), sigmas, noise, opt, cb);
-    }
-    throw error("run_sampler: unknown sampler kind");
+std::vector<std::string> sampler_names() {
+    std::vector<std::string> r = sampler_ids();
+    for (const Alias& a : kAliases) r.emplace_back(a.name);
+    for (const SamplerSpec& s : kSpecs)
+        if (!s.label.empty()) r.emplace_back(s.label);
+    return r;
 }
 
 std::vector<float> sigmas_for(const SamplerChoice& choice, const DiscreteSchedule& s, int steps,
                               ScheduleKind fallback) {
     const ScheduleKind kind = choice.schedule.value_or(fallback);
-    if (!choice.discard_penultimate_sigma) return make_sigmas(s, kind, steps);
+    if (!choice.spec->discard_penultimate_sigma) return make_sigmas(s, kind, steps);
     // A1111: sigmas for steps+1, then drop the next-to-last one.
     std::vector<float> sig = make_sigmas(s, kind, steps + 1);
     sig.erase(sig.end() - 2);

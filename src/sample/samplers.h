@@ -84,34 +84,13 @@ struct AncestralStep {
 };
 AncestralStep get_ancestral_step(double sigma_from, double sigma_to, double eta = 1.0);
 
-// ---- registry: the names users know ----
+// The samplers themselves; sampler_registry.h maps the names users type onto them.
 enum class SamplerKind {
     Euler, EulerAncestral, Heun, Dpm2, Dpm2Ancestral, Lms, Dpmpp2sAncestral, DpmppSde, Dpmpp2m,
     Dpmpp2mSde, Dpmpp3mSde, Ddim, Plms, UniPC, Lcm
 };
 
-struct SamplerChoice {
-    SamplerKind kind;
-    SamplerOptions options;                 // defaults for this name (e.g. heun solver, eta)
-    std::optional<ScheduleKind> schedule;   // implied by the name ("DPM++ 2M Karras"), A1111 defaults
-    bool discard_penultimate_sigma = false; // A1111's discard_next_to_last_sigma (DPM2, DPM2 a, 3M SDE)
-};
-
-// Accepts k-diffusion/ComfyUI names (euler, euler_ancestral, euler_a, heun, dpm_2, dpm_2_ancestral,
-// lms, dpmpp_2s_ancestral, dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, ddim, plms, uni_pc,
-// uni_pc_bh2, lcm, ...) and A1111 labels ("Euler a", "DPM++ 2M Karras", "DPM++ 2M SDE Heun", ...),
-// case-insensitively. A1111 labels imply A1111's schedule for that sampler. Unknown names throw
-// sdpp::Error listing the valid ones.
-SamplerChoice sampler_from_name(std::string_view name);
-const char* sampler_name(SamplerKind kind);       // canonical k-diffusion-style name
-std::vector<std::string> sampler_names();         // every accepted name
-
 Tensor run_sampler(SamplerKind kind, const DenoiseFn& model, Tensor x, std::span<const float> sigmas,
                    NoiseSource& noise, const SamplerOptions& opt = {}, const StepCallback& cb = {});
-
-// Sigmas for a named sampler choice: `steps` of the choice's schedule (or `fallback`), with A1111's
-// penultimate-sigma discard applied (steps+1 sigmas, then the next-to-last dropped).
-std::vector<float> sigmas_for(const SamplerChoice& choice, const DiscreteSchedule& s, int steps,
-                              ScheduleKind fallback = ScheduleKind::Normal);
 
 }  // namespace sdpp

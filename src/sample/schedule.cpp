@@ -192,8 +192,6 @@ constexpr ScheduleNameEntry kScheduleNames[] = {
     {"ddim_uniform", ScheduleKind::DdimUniform},
     {"discrete", ScheduleKind::Normal},
     {"uniform", ScheduleKind::Normal},    // A1111 "Uniform"
-    {"automatic", ScheduleKind::Normal},  // A1111 "Automatic" for samplers without a schedule suffix
-    {"default", ScheduleKind::Normal},
     {"sgm uniform", ScheduleKind::SgmUniform},
     {"ddim", ScheduleKind::DdimUniform},  // A1111 scheduler label "DDIM"
 };
@@ -206,7 +204,20 @@ ScheduleKind schedule_from_name(std::string_view name) {
         if (key == e.name) return e.kind;
     std::string valid;
     for (const auto& n : schedule_names()) valid += (valid.empty() ? "" : ", ") + n;
-    throw error("unknown schedule '", name, "'; valid schedules: ", valid);
+    throw error("unknown scheduler '", name, "' (known: automatic, ", valid, ")");
+}
+
+const char* schedule_label(ScheduleKind k) {
+    switch (k) {
+        case ScheduleKind::Normal: return "Uniform";
+        case ScheduleKind::Karras: return "Karras";
+        case ScheduleKind::Exponential: return "Exponential";
+        case ScheduleKind::PolyExponential: return "Polyexponential";
+        case ScheduleKind::SgmUniform: return "SGM Uniform";
+        case ScheduleKind::Simple: return "Simple";
+        case ScheduleKind::DdimUniform: return "DDIM";
+    }
+    return "?";
 }
 
 const char* schedule_name(ScheduleKind k) {

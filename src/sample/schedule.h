@@ -66,9 +66,11 @@ enum class ScheduleKind { Normal, Karras, Exponential, PolyExponential, SgmUnifo
 
 // Accepts ComfyUI names (normal, karras, exponential, sgm_uniform, simple, ddim_uniform), k-diffusion
 // names (discrete, polyexponential) and A1111 labels ("Uniform", "Karras", "SGM Uniform", "DDIM", ...),
-// case-insensitively. Unknown names throw sdpp::Error listing the valid ones.
+// case-insensitively. Unknown names throw sdpp::Error listing the valid ones. A1111's "Automatic"
+// is not a schedule but the sampler's default: resolve_sampler (sampler_registry.h) handles it.
 ScheduleKind schedule_from_name(std::string_view name);
-const char* schedule_name(ScheduleKind k);  // canonical ComfyUI-style name
+const char* schedule_name(ScheduleKind k);   // canonical ComfyUI-style name
+const char* schedule_label(ScheduleKind k);  // A1111 "Schedule type" label ("Uniform" for normal)
 std::vector<std::string> schedule_names();  // canonical names
 
 // n steps of the given kind for a model's discrete schedule; karras/exponential/polyexponential use

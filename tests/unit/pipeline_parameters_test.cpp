@@ -1,6 +1,7 @@
 // A1111 "parameters" text: quoting, parsing the way infotext_utils.parse_generation_parameters does,
 // and GenerateRequest -> text -> GenerateRequest round trips; sampler/scheduler names; request checks.
 #include "pipeline/parameters.h"
+#include "pipeline/seed.h"
 #include "pipeline/request.h"
 
 #include "core/error.h"
@@ -149,16 +150,19 @@ TEST(PipelineParameters, SamplerNames) {
     EXPECT_EQ(parse_sampler_name("dpmpp_2m_karras").scheduler, "karras");
     EXPECT_EQ(parse_sampler_name("DPM++ SDE Karras").sampler, "dpmpp_sde");
     EXPECT_EQ(parse_sampler_name("DPM++ 2M SDE Exponential").sampler, "dpmpp_2m_sde");
-    EXPECT_EQ(parse_sampler_name("DPM2 a").sampler, "dpm2_a");
+    EXPECT_EQ(parse_sampler_name("DPM2 a").sampler, "dpm2_a_discard");
+    EXPECT_EQ(parse_sampler_name("dpm2_a").sampler, "dpm2_a");
     EXPECT_EQ(parse_sampler_name("k_lms").sampler, "lms");
     EXPECT_THROW(parse_sampler_name("warp_drive"), Error);
     EXPECT_EQ(parse_scheduler_name("Automatic"), "");
     EXPECT_EQ(parse_scheduler_name("SGM Uniform"), "sgm_uniform");
     EXPECT_EQ(parse_scheduler_name("Uniform"), "normal");
     EXPECT_THROW(parse_scheduler_name("cosine-ish"), Error);
-    EXPECT_EQ(default_scheduler("dpmpp_2m"), "karras");
+    EXPECT_EQ(default_scheduler("dpmpp_2m"), "normal");  // ComfyUI name: normal
+    EXPECT_EQ(default_scheduler("DPM++ 2M"), "karras");  // A1111 label: A1111's Automatic
     EXPECT_EQ(default_scheduler("euler_a"), "normal");
-    EXPECT_EQ(default_scheduler("dpmpp_3m_sde"), "exponential");
+    EXPECT_EQ(default_scheduler("dpmpp_3m_sde"), "normal");
+    EXPECT_EQ(default_scheduler("DPM++ 3M SDE"), "exponential");
     EXPECT_EQ(sampler_display_name("dpmpp_2s_a"), "DPM++ 2S a");
 }
 
@@ -198,7 +202,7 @@ TEST(PipelineParameters, ValidationAndDefaults) {
     sdxl.default_width = sdxl.default_height = 1024;
     GenerateRequest q;
     q.seed = -1;
-    GenerateRequest res = resolve_request(q, sdxl);
+    GenerateRequest res = resolve_request(q, sdxl).request;
     EXPECT_EQ(res.width, 1024);
     EXPECT_EQ(res.steps, 20);
     EXPECT_FLOAT_EQ(*res.cfg_scale, 7.0f);
@@ -210,7 +214,26 @@ TEST(PipelineParameters, ValidationAndDefaults) {
     // init image decides the size, rounded down to a multiple of 8, outpaint included
     q.init_image = Image::blank(100, 60);
     q.outpaint = {8, 0, 8, 4};
-    res = resolve_request(q, sdxl);
+    res = resolve_request(q, sdxl).request;
     EXPECT_EQ(res.width, 112);
     EXPECT_EQ(res.height, 64);
+}
+
+TEST(PipelineParameters, Img2ImgTextsNeedTheirInitImage) {
+    EXPECT_TRUE(parameters_are_img2img("cat\nSteps: 20, Sampler: Euler, Seed: 1, Denoising strength: 0.5"));
+    EXPECT_FALSE(parameters_are_img2img("cat\nSteps: 20, Sampler: Euler, Seed: 1, Size: 64x64"));
+    // txt2img with hires fix writes a denoising strength too
+    EXPECT_FALSE(parameters_are_img2img("cat\nSteps: 20, Sampler: Euler, Denoising strength: 0.7, Hires upscale: 2"));
+}
+
+TEST(PipelineParameters, SeedsModulo2To64) {
+    EXPECT_EQ(seed_from_text("42"), 42);
+    EXPECT_EQ(seed_from_text("-1"), -1);
+    EXPECT_EQ(seed_from_text("18446744073709551621"), 5);  // 2^64 + 5
+    EXPECT_EQ(seed_text(seed_from_text("9223372036854775813")), "9223372036854775813");
+    EXPECT_EQ(seed_text(seed_from_text("-5")), "18446744073709551611");  // torch.manual_seed(-5)
+    EXPECT_THROW(seed_from_text("18446744073709551615"), Error);
+    EXPECT_THROW(seed_from_text("1e5"), Error);
+    EXPECT_THROW(seed_from_text(""), Error);
+    EXPECT_EQ(seed_plus(seed_from_text("18446744073709551614"), 3), 1);
 }

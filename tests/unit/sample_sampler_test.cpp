@@ -1,5 +1,6 @@
 // Sampler properties: ancestral splits, eta = 0 reductions, convergence on denoisers with a known
 // answer, determinism, and the name registry.
+#include "sample/sampler_registry.h"
 #include "sample/samplers.h"
 
 #include <gtest/gtest.h>
@@ -83,7 +84,7 @@ TEST(SampleSamplers, EverySamplerLandsOnAKnownX0) {
     const Tensor start = ramp(shape, 0.0f, 14.6f);
     DenoiseFn oracle = [&](const Tensor&, float) { return target.clone(); };
     for (SamplerKind k : kAll) {
-        SCOPED_TRACE(sampler_name(k));
+        SCOPED_TRACE(std::string(sampler_spec(k).id));
         SeededNoise noise(7);
         std::vector<float> sig = karras(12);
         const Tensor out = run_sampler(k, oracle, start, sig, noise);
@@ -113,7 +114,7 @@ TEST(SampleSamplers, DeterministicSamplersConvergeToTheOdeSolution) {
         return d;
     };
     for (SamplerKind k : kDeterministic) {
-        SCOPED_TRACE(sampler_name(k));
+        SCOPED_TRACE(std::string(sampler_spec(k).id));
         double err[2];
         for (int j = 0; j < 2; ++j) {
             const std::vector<float> sig = karras(j == 0 ? 20 : 40);
@@ -139,7 +140,7 @@ TEST(SampleSamplers, SameSeedSameOutput) {
         return d;
     };
     for (SamplerKind k : kAll) {
-        SCOPED_TRACE(sampler_name(k));
+        SCOPED_TRACE(std::string(sampler_spec(k).id));
         SeededNoise a(1234), b(1234), c(99);
         const std::vector<float> sig = karras(6);
         const Tensor ra = run_sampler(k, model, x0, sig, a), rb = run_sampler(k, model, x0, sig, b);
@@ -167,27 +168,39 @@ TEST(SampleSamplers, BadInputsThrow) {
 
 TEST(SampleSamplers, NamesUsersKnow) {
     auto c = sampler_from_name("DPM++ 2M Karras");
-    EXPECT_EQ(c.kind, SamplerKind::Dpmpp2m);
+    EXPECT_EQ(c.kind(), SamplerKind::Dpmpp2m);
     EXPECT_EQ(c.schedule, ScheduleKind::Karras);
     c = sampler_from_name("Euler a");
-    EXPECT_EQ(c.kind, SamplerKind::EulerAncestral);
+    EXPECT_EQ(c.kind(), SamplerKind::EulerAncestral);
     EXPECT_FALSE(c.schedule.has_value());
-    EXPECT_EQ(sampler_from_name("euler_ancestral").kind, SamplerKind::EulerAncestral);
-    EXPECT_EQ(sampler_from_name("euler_a").kind, SamplerKind::EulerAncestral);
-    EXPECT_EQ(sampler_from_name("dpmpp_2m").kind, SamplerKind::Dpmpp2m);
+    EXPECT_EQ(sampler_from_name("euler_ancestral").kind(), SamplerKind::EulerAncestral);
+    EXPECT_EQ(sampler_from_name("euler_a").kind(), SamplerKind::EulerAncestral);
+    EXPECT_EQ(sampler_from_name("dpmpp_2m").kind(), SamplerKind::Dpmpp2m);
     EXPECT_FALSE(sampler_from_name("dpmpp_2m").schedule.has_value());
-    EXPECT_EQ(sampler_from_name("dpmpp_2m_sde_gpu").kind, SamplerKind::Dpmpp2mSde);
+    EXPECT_EQ(sampler_from_name("dpmpp_2m_sde_gpu").kind(), SamplerKind::Dpmpp2mSde);
     c = sampler_from_name("DPM++ 2M SDE Heun");
-    EXPECT_EQ(c.kind, SamplerKind::Dpmpp2mSde);
-    EXPECT_EQ(c.options.sde_solver, SdeSolver::Heun);
+    EXPECT_EQ(c.kind(), SamplerKind::Dpmpp2mSde);
+    EXPECT_EQ(c.options().sde_solver, SdeSolver::Heun);
     EXPECT_EQ(c.schedule, ScheduleKind::Exponential);
     c = sampler_from_name("DPM2");
-    EXPECT_TRUE(c.discard_penultimate_sigma);
-    EXPECT_FALSE(sampler_from_name("dpm2").discard_penultimate_sigma);
-    EXPECT_EQ(sampler_from_name("uni_pc").options.unipc_variant, UniPCVariant::BH1);
-    EXPECT_EQ(sampler_from_name("LCM").kind, SamplerKind::Lcm);
-    EXPECT_EQ(sampler_from_name("PLMS").kind, SamplerKind::Plms);
-    for (SamplerKind k : kAll) EXPECT_EQ(sampler_from_name(sampler_name(k)).kind, k);
+    EXPECT_TRUE(c.spec->discard_penultimate_sigma);
+    EXPECT_FALSE(sampler_from_name("dpm2").spec->discard_penultimate_sigma);
+    EXPECT_EQ(sampler_from_name("uni_pc").options().unipc_variant, UniPCVariant::BH1);
+    EXPECT_EQ(sampler_from_name("uni_pc").options().unipc_order, 3);
+    EXPECT_EQ(sampler_from_name("unipc").options().unipc_variant, UniPCVariant::BH2);
+    EXPECT_EQ(sampler_from_name("unipc").options().unipc_order, 2);
+    EXPECT_EQ(sampler_from_name("UniPC").spec->id, "uni_pc");
+    // "<label> <schedule label>" and "<id>_<schedule>" name a schedule too.
+    EXPECT_EQ(sampler_from_name("DPM2 a Exponential").spec->id, "dpm2_a_discard");
+    EXPECT_EQ(sampler_from_name("DPM2 a Exponential").schedule, ScheduleKind::Exponential);
+    EXPECT_EQ(sampler_from_name("dpm2_a_exponential").spec->id, "dpm2_a");
+    // A resolved choice always has a schedule: the explicit one, the name's, else normal.
+    EXPECT_EQ(resolve_sampler("dpmpp_2m", "").schedule, ScheduleKind::Normal);
+    EXPECT_EQ(resolve_sampler("DPM++ 2M", "Automatic").schedule, ScheduleKind::Karras);
+    EXPECT_EQ(resolve_sampler("DPM++ 2M", "sgm_uniform").schedule, ScheduleKind::SgmUniform);
+    EXPECT_EQ(sampler_from_name("LCM").kind(), SamplerKind::Lcm);
+    EXPECT_EQ(sampler_from_name("PLMS").kind(), SamplerKind::Plms);
+    for (SamplerKind k : kAll) EXPECT_EQ(sampler_from_name(sampler_spec(k).id).kind(), k);
     try {
         sampler_from_name("euler_b");
         FAIL() << "no error for an unknown sampler";

@@ -1,0 +1,18 @@
+// Seeds as A1111 and torch take them: any integer, reduced modulo 2^64 (torch's manual_seed wraps
+// negative seeds the same way), -1 = random. GenerateRequest::seed (int64) holds the 64-bit
+// pattern, so a seed above 2^63-1 is stored negative and shown unsigned.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace sdpp {
+
+// Decimal integer text -> seed (mod 2^64); "-1" -> -1 (random). Throws sdpp::Error for text that
+// is not an integer, or that is 2^64-1 modulo 2^64 without being "-1" (it would read as random).
+int64_t seed_from_text(const std::string& text);
+// The seed as A1111 writes it: the unsigned 64-bit value.
+std::string seed_text(int64_t seed);
+// Image i of a run: seed + i, modulo 2^64.
+inline int64_t seed_plus(int64_t seed, int64_t i) { return int64_t(uint64_t(seed) + uint64_t(i)); }
+
+}  // namespace sdpp
