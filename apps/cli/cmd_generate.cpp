@@ -45,7 +45,8 @@ struct Args {
     int steps = 0, width = 0, height = 0, batch_size = 1, batch_count = 1, clip_skip = 0;
     float cfg = 7.0f, strength = 0.75f, mask_blur = 4.0f, eta = 1.0f;
     std::string sampler, scheduler, resize_mode = "just";
-    std::string seed = "-1";  // text: any integer, taken modulo 2^64 (seed.h)
+    std::string seed = "-1", subseed = "-1";  // text: any integer, taken modulo 2^64 (seed.h)
+    float subseed_strength = 0.0f;
     std::string init_image, mask, outpaint, output = "sdpp-{seed}-{index}.png", save_latent, from_png;
     bool invert_mask = false, only_masked = false, no_overlay = false, sample_posterior = false;
     int only_masked_padding = 32;
@@ -140,6 +141,8 @@ GenerateRequest build_request(const Args& a) {
     take("sampler", r.sampler, a.sampler);
     take("scheduler", r.scheduler, a.scheduler);
     if (a.from_png.empty() || a.given("seed")) r.seed = seed_from_text(a.seed);
+    if (a.from_png.empty() || a.given("subseed")) r.subseed = seed_from_text(a.subseed);
+    take("subseed-strength", r.subseed_strength, a.subseed_strength);
     take("width", r.width, a.width);
     take("height", r.height, a.height);
     take("clip-skip", r.clip_skip, a.clip_skip);
@@ -188,7 +191,7 @@ std::vector<std::string> plan_outputs(const Args& a, const GenerateRequest& r) {
     const int count = r.batch_size * r.batch_count;
     std::vector<std::string> paths;
     for (int i = 0; i < count; ++i) {
-        paths.push_back(output_path(a.output, seed_plus(r.seed, i), i, count));
+        paths.push_back(output_path(a.output, image_seed(r.seed, r.subseed_strength, i), i, count));
         if (fs::path(paths.back()).extension() != ".png" && fs::path(paths.back()).extension() != ".PNG")
             throw error("output ", paths.back(), ": only .png is written");
         check_writable(paths.back(), a.overwrite, "output");
@@ -264,7 +267,8 @@ int run(Args& a) {
     for (int b = 0; b < resolved.batch_count && !cancelled; ++b) {
         GenerateRequest one = resolved;
         one.batch_count = 1;
-        one.seed = seed_plus(resolved.seed, int64_t(b) * resolved.batch_size);
+        one.seed = image_seed(resolved.seed, resolved.subseed_strength, int64_t(b) * resolved.batch_size);
+        if (resolved.subseed_strength != 0.0f) one.subseed = seed_plus(resolved.subseed, int64_t(b) * resolved.batch_size);
         printer.batch = b;
         GenerateResult res = engine.generate(one, [&](const Progress& p) { return printer(p); });
         cancelled = res.cancelled;
@@ -343,6 +347,11 @@ CommandRun setup(CLI::App& app) {
     o["sampler"] = app.add_option("--sampler", a->sampler, "Sampler: euler_a (default), euler, dpmpp_2m, ... or \"DPM++ 2M Karras\"");
     o["scheduler"] = app.add_option("--scheduler", a->scheduler, "Schedule: automatic (default), normal, karras, exponential, ...");
     o["seed"] = app.add_option("--seed", a->seed, "Seed (-1 = random; printed; taken modulo 2^64)");
+    o["subseed"] = app.add_option("--subseed", a->subseed,
+                                  "Variation seed (A1111): the noise is slerped toward this seed's (-1 = random)");
+    o["subseed-strength"] = app.add_option("--subseed-strength", a->subseed_strength,
+                                           "Variation strength 0..1 (0 = off; with it every image keeps --seed and "
+                                           "the subseeds count up)");
     o["width"] = app.add_option("-W,--width", a->width, "Width in pixels, multiple of 8 (default per model)");
     o["height"] = app.add_option("-H,--height", a->height, "Height in pixels, multiple of 8 (default per model)");
     app.add_option("--batch-size", a->batch_size, "Images per forward pass")->capture_default_str();

@@ -84,6 +84,11 @@ struct GenerateRequest {
                                       // A1111 names ("Euler a", "DPM++ 2M Karras", ...)
     std::string scheduler;            // "" or "automatic" = the sampler's default (A1111 "Automatic")
     int64_t seed = -1;                // -1 = random; image i of a run uses seed + i
+    // A1111 variation seed: each image's starting noise slerped from its seed's toward its
+    // subseed's by subseed_strength (0 = off). With a strength, every image keeps `seed` and image i
+    // uses subseed + i (A1111). subseed -1 = random.
+    int64_t subseed = -1;
+    float subseed_strength = 0.0f;
     int batch_size = 1;               // images per forward pass
     int batch_count = 1;              // sequential batches
     int clip_skip = 0;                // 0/1 = last layer, 2 = penultimate (A1111)

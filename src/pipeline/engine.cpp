@@ -317,9 +317,12 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     std::optional<VAE> decoder;
     try {
     for (batch = 0; batch < r.batch_count; ++batch) {
-        std::vector<int64_t> seeds;
-        for (int i = 0; i < B; ++i) seeds.push_back(seed_plus(r.seed, int64_t(batch) * B + i));
-        BatchNoise noise(seeds);
+        std::vector<int64_t> seeds, subseeds;
+        for (int i = 0; i < B; ++i) {
+            seeds.push_back(image_seed(r.seed, r.subseed_strength, int64_t(batch) * B + i));
+            if (r.subseed_strength != 0.0f) subseeds.push_back(seed_plus(r.subseed, int64_t(batch) * B + i));
+        }
+        BatchNoise noise(seeds, subseeds, r.subseed_strength);
         Tensor n0 = noise.first({B, C, lh, lw});
         Tensor init_latent;
         Tensor x;
@@ -382,7 +385,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
             g.image = apply_overlay(pics[size_t(i)], images);
             g.seed = seeds[size_t(i)];
             g.index = batch * B + i;
-            g.parameters = format_parameters(r, desc, infotext, g.seed);
+            g.parameters = format_parameters(r, desc, infotext, g.seed, subseeds.empty() ? 0 : subseeds[size_t(i)]);
             res.images.push_back(std::move(g));
         }
         if (batch + 1 == r.batch_count) {

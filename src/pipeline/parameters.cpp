@@ -295,7 +295,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
 }
 
 std::string format_parameters(const GenerateRequest& r, const ModelDescription& model, const InfotextExtras& extras,
-                              int64_t seed) {
+                              int64_t seed, int64_t subseed) {
     InfoText info;
     info.prompt = r.prompt;
     info.negative_prompt = r.negative_prompt;
@@ -309,6 +309,10 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     if (!model.name.empty()) info.set("Model", model.name);
     if (!extras.vae_hash.empty()) info.set("VAE hash", extras.vae_hash);
     if (!extras.vae_name.empty()) info.set("VAE", extras.vae_name);
+    if (r.subseed_strength != 0.0f) {  // A1111 writes these right after the VAE
+        info.set("Variation seed", seed_text(subseed));
+        info.set("Variation seed strength", format_number(r.subseed_strength));
+    }
     const bool img2img = r.init_image || r.init_pixels;
     if (img2img) info.set("Denoising strength", format_number(r.strength));
     if (r.clip_skip > 1) info.set("Clip skip", std::to_string(r.clip_skip));
@@ -346,6 +350,10 @@ GenerateRequest request_from_parameters(const std::string& text) {
             r.cfg_scale = parse_float(k, v);
         } else if (k == "Seed") {
             r.seed = seed_from_text(strip(v));
+        } else if (k == "Variation seed") {
+            r.subseed = seed_from_text(strip(v));
+        } else if (k == "Variation seed strength") {
+            r.subseed_strength = parse_float(k, v);
         } else if (k == "Size") {
             size_t x = v.find('x');
             if (x == std::string::npos) throw error("parameters: 'Size: ", v, "' is not WxH");

@@ -46,8 +46,9 @@ struct InfotextExtras {
     std::string vae_name;
     std::string vae_hash;
 };
+// `subseed`: this image's variation seed (written when resolved.subseed_strength is set).
 std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model,
-                              const InfotextExtras& extras, int64_t seed);
+                              const InfotextExtras& extras, int64_t seed, int64_t subseed = 0);
 
 // True when the text describes an img2img run (A1111's "Denoising strength" without hires fix):
 // re-running it needs the init image again.

@@ -50,15 +50,20 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
 // A1111's ImageRNG: one torch CPU generator per image, seeded with that image's seed. The first draw
 // of each is its starting noise ([C, h, w]); later draws (ancestral / SDE samplers) continue the same
 // per-image streams, so image i of a batch equals a single run with seed + i.
+// With a variation strength (subseeds given), the first draw is slerped toward a draw of each
+// image's subseed (A1111 ImageRNG.first); later draws still continue the seeds' streams.
 class BatchNoise final : public NoiseSource {
 public:
-    explicit BatchNoise(const std::vector<int64_t>& seeds);
+    explicit BatchNoise(const std::vector<int64_t>& seeds, const std::vector<int64_t>& subseeds = {},
+                        float subseed_strength = 0.0f);
     // [N, C, h, w] with N = number of seeds.
     Tensor next(const Shape& shape, float sigma, float sigma_next) override;
-    Tensor first(const Shape& shape) { return next(shape, 0, 0); }
+    Tensor first(const Shape& shape);
 
 private:
     std::vector<TorchGenerator> gens_;
+    std::vector<int64_t> subseeds_;
+    float subseed_strength_ = 0.0f;
 };
 
 // Sigmas of a resolved sampler choice for `steps` (steps + 1 values, ending in 0).

@@ -38,6 +38,8 @@ void validate_request(const GenerateRequest& r) {
     if (!std::isfinite(r.eta) || r.eta < 0) throw error("eta ", r.eta, " must be >= 0");
     if (!std::isfinite(r.strength) || r.strength < 0 || r.strength > 1)
         throw error("strength ", r.strength, " is out of range (0..1)");
+    if (!std::isfinite(r.subseed_strength) || r.subseed_strength < 0 || r.subseed_strength > 1)
+        throw error("subseed strength ", r.subseed_strength, " is out of range (0..1)");
     if (!std::isfinite(r.mask_blur) || r.mask_blur < 0 || r.mask_blur > 256)
         throw error("mask blur ", r.mask_blur, " is out of range (0..256)");
     if (r.only_masked_padding < 0) throw error("only-masked padding must be >= 0");
@@ -102,6 +104,8 @@ ResolvedRequest resolve_request(const GenerateRequest& in, const ModelDescriptio
     if (r.width == 0) r.width = model.default_width;
     if (r.height == 0) r.height = model.default_height;
     if (r.seed == -1) r.seed = random_seed();  // other negatives are seeds >= 2^63 (seed.h)
+    if (r.subseed_strength == 0.0f) r.subseed = -1;  // off: nothing to record
+    else if (r.subseed == -1) r.subseed = random_seed();
     if (model.family.rfind("sdxl", 0) == 0) {
         if (!r.original_size) r.original_size = std::array<int, 2>{r.width, r.height};
         if (!r.target_size) r.target_size = std::array<int, 2>{r.width, r.height};

@@ -14,5 +14,10 @@ int64_t seed_from_text(const std::string& text);
 std::string seed_text(int64_t seed);
 // Image i of a run: seed + i, modulo 2^64.
 inline int64_t seed_plus(int64_t seed, int64_t i) { return int64_t(uint64_t(seed) + uint64_t(i)); }
+// Image i's seed (A1111 processing.py): seeds count up, except with a variation strength, where
+// every image keeps the main seed and only the subseeds (seed_plus(subseed, i)) count up.
+inline int64_t image_seed(int64_t seed, float subseed_strength, int64_t i) {
+    return subseed_strength != 0.0f ? seed : seed_plus(seed, i);
+}
 
 }  // namespace sdpp

@@ -7,13 +7,30 @@
 
 #include "core/error.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sdpp::pipeline {
 
-BatchNoise::BatchNoise(const std::vector<int64_t>& seeds) {
+BatchNoise::BatchNoise(const std::vector<int64_t>& seeds, const std::vector<int64_t>& subseeds, float subseed_strength)
+    : subseeds_(subseeds), subseed_strength_(subseed_strength) {
+    SDPP_CHECK(subseed_strength == 0.0f || subseeds.size() == seeds.size(), "BatchNoise: ", subseeds.size(),
+               " subseeds for ", seeds.size(), " seeds");
     gens_.reserve(seeds.size());
     for (int64_t s : seeds) gens_.emplace_back(uint64_t(s));
+}
+
+Tensor BatchNoise::first(const Shape& shape) {
+    Tensor out = next(shape, 0, 0);
+    if (subseed_strength_ == 0.0f) return out;
+    const Shape item(shape.begin() + 1, shape.end());
+    const int64_t per = numel_of(item);
+    for (size_t i = 0; i < gens_.size(); ++i) {
+        Tensor own = Tensor::from_vector(std::span<const float>(out.data<float>() + int64_t(i) * per, size_t(per)), item);
+        Tensor mixed = slerp_a1111(subseed_strength_, own, torch_randn(item, uint64_t(subseeds_[i])));
+        std::copy_n(mixed.data<float>(), per, out.data<float>() + int64_t(i) * per);
+    }
+    return out;
 }
 
 Tensor BatchNoise::next(const Shape& shape, float, float) {

@@ -80,6 +80,8 @@ TEST_F(CliFindings, ValuesAreCheckedBeforeTheModelLoads) {
         {"--seed 12x", "seed '12x'"},
         {"--seed 18446744073709551615", "random"},  // 2^64 - 1 is -1 modulo 2^64
         {"-o /proc/sdpp-test.png", "cannot write"},
+        {"--subseed-strength 1.5", "subseed strength 1.5"},
+        {"--subseed 1x --subseed-strength 0.5", "seed '1x'"},
     };
     for (const Case& c : cases) {
         std::string args = "-p x " + c.args;
@@ -199,4 +201,28 @@ TEST_F(CliFindings, FromPngOfAnImg2ImgImageNeedsItsInitImage) {
     CliRun ok = sh(rerun + " --init-image " + quote((dir_ / "init.png").string()) + " -o " + out("again.png"));
     ASSERT_EQ(ok.code, 0) << ok.err;
     EXPECT_NE(params("again.png").find("Denoising strength: 0.5"), std::string::npos);
+}
+
+// A1111's variation seeds: --subseed/--subseed-strength, written to and read back from the PNG;
+// with a strength every image keeps the main seed and the subseeds count up.
+TEST_F(CliFindings, VariationSeedsAsA1111) {
+    ASSERT_EQ(gen("-p cat -q --seed 3 --subseed 40 --subseed-strength 0.5 --batch-size 2 -o " + out("v-{index}.png")).code, 0);
+    const std::string p0 = params("v-0.png"), p1 = params("v-1.png");
+    EXPECT_NE(p0.find("Seed: 3, "), std::string::npos) << p0;
+    EXPECT_NE(p1.find("Seed: 3, "), std::string::npos) << p1;
+    EXPECT_NE(p0.find("Variation seed: 40, Variation seed strength: 0.5"), std::string::npos) << p0;
+    EXPECT_NE(p1.find("Variation seed: 41, Variation seed strength: 0.5"), std::string::npos) << p1;
+    // The second image alone, from its own parameters, is the same picture.
+    ASSERT_EQ(sh(sdpp() + " generate --from-png " + out("v-1.png") + " -m " + quote(model()) + " --vocab " + quote(vocab()) +
+                 " --threads 1 -q -o " + out("again.png")).code, 0);
+    EXPECT_EQ(read_image_file((dir_ / "out" / "again.png").string()).image.pixels,
+              read_image_file((dir_ / "out" / "v-1.png").string()).image.pixels);
+    // Without a strength nothing changes and nothing is written.
+    ASSERT_EQ(gen("-p cat -q --seed 3 -o " + out("plain.png")).code, 0);
+    ASSERT_EQ(gen("-p cat -q --seed 3 --subseed 40 -o " + out("zero.png")).code, 0);
+    EXPECT_EQ(params("zero.png").find("Variation"), std::string::npos);
+    EXPECT_EQ(read_image_file((dir_ / "out" / "zero.png").string()).image.pixels,
+              read_image_file((dir_ / "out" / "plain.png").string()).image.pixels);
+    EXPECT_NE(read_image_file((dir_ / "out" / "v-0.png").string()).image.pixels,
+              read_image_file((dir_ / "out" / "plain.png").string()).image.pixels);
 }
