@@ -9,6 +9,9 @@ tool=$1 dst=$2
 shift 2
 "$tool" "$dst"
 export SDPP_FIXTURES=$dst
+# Idle OpenMP threads sleep (as in scripts/test.sh): spinning ones slow this serial run several-fold
+# when ctest runs other tests beside it.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 status=0
 for bin in "$@"; do
   name=$(basename "$bin")
