@@ -58,6 +58,32 @@ const nlohmann::json& manifest() {
     return m;
 }
 
+std::optional<std::string> manifest_path(const nlohmann::json& object, const std::string& key) {
+    if (!object.contains(key)) throw Error("manifest: no '" + key + "' in " + object.dump().substr(0, 80));
+    const nlohmann::json& v = object.at(key);
+    if (v.is_null()) return std::nullopt;
+    if (!v.is_string()) throw Error("manifest: '" + key + "' is neither a path nor null: " + v.dump());
+    return fixture_path(v.get<std::string>());
+}
+
+const std::vector<ModelLayout>& model_layouts() {
+    static const std::vector<ModelLayout> layouts = {{"single_file", "single-file", "no single file"},
+                                                     {"diffusers_folder", "diffusers", "no diffusers folder"}};
+    return layouts;
+}
+
+std::optional<std::string> model_path(const std::string& model, const ModelLayout& layout) {
+    const nlohmann::json& models = manifest().at("models");
+    if (!models.contains(model)) throw Error("manifest: model '" + model + "' is not under 'models'");
+    return manifest_path(models.at(model), layout.key);
+}
+
+int Skipped::count() const {
+    int n = 0;
+    for (const auto& [reason, k] : by_reason) n += k;
+    return n;
+}
+
 CompareResult compare(const Tensor& actual, const Tensor& expected, double rel_tol, double abs_tol,
                       const std::string& what) {
     CompareResult r;
@@ -91,8 +117,10 @@ CompareResult compare(const Tensor& actual, const Tensor& expected, double rel_t
     return r;
 }
 
-void print_parity_summary(const std::string& kind, int passed, int total) {
-    std::printf("parity %s: %d/%d passed\n", kind.c_str(), passed, total);
+void print_parity_summary(const std::string& kind, int passed, int total, const Skipped& skipped) {
+    std::string skips;
+    for (const auto& [reason, n] : skipped.by_reason) skips += ", skipped " + std::to_string(n) + ": " + reason;
+    std::printf("parity %s: %d/%d passed%s\n", kind.c_str(), passed, total, skips.c_str());
     std::fflush(stdout);
 }
 

@@ -1,8 +1,9 @@
 // U-Net parity against the fixtures' references (diffusers v0.30.3 UNet2DConditionModel on the tiny
 // random-weight models): every "unet" entry of $SDPP_FIXTURES/manifest.json, every latent size in its
 // reference file, f32 (1e-4 relative) and bf16 (3e-2 relative) compute, from the single file and from
-// the diffusers folder (both through load_model). On a failure the per-block
-// debug activations ("<size>.debug.*") show where the computation first diverges.
+// the diffusers folder (both through load_model, paths from the manifest; a null one is a layout the
+// fixture set lacks: skipped, counted and printed). On a failure the per-block debug activations
+// ("<size>.debug.*") show where the computation first diverges.
 #include "common/parity_support.h"
 #include "io/safetensors.h"
 #include "model/loader.h"
@@ -22,6 +23,9 @@ namespace {
 using testing::compare;
 using testing::fixture_path;
 using testing::manifest;
+using testing::model_layouts;
+using testing::model_path;
+using testing::ModelLayout;
 
 const char* dtype_label(DType t) { return t == DType::BF16 ? "bf16" : "f32"; }
 double tolerance(DType t) { return t == DType::BF16 ? 3e-2 : 1e-4; }
@@ -42,13 +46,21 @@ std::vector<std::string> unet_models() {
     return out;
 }
 
-// Both forms of every model: the single file (LDM/SGM keys, heads from the yaml beside it) and the
-// diffusers folder (keys mapped by the loader, heads from unet/config.json).
-const std::vector<std::pair<std::string, std::string>> kLayouts = {{"single-file", "single_file"},
-                                                                     {"diffusers", "diffusers_folder"}};
+// Every model comes in the forms of testing::model_layouts(): the single file (LDM/SGM keys, heads
+// from the yaml beside it) and the diffusers folder (keys mapped by the loader, heads from
+// unet/config.json). any_layout: the first the fixture set has, for tests that need one form.
+std::optional<std::string> any_layout(const std::string& name) {
+    for (const ModelLayout& l : model_layouts())
+        if (auto p = model_path(name, l)) return p;
+    return std::nullopt;
+}
 
-LoadedModel load(const std::string& name, const std::string& layout_key) {
-    return load_model(fixture_path(manifest().at("models").at(name).at(layout_key).get<std::string>()));
+// Every model of the manifest with U-Net references and a layout the set has.
+std::vector<std::string> loadable_unet_models() {
+    std::vector<std::string> out;
+    for (const auto& name : unet_models())
+        if (any_layout(name)) out.push_back(name);
+    return out;
 }
 
 // Runs one reference case; returns true when the output matches. Prints one line per case and, on a
@@ -93,16 +105,25 @@ bool run_case(const UNet& unet, const SafetensorsFile& ref, const std::string& p
 
 TEST(ModelUNetParity, EveryManifestCase) {
     int passed = 0, total = 0;
+    testing::Skipped skipped;
     double worst[2] = {0, 0};
     for (const auto& name : unet_models()) {
         const auto ref = SafetensorsFile::open(
             fixture_path(manifest().at("model_refs").at(name).at("unet").at("file").get<std::string>()));
         const auto prefixes = case_prefixes(ref);
-        for (const auto& [layout, layout_key] : kLayouts) {
+        for (const ModelLayout& l : model_layouts()) {
+            const std::string& layout = l.label;
+            const std::optional<std::string> path = model_path(name, l);
+            if (!path) {
+                const int n = int(prefixes.size()) * 2;  // f32 and bf16
+                std::printf("  skip %s %s: %s (%d cases)\n", name.c_str(), layout.c_str(), l.missing.c_str(), n);
+                skipped.add(l.missing, n);
+                continue;
+            }
             UNetConfig cfg;
             LoadedModel m;
             try {
-                m = load(name, layout_key);
+                m = load_model(*path);
                 cfg = UNetConfig::detect(m.weights(), m.hints);
             } catch (const Error& e) {
                 ADD_FAILURE() << name << " " << layout << ": " << e.what();
@@ -126,7 +147,7 @@ TEST(ModelUNetParity, EveryManifestCase) {
         }
     }
     std::printf("max relative error: f32 %.3g, bf16 %.3g\n", worst[0], worst[1]);
-    testing::print_parity_summary("unet", passed, total);
+    testing::print_parity_summary("unet", passed, total, skipped);
     EXPECT_GT(total, 0);
     EXPECT_EQ(passed, total);
 }
@@ -134,9 +155,14 @@ TEST(ModelUNetParity, EveryManifestCase) {
 // The detected architecture equals the diffusers config the fixtures were made from.
 TEST(ModelUNetDetect, MatchesDiffusersConfig) {
     for (const auto& name : unet_models())
-    for (const auto& [layout, layout_key] : kLayouts) {
-        SCOPED_TRACE(name + " " + layout);
-        LoadedModel m = load(name, layout_key);
+    for (const ModelLayout& l : model_layouts()) {
+        const std::optional<std::string> path = model_path(name, l);
+        if (!path) {
+            std::printf("  skip %s %s: %s\n", name.c_str(), l.label.c_str(), l.missing.c_str());
+            continue;
+        }
+        SCOPED_TRACE(name + " " + l.label);
+        LoadedModel m = load_model(*path);
         const auto& uc = manifest().at("models").at(name).at("unet_config");
         UNetConfig c = UNetConfig::detect(m.weights(), m.hints);
         EXPECT_EQ(c.in_channels, uc.at("in_channels").get<int64_t>());
@@ -183,9 +209,9 @@ TEST(ModelUNetSDXL, AdmVectorMatchesReference) {
 // Odd and non-square latents (12x10 halves to 6x5, 3x3, 2x2: the up path must crop to each skip) and
 // batch > 1: each batch item's output equals the same item run alone.
 TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
-    for (const auto& name : unet_models()) {
+    for (const auto& name : loadable_unet_models()) {
         SCOPED_TRACE(name);
-        LoadedModel m = load(name, "single_file");
+        LoadedModel m = load_model(*any_layout(name));
         UNetConfig cfg = UNetConfig::detect(m.weights(), m.hints);
         UNet unet = UNet::load(m.weights(), cfg);
         std::mt19937 rng(7);
@@ -217,7 +243,9 @@ TEST(ModelUNetShapes, OddSizesAndBatchConsistency) {
 
 // Bad inputs give an Error naming the problem, not a crash.
 TEST(ModelUNetErrors, RejectsWrongShapes) {
-    LoadedModel m = load(unet_models().front(), "single_file");
+    const std::vector<std::string> models = loadable_unet_models();
+    ASSERT_FALSE(models.empty()) << "no model with U-Net references and a layout in the manifest";
+    LoadedModel m = load_model(*any_layout(models.front()));
     UNetConfig cfg = UNetConfig::detect(m.weights(), m.hints);
     UNet unet = UNet::load(m.weights(), cfg);
     Ctx ctx;

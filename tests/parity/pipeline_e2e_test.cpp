@@ -4,7 +4,8 @@
 // max-abs) and the 8-bit image within 2/255 per pixel. The trajectory (x at every step, from the
 // progress callback's preview) is checked too, so a failure names the first step that diverges.
 // Both layouts run: the single file (with the yaml beside it and the fixture vocabulary) and the
-// diffusers folder (tokenizer/ inside it).
+// diffusers folder (tokenizer/ inside it), at the manifest's models.<model> paths. A case whose
+// model lacks a layout in the fixture set (a null path) is skipped there, counted and printed.
 // The fixture PNG must decode (our PNG reader) to exactly the reference's image_uint8_hwc.
 #include "common/parity_support.h"
 #include "io/image.h"
@@ -39,23 +40,19 @@ struct CaseResult {
     std::string report;
 };
 
-CaseResult run_case(const std::string& name, const nlohmann::json& c, bool diffusers) {
+// `model_file`: the model's path in the layout under test (single file or diffusers folder).
+CaseResult run_case(const std::string& name, const nlohmann::json& c, const std::string& model_file, bool diffusers) {
     CaseResult out;
     auto fail = [&](const std::string& msg) {
         out.ok = false;
         out.report += "  " + msg + "\n";
     };
     const nlohmann::json& st = c.at("settings");
-    const std::string model = st.at("model");
     SafetensorsFile ref = SafetensorsFile::open(fixture_path(c.at("file")));
 
     ModelOptions mo;
-    if (diffusers) {
-        mo.model = fixture_path("models/" + model + "/diffusers");
-    } else {
-        mo.model = fixture_path("models/" + model + "/" + model + ".safetensors");
-        mo.vocab = fixture_path("clip/vocab.json");
-    }
+    mo.model = model_file;
+    if (!diffusers) mo.vocab = fixture_path("clip/vocab.json");
     mo.threads = 1;  // tiny models: threads only add overhead (and ctest runs tests side by side)
     Engine engine(mo);
 
@@ -138,14 +135,23 @@ CaseResult run_case(const std::string& name, const nlohmann::json& c, bool diffu
     return out;
 }
 
-void run_all(bool diffusers) {
+void run_all(const ModelLayout& layout) {
+    const bool diffusers = layout.key == "diffusers_folder";
     const nlohmann::json& cases = manifest().at("e2e");
     int passed = 0, total = 0;
+    Skipped skipped;
     for (const auto& [name, c] : cases.items()) {
+        const std::string model = c.at("settings").at("model");
+        const std::optional<std::string> path = model_path(model, layout);
+        if (!path) {
+            std::printf("  skip %-40s %s: %s\n", name.c_str(), layout.label.c_str(), layout.missing.c_str());
+            skipped.add(layout.missing);
+            continue;
+        }
         ++total;
         CaseResult r;
         try {
-            r = run_case(name, c, diffusers);
+            r = run_case(name, c, *path, diffusers);
         } catch (const std::exception& ex) {
             r.ok = false;
             r.report = std::string("  exception: ") + ex.what() + "\n";
@@ -153,8 +159,8 @@ void run_all(bool diffusers) {
         if (r.ok) ++passed;
         else ADD_FAILURE() << name << (diffusers ? " (diffusers folder)" : " (single file)") << ":\n" << r.report;
     }
-    print_parity_summary(diffusers ? "e2e_diffusers" : "e2e", passed, total);
-    EXPECT_GT(total, 0) << "the manifest has no e2e cases";
+    print_parity_summary(diffusers ? "e2e_diffusers" : "e2e", passed, total, skipped);
+    EXPECT_GT(total + skipped.count(), 0) << "the manifest has no e2e cases";
 }
 
 }  // namespace
@@ -170,5 +176,12 @@ TEST(PipelineE2E, FixturePngsDecodeToTheReferencePixels) {
     }
 }
 
-TEST(PipelineE2E, EveryCaseSingleFile) { run_all(false); }
-TEST(PipelineE2E, EveryCaseDiffusersFolder) { run_all(true); }
+// The layout with `key` ("single_file" / "diffusers_folder") of testing::model_layouts().
+const ModelLayout& layout_of(const std::string& key) {
+    for (const ModelLayout& l : model_layouts())
+        if (l.key == key) return l;
+    throw Error("no model layout '" + key + "'");
+}
+
+TEST(PipelineE2E, EveryCaseSingleFile) { run_all(layout_of("single_file")); }
+TEST(PipelineE2E, EveryCaseDiffusersFolder) { run_all(layout_of("diffusers_folder")); }

@@ -3,8 +3,10 @@
 // samplers.diffusers.runs (diffusers scheduler loops on the closed-form eps model) is a case; a
 // function, class or keyword this test does not know is a failed case. Everything is rebuilt here
 // from our own code: the Karras sigmas, x_init from our torch RNG, diffusers timesteps, and the
-// stored noise list (checked to be our seeded torch noise). Trajectories, denoised outputs and the
-// final latent must match within 1e-5 relative (per step, relative to that step's largest value).
+// stored noise list (checked to be our seeded torch noise). The seeds are the manifest's
+// samplers.{kdiff,diffusers}.{x_init_seed,noise_seed}; the latent shape is that of the stored base
+// noise. Trajectories, denoised outputs and the final latent must match within 1e-5 relative (per
+// step, relative to that step's largest value).
 #include "parity/sample_fixtures.h"
 #include "sample/rng_torch.h"
 #include "sample/samplers.h"
@@ -78,8 +80,8 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
     return std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
 }
 
-// The stored noise lists are successive randn([1,4,8,8]) draws of Generator().manual_seed(1000);
-// check that our seeded noise source reproduces them bit for bit.
+// The stored noise lists are successive randn(<latent shape>) draws of Generator().manual_seed(seed)
+// (seed = the manifest's noise_seed); check that our seeded noise source reproduces them bit for bit.
 void check_noise_is_seeded_stream(std::ostringstream& err, const Tensor& stacked, uint64_t seed) {
     SeededNoise ours(seed);
     for (int64_t k = 0; k < stacked.dim(0); ++k) {
@@ -89,6 +91,25 @@ void check_noise_is_seeded_stream(std::ostringstream& err, const Tensor& stacked
             return;
         }
     }
+}
+
+// The manifest's seed `key` of one sampler family (samplers.kdiff or samplers.diffusers).
+uint64_t seed_of(const nlohmann::json& doc, const char* key) {
+    SDPP_CHECK(doc.contains(key) && doc.at(key).is_number_unsigned(), "the manifest gives no seed '", key,
+               "' (a non-negative integer)");
+    return doc.at(key).get<uint64_t>();
+}
+
+// x_init's base noise: randn(shape of the stored base noise, x_init_seed); appends to `err` when it
+// differs from the stored one in any bit.
+Tensor base_noise(std::ostringstream& err, const SafetensorsFile& f, const std::string& family,
+                  const nlohmann::json& doc) {
+    const uint64_t seed = seed_of(doc, "x_init_seed");
+    const Tensor stored = f.get(family + ".base_noise");
+    const Tensor base = torch_randn(stored.shape(), seed);
+    if (!bit_equal(base, stored))
+        err << "base noise differs from torch randn(seed " << seed << ")\n";
+    return base;
 }
 
 // ---------------- k-diffusion cases ----------------
@@ -142,15 +163,14 @@ std::string run_kdiff_case(const std::string& name, const nlohmann::json& spec, 
     const DiscreteSchedule sched = DiscreteSchedule::ldm();
     const std::vector<float> sigmas = karras_sigmas(steps, sched.sigma_min(), sched.sigma_max(), 7.0);
     check(err, Tensor::from_vector(sigmas, {int64_t(sigmas.size())}), f.get("kdiff.sigmas"), "sigmas");
-    // x_init = randn([1,4,8,8], seed 0) * sigmas[0]
-    const Tensor base = torch_randn({1, 4, 8, 8}, 0);
-    if (!bit_equal(base, f.get("kdiff.base_noise"))) err << "base noise differs from torch randn(seed 0)\n";
+    // x_init = randn(shape, x_init_seed) * sigmas[0]
+    const Tensor base = base_noise(err, f, "kdiff", doc);
     const Tensor x0 = scaled(base, sigmas[0]);
     check(err, x0, f.get("kdiff.x_init"), "x_init");
 
     const std::string pre = "kdiff." + name + ".";
     const Tensor noise_stack = f.get(pre + "noise");
-    check_noise_is_seeded_stream(err, noise_stack, 1000);
+    check_noise_is_seeded_stream(err, noise_stack, seed_of(doc, "noise_seed"));
     TestNoise noise(noise_stack);
     Recorded rec;
     DenoiseFn model = [&rec](const Tensor& x, float sigma) {
@@ -309,15 +329,14 @@ std::string run_diffusers_case(const std::string& name, const nlohmann::json& ru
     std::map<float, double> t_of_sigma;
     for (size_t i = 0; i < p.t_of_step.size(); ++i) t_of_sigma[p.sigmas[i]] = p.t_of_step[i];
 
-    const Tensor base = torch_randn({1, 4, 8, 8}, 0);
-    if (!bit_equal(base, f.get("diffusers.base_noise"))) err << "base noise differs from torch randn(seed 0)\n";
+    const Tensor base = base_noise(err, f, "diffusers", doc);
     const double init_sigma = run.at("init_noise_sigma").get<double>();
     const double s0 = p.sigmas[0];
     // diffusers starts from base * init_noise_sigma (the VP sample, or the sigma-space one for Euler)
     const Tensor x0 = p.vp ? scaled(base, init_sigma * std::sqrt(1.0 + s0 * s0)) : scaled(base, init_sigma);
 
     const Tensor noise_stack = f.get(pre + "noise");
-    check_noise_is_seeded_stream(err, noise_stack, 1000);
+    check_noise_is_seeded_stream(err, noise_stack, seed_of(doc, "noise_seed"));
     TestNoise noise(noise_stack);
     Recorded rec;
     DenoiseFn model = [&](const Tensor& x, float sigma) {
