@@ -7,6 +7,7 @@
 //   modules/sd_emphasis.py           EmphasisOriginal
 //   modules/sd_samplers_cfg_denoiser.py / prompt_parser.py pad_cond (empty-prompt padding)
 #include "model/conditioning.h"
+#include "core/assert.h"
 
 #include "core/error.h"
 
@@ -41,7 +42,7 @@ TextEncoders TextEncoders::load(const WeightStore& store, Family family, const M
 
 Tensor apply_emphasis(Ctx& ctx, const Tensor& z, std::span<const float> weights) {
     const int64_t S = z.dim(-2);
-    SDPP_CHECK(int64_t(weights.size()) == S, "emphasis: ", weights.size(), " weights for ", S, " tokens");
+    SDPP_ASSERT(int64_t(weights.size()) == S, "emphasis: ", weights.size(), " weights for ", S, " tokens");
     bool all_one = true;
     for (float w : weights) all_one = all_one && w == 1.0f;
     if (all_one) return z;  // mean * (m / m): unchanged
@@ -124,7 +125,7 @@ Conditioning encode_chunks(Ctx& ctx, const TextEncoders& enc, std::span<const To
     std::vector<Tensor> contexts;  // per encoder, [1, 77 n, C_i]
     int64_t n_chunks = -1;
     if (enc.te1) {
-        SDPP_CHECK(!chunks1.empty(), "encode_chunks: no prompt chunks for the text encoder");
+        SDPP_ASSERT(!chunks1.empty(), "encode_chunks: no prompt chunks for the text encoder");
         n_chunks = int64_t(chunks1.size());
         LayerChoice lc = te1_layer(enc, opt);
         std::vector<int32_t> ids = flat_ids(chunks1);
@@ -133,7 +134,7 @@ Conditioning encode_chunks(Ctx& ctx, const TextEncoders& enc, std::span<const To
         contexts.push_back(stack_chunks(ctx, z, chunks1, opt));
     }
     if (enc.te2) {
-        SDPP_CHECK(!chunks2.empty(), "encode_chunks: no prompt chunks for text encoder 2");
+        SDPP_ASSERT(!chunks2.empty(), "encode_chunks: no prompt chunks for text encoder 2");
         if (n_chunks >= 0 && int64_t(chunks2.size()) != n_chunks)
             throw error("encode_chunks: ", chunks1.size(), " chunks for text encoder 1 but ", chunks2.size(),
                         " for text encoder 2");

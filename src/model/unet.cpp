@@ -2,6 +2,7 @@
 // Mirrors ldm/sgm openaimodel.UNetModel (input_blocks / middle_block / output_blocks, label_emb) and
 // ldm.modules.diffusionmodules.util.timestep_embedding; see unet.h.
 #include "model/unet.h"
+#include "core/assert.h"
 
 #include "core/error.h"
 
@@ -317,7 +318,7 @@ Tensor UNet::forward(Ctx& ctx, const Tensor& x, const Tensor& t, const Tensor& c
 // ---- embeddings --------------------------------------------------------------------------------
 
 Tensor timestep_embedding(std::span<const float> t, int64_t dim, float max_period) {
-    SDPP_CHECK(dim >= 2, "timestep_embedding: dim ", dim, " too small");
+    SDPP_ASSERT(dim >= 2, "timestep_embedding: dim ", dim, " too small");
     const int64_t n = int64_t(t.size()), half = dim / 2;
     // float32 throughout, in the reference's order: exp(-log(max_period) * i / half), then t * freq.
     std::vector<float> freqs(static_cast<size_t>(half));

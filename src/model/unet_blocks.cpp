@@ -1,19 +1,20 @@
 // U-Net blocks: ldm.modules.diffusionmodules.openaimodel.ResBlock / Downsample / Upsample and
 // ldm.modules.attention.SpatialTransformer / BasicTransformerBlock / CrossAttention (see unet_blocks.h).
 #include "model/unet_blocks.h"
+#include "core/assert.h"
 
 #include "core/error.h"
 
 namespace sdpp {
 
 Tensor stack_rows(const std::vector<Tensor>& ms) {
-    SDPP_CHECK(!ms.empty(), "stack_rows: nothing to stack");
+    SDPP_ASSERT(!ms.empty(), "stack_rows: nothing to stack");
     Shape shape = ms[0].shape();
     shape[0] = 0;
     for (auto& m : ms) {
         Shape s = m.shape();
         s[0] = shape[0];
-        SDPP_CHECK(s == shape && m.dtype() == ms[0].dtype(), "stack_rows: ", m.shape_str(), " does not stack with ", ms[0].shape_str());
+        SDPP_ASSERT(s == shape && m.dtype() == ms[0].dtype(), "stack_rows: ", m.shape_str(), " does not stack with ", ms[0].shape_str());
         shape[0] += m.dim(0);
     }
     Tensor out = Tensor::empty(shape, ms[0].dtype());

@@ -4,6 +4,7 @@
 // the output in place (conv2d_into). Exact: the same ops and statistics as the plain forward; only
 // the conv calls are split.
 #include "model/vae.h"
+#include "core/assert.h"
 
 #include "core/error.h"
 
@@ -73,7 +74,7 @@ Tensor upsample_conv_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64
 // bottom and one zero column at the right, over bands of output rows. Output row o reads input rows
 // 2o .. 2o + 2; the bottom pad row only exists for the band that reaches it.
 Tensor downsample_banded(Ctx& ctx, const Conv2d& conv, const Tensor& x, int64_t band_bytes) {
-    SDPP_CHECK(conv.stride == 2 && conv.padding == 0 && conv.weight.dim(2) == 3 && conv.weight.dim(3) == 3,
+    SDPP_ASSERT(conv.stride == 2 && conv.padding == 0 && conv.weight.dim(2) == 3 && conv.weight.dim(3) == 3,
                "[vae bands] downsample conv ", conv.weight.shape_str(), " is not 3x3 stride 2 unpadded");
     SDPP_CHECK(x.dim(2) >= 2 && x.dim(3) >= 2, "[vae bands] map ", x.shape_str(), " is too small to downsample");
     const int64_t h = x.dim(2), ho = (h + 1 - 3) / 2 + 1, wo = (x.dim(3) + 1 - 3) / 2 + 1;

@@ -4,6 +4,7 @@
 // A1111's discard_next_to_last_sigma where the sampler is A1111's). The starting latent is
 // noise * sigmas[0] (k-diffusion).
 #include "pipeline/pipeline.h"
+#include "core/assert.h"
 
 #include "core/error.h"
 
@@ -14,7 +15,7 @@ namespace sdpp::pipeline {
 
 BatchNoise::BatchNoise(const std::vector<int64_t>& seeds, const std::vector<int64_t>& subseeds, float subseed_strength)
     : subseeds_(subseeds), subseed_strength_(subseed_strength) {
-    SDPP_CHECK(subseed_strength == 0.0f || subseeds.size() == seeds.size(), "BatchNoise: ", subseeds.size(),
+    SDPP_ASSERT(subseed_strength == 0.0f || subseeds.size() == seeds.size(), "BatchNoise: ", subseeds.size(),
                " subseeds for ", seeds.size(), " seeds");
     gens_.reserve(seeds.size());
     for (int64_t s : seeds) gens_.emplace_back(uint64_t(s));
@@ -34,7 +35,7 @@ Tensor BatchNoise::first(const Shape& shape) {
 }
 
 Tensor BatchNoise::next(const Shape& shape, float, float) {
-    SDPP_CHECK(!shape.empty() && shape[0] == int64_t(gens_.size()), "BatchNoise: noise of shape ", to_string(shape),
+    SDPP_ASSERT(!shape.empty() && shape[0] == int64_t(gens_.size()), "BatchNoise: noise of shape ", to_string(shape),
                " for ", gens_.size(), " images");
     Tensor out = Tensor::empty(shape);
     const int64_t per = out.numel() / shape[0];
@@ -44,7 +45,7 @@ Tensor BatchNoise::next(const Shape& shape, float, float) {
 }
 
 std::vector<float> full_sigmas(const SamplerChoice& sampler, int steps, const DiscreteSchedule& schedule) {
-    SDPP_CHECK(sampler.spec && sampler.schedule, "full_sigmas: the sampler is not resolved");
+    SDPP_ASSERT(sampler.spec && sampler.schedule, "full_sigmas: the sampler is not resolved");
     return sigmas_for(sampler, schedule, steps);
 }
 

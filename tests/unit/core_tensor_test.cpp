@@ -1,4 +1,5 @@
 #include "core/allocator.h"
+#include "core/assert.h"
 #include "core/tensor.h"
 
 #include <gtest/gtest.h>
@@ -133,4 +134,23 @@ TEST(Allocator, FootprintStaysWithinTheLiveHighWaterMark) {
     EXPECT_EQ(b.stats().cached_bytes, 5 * mb);
     auto z = b.allocate(2 * mb);      // 0 + 5 + 2 > 5: the 4 MiB block goes
     EXPECT_EQ(b.stats().cached_bytes, mb);
+}
+
+// An internal invariant is not bad input: SDPP_ASSERT throws InternalError (CLI: exit 1), which
+// a catch of sdpp::Error (CLI: exit 2) does not take; the message names the file and line.
+TEST(Assert, InvariantFailuresAreInternalErrorsNotInputErrors) {
+    auto broken = [] { SDPP_ASSERT(1 + 1 == 3, "arithmetic is off by ", 1); };
+    bool as_error = false;
+    try {
+        try {
+            broken();
+        } catch (const sdpp::Error&) {
+            as_error = true;
+        }
+    } catch (const sdpp::InternalError& e) {
+        EXPECT_NE(std::string(e.what()).find("core_tensor_test.cpp:"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("arithmetic is off by 1"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(as_error);
+    EXPECT_NO_THROW([] { SDPP_ASSERT(true, "never"); }());
 }

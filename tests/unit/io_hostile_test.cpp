@@ -9,7 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -57,9 +56,9 @@ protected:
     fs::path dir_;
 };
 
-// Runs f, which must throw sdpp::Error whose one-line message contains every needle.
+// Runs f, which must throw sdpp::Error whose one-line message contains every needle. (A hang is
+// caught by the CTest timeout, not by a wall-clock assertion, which flakes under sanitizers.)
 void expect_error(const std::function<void()>& f, std::initializer_list<std::string> needles) {
-    const auto t0 = std::chrono::steady_clock::now();
     try {
         f();
         ADD_FAILURE() << "no error; expected one containing '" << *needles.begin() << "'";
@@ -68,7 +67,6 @@ void expect_error(const std::function<void()>& f, std::initializer_list<std::str
         for (const auto& n : needles) EXPECT_NE(m.find(n), std::string::npos) << "message: " << m << "\nlacks: " << n;
         EXPECT_EQ(m.find('\n'), std::string::npos) << "multi-line message: " << m;
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10)) << "took too long";
 }
 
 std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s.data(), s.size())); }
@@ -355,10 +353,15 @@ TEST_F(HostileTest, PickleAmplificationIsBounded) {
     std::string many = key.bytes() + "]q\x01"s;
     for (int i = 0; i < 20000; ++i) many += "}h\x00Nsa"s;
     many += ".";
-    const auto t0 = std::chrono::steady_clock::now();
     auto pk = pickle::unpickle(bytes_of(many), "data.pkl");
-    EXPECT_EQ(pk.root()->items.size(), 20000u);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    ASSERT_EQ(pk.root()->items.size(), 20000u);
+    // Every dict holds the one key object (no copy), and none indexed it (no 4 MB hash each).
+    const pickle::Value* k0 = pk.root()->items[0]->dict.at(0).first;
+    for (const pickle::Value* d : pk.root()->items) {
+        ASSERT_EQ(d->dict.size(), 1u);
+        EXPECT_EQ(d->dict[0].first, k0);
+        EXPECT_TRUE(!d->str_keys || d->str_keys->empty());
+    }
 }
 
 // ---- tensors and storages ----------------------------------------------------------------
