@@ -19,7 +19,8 @@ using Shape = std::vector<int64_t>;
 std::string to_string(const Shape& s);  // "[2,4,64,64]"
 int64_t numel_of(const Shape& s);
 
-enum class Device : uint8_t { CPU, CUDA };
+// Where a tensor's storage lives. A device joins the list with the backend that serves it.
+enum class Device : uint8_t { CPU };
 
 class Tensor {
 public:
