@@ -14,7 +14,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "model/flops.h"
+#include "tools/flops.h"
 #include "model/loader.h"
 #include "model/unet.h"
 #include "model/vae.h"

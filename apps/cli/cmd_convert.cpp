@@ -3,7 +3,7 @@
 // original single-file layout (src/model/convert.h), optionally baking in a VAE or changing dtype.
 #include "cli/command.h"
 #include "core/error.h"
-#include "model/convert.h"
+#include "tools/convert.h"
 #include "model/loader.h"
 
 #include <cstdio>

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "model/detect.h"
 #include "model/loader.h"
+#include "tools/summary.h"
 
 #include <nlohmann/json.hpp>
 

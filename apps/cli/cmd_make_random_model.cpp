@@ -4,7 +4,7 @@
 // the same structure at the size of the test fixtures' tiny models.
 #include "cli/command.h"
 #include "core/error.h"
-#include "model/random_model.h"
+#include "tools/random_model.h"
 
 #include <chrono>
 #include <cstdio>

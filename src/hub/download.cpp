@@ -3,7 +3,7 @@
 #include "hub/download.h"
 
 #include "hub/cache.h"
-#include "hub/sha256.h"
+#include "io/sha256.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

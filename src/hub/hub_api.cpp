@@ -3,6 +3,8 @@
 // {"type": "file"|"directory", "path", "size", "oid", "lfs": {"oid": sha256, "size", ...}}.
 #include "hub/hub_api.h"
 
+#include "core/cache_root.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cctype>
@@ -29,13 +31,8 @@ HubConfig hub_config_from_env() {
     SDPP_CHECK(cfg.endpoint.rfind("http://", 0) == 0 || cfg.endpoint.rfind("https://", 0) == 0,
                "SDPP_HUB_ENDPOINT must start with http:// or https:// (got '", cfg.endpoint, "')");
     cfg.http.token = env("HF_TOKEN");
-    if (std::string x = env("XDG_CACHE_HOME"); !x.empty() && x[0] == '/') {
-        cfg.cache_dir = x + "/sdpp";
-    } else if (std::string h = env("HOME"); !h.empty()) {
-        cfg.cache_dir = h + "/.cache/sdpp";
-    } else {
-        throw Error("cannot place the model cache: neither XDG_CACHE_HOME nor HOME is set");
-    }
+    cfg.cache_dir = cache_root();
+    if (cfg.cache_dir.empty()) throw Error("cannot place the model cache: neither XDG_CACHE_HOME nor HOME is set");
     return cfg;
 }
 

@@ -24,7 +24,7 @@ struct HubConfig {
 };
 
 // SDPP_HUB_ENDPOINT (default https://huggingface.co), HF_TOKEN (bearer token, optional),
-// cache root $XDG_CACHE_HOME/sdpp, else $HOME/.cache/sdpp.
+// the cache under core/cache_root.h's folder.
 HubConfig hub_config_from_env();
 
 struct RepoFile {

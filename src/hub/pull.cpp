@@ -5,7 +5,7 @@
 #include "hub/cache.h"
 #include "hub/download.h"
 #include "hub/select.h"
-#include "hub/sha256.h"
+#include "io/sha256.h"
 
 #include <filesystem>
 #include <fstream>

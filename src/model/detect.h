@@ -5,8 +5,7 @@
 //   - a diffusers folder's config.json files,
 //   - safetensors metadata (ModelSpec "modelspec.*", ComfyUI's `v_pred` marker key),
 // and, where nothing tells, the families' published defaults.
-// Widths and depths from shapes belong to UNetConfig/VAEConfig/CLIP config::detect; this file also
-// gives a per-component summary for `sdpp inspect`.
+// Widths and depths from shapes belong to UNetConfig/VAEConfig/CLIP config::detect.
 #pragma once
 #include "core/dtype.h"
 #include "model/model_info.h"
@@ -64,19 +63,5 @@ void apply_family_defaults(ModelHints& hints, Family family, const WeightStore& 
 // the last level): per-level heads when known (a single entry means every level), else
 // channels / head_channels. Throws when neither is set or the division is not exact.
 int unet_heads(const ModelHints& hints, int level, int64_t channels);
-
-// One component of a checkpoint as `sdpp inspect` shows it.
-struct ComponentSummary {
-    std::string name;    // "unet", "vae", "te1", "te2", "extra"
-    std::string prefix;  // internal prefix
-    int64_t n_tensors = 0;
-    int64_t n_params = 0;                    // elements, buffers included
-    std::map<std::string, int64_t> dtypes;   // dtype name -> tensor count
-    std::vector<std::pair<std::string, std::string>> arch;  // facts read from shapes and hints
-};
-// `dtypes`: stored dtype per internal name (LoadedModel::dtypes; the store itself converts on get).
-// Reads shapes only; marks nothing used.
-std::vector<ComponentSummary> summarize_components(const WeightStore& store, const ModelHints& hints,
-                                                   const std::map<std::string, DType>& dtypes);
 
 }  // namespace sdpp

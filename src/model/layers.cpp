@@ -9,18 +9,18 @@ Linear Linear::load(const WeightScope& w, int64_t in, int64_t out, bool with_bia
     return l;
 }
 
-Conv2d Conv2d::load(const WeightScope& w, int stride, int padding, bool with_bias) {
+Conv2d Conv2d::load(const WeightScope& w, const Shape& expected, int stride, int padding, bool with_bias) {
     Conv2d c;
-    c.weight = w.matrix("weight", {-1, -1, -1, -1});
+    c.weight = w.matrix("weight", expected.empty() ? Shape{-1, -1, -1, -1} : expected);
     if (with_bias) c.bias = w.get("bias", {c.weight.dim(0)});
     c.stride = stride;
     c.padding = padding >= 0 ? padding : int(c.weight.dim(2) / 2);
     return c;
 }
 
-GroupNorm GroupNorm::load(const WeightScope& w, int groups, float eps) {
+GroupNorm GroupNorm::load(const WeightScope& w, int groups, float eps, int64_t channels) {
     GroupNorm g;
-    g.weight = w.get("weight", {-1});
+    g.weight = w.get("weight", {channels});
     g.bias = w.get("bias", {g.weight.dim(0)});
     g.groups = groups;
     g.eps = eps;

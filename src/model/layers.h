@@ -22,8 +22,10 @@ struct Conv2d {
     Tensor bias;
     int stride = 1;
     int padding = 0;
-    // padding defaults to k / 2 ("same" for odd kernels)
-    static Conv2d load(const WeightScope& w, int stride = 1, int padding = -1, bool bias = true);
+    // `expected` [out, in, k, k] (empty = any; -1 = any size in that dim) is checked against the
+    // weight, the error naming the full key and both shapes. padding defaults to k / 2 ("same").
+    static Conv2d load(const WeightScope& w, const Shape& expected, int stride = 1, int padding = -1,
+                       bool bias = true);
     int64_t in_channels() const { return weight.dim(1); }
     int64_t out_channels() const { return weight.dim(0); }
     Tensor operator()(Ctx& ctx, const Tensor& x) const { return conv2d(ctx, x, weight, bias, stride, padding); }
@@ -35,7 +37,8 @@ struct GroupNorm {
     Tensor bias;
     int groups = 32;
     float eps = 1e-5f;
-    static GroupNorm load(const WeightScope& w, int groups = 32, float eps = 1e-5f);
+    // channels: the expected size of weight and bias (-1 = any).
+    static GroupNorm load(const WeightScope& w, int groups = 32, float eps = 1e-5f, int64_t channels = -1);
     Tensor operator()(Ctx& ctx, const Tensor& x, bool fuse_silu = false) const {
         return group_norm(ctx, x, groups, weight, bias, eps, fuse_silu);
     }

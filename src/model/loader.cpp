@@ -8,7 +8,7 @@
 #include "io/ckpt.h"
 #include "io/safetensors.h"
 #include "model/detect.h"
-#include "model/file_hash.h"
+#include "io/sha256.h"
 #include "model/key_map.h"
 
 #include <nlohmann/json.hpp>
@@ -314,12 +314,6 @@ std::optional<std::string> LoadedModel::file_sha256() const {
     if (fs::is_directory(path)) return std::nullopt;
     if (!sha256_) sha256_ = sha256_file(path);
     return sha256_;
-}
-
-std::optional<std::string> LoadedModel::model_hash() const {
-    auto h = file_sha256();
-    if (!h) return std::nullopt;
-    return h->substr(0, 10);
 }
 
 }  // namespace sdpp

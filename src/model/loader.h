@@ -62,8 +62,6 @@ struct LoadedModel {
     // sha256 of the checkpoint file (hex), computed on first call (GBs: seconds); nullopt for a
     // diffusers folder. Not thread-safe on the first call.
     std::optional<std::string> file_sha256() const;
-    // A1111's "Model hash": the first 10 hex digits of file_sha256().
-    std::optional<std::string> model_hash() const;
 
 private:
     mutable std::optional<std::string> sha256_;

@@ -5,6 +5,7 @@
 #include "core/assert.h"
 
 #include "core/error.h"
+#include "model/unet_plan.h"
 
 #include <algorithm>
 #include <array>
@@ -50,22 +51,13 @@ std::string UNetConfig::describe() const {
 
 UNetConfig UNetConfig::detect(const WeightStore& store, const ModelHints& hints) {
     WeightScope w(store, kPrefix);
-    auto need = [&](const std::string& k, size_t ndim) {
-        auto s = w.shape_of(k);
-        if (!s) throw error("not an SD U-Net: missing weight '", w.key(k), "'");
-        if (s->size() != ndim) throw error("weight '", w.key(k), "' has shape ", to_string(*s), ", expected ", ndim, " dims");
-        return *s;
-    };
+    auto need = [&](const std::string& k, size_t ndim) { return w.need_shape(k, ndim, "U-Net"); };
     UNetConfig c;
     Shape conv_in = need("input_blocks.0.0.weight", 4);      // [mc, in, 3, 3]
     c.model_channels = conv_in[0];
     c.in_channels = conv_in[1];
     c.out_channels = need("out.2.weight", 4)[0];
-    Shape te = need("time_embed.0.weight", 2);                // [E, mc]
-    c.time_embed_dim = te[0];
-    if (te[1] != c.model_channels)
-        throw error("weight '", w.key("time_embed.0.weight"), "' has shape ", to_string(te), ", expected [",
-                    te[0], ",", c.model_channels, "]");
+    c.time_embed_dim = need("time_embed.0.weight", 2)[0];    // [E, mc]; the loader checks mc
     if (auto adm = w.shape_of("label_emb.0.0.weight")) c.adm_in_channels = (*adm).at(1);
 
     // input_blocks.1.. : per level, ResBlocks (each optionally followed by a SpatialTransformer), then a
@@ -166,9 +158,38 @@ UNetConfig UNetConfig::detect(const WeightStore& store, const ModelHints& hints)
 
 // ---- binding -----------------------------------------------------------------------------------
 
+namespace {
+
+// The SpatialTransformer at `t` when the plan has one there; its depth is read from the keys (SGM
+// lets an output level's depth differ from the input side's), its presence must match the plan's.
+std::optional<SpatialTransformer> transformer_at(const WeightScope& t, const UNetBlockPlan& p) {
+    const bool expected = p.transformer_depth > 0;
+    const int depth = is_transformer(t) ? count_transformer_blocks(t) : 0;
+    if ((depth > 0) != expected)
+        throw error("U-Net: '", t.prefix(), "' ", expected ? "lacks" : "has", " a transformer, the config says ",
+                    expected ? "it has one" : "none");
+    if (!depth) return std::nullopt;
+    return SpatialTransformer::load(t, depth, p.heads);
+}
+
+UNetBlock load_block(const WeightScope& b, const UNetBlockPlan& p, int64_t emb) {
+    UNetBlock blk;
+    if (p.down) {
+        blk.down = Conv2d::load(b.sub("0.op"), {p.out_channels, p.in_channels, 3, 3}, /*stride=*/2, /*padding=*/1);
+        return blk;
+    }
+    blk.res = ResBlock::load(b.sub(0), p.in_channels, p.out_channels, emb);
+    blk.attn = transformer_at(b.sub(1), p);
+    if (p.up) blk.up = Conv2d::load(b.sub(p.tail_index()).sub("conv"), {p.out_channels, p.out_channels, 3, 3});
+    return blk;
+}
+
+}  // namespace
+
 UNet UNet::load(const WeightStore& store, const UNetConfig& cfg) {
     WeightScope w(store, kPrefix);
     const int64_t e = cfg.time_embed_dim;
+    const UNetPlan plan = plan_unet(cfg);
     UNet u;
     u.cfg = cfg;
     u.time_embed_0 = Linear::load(w.sub("time_embed.0"), cfg.model_channels, e);
@@ -177,67 +198,18 @@ UNet UNet::load(const WeightStore& store, const UNetConfig& cfg) {
         u.label_emb_0 = Linear::load(w.sub("label_emb.0.0"), cfg.adm_in_channels, e);
         u.label_emb_2 = Linear::load(w.sub("label_emb.0.2"), e, e);
     }
-    u.conv_in = Conv2d::load(w.sub("input_blocks.0.0"));
-    if (u.conv_in.weight.shape() != Shape{cfg.model_channels, cfg.in_channels, 3, 3})
-        throw error("weight '", w.key("input_blocks.0.0.weight"), "' has shape ", u.conv_in.weight.shape_str(),
-                    ", expected [", cfg.model_channels, ",", cfg.in_channels, ",3,3]");
+    u.conv_in = Conv2d::load(w.sub("input_blocks.0.0"), {cfg.model_channels, cfg.in_channels, 3, 3});
+    for (const UNetBlockPlan& p : plan.input_blocks) u.input_blocks.push_back(load_block(w.sub(p.key), p, e));
 
-    auto transformer_at = [&](const WeightScope& t, int level, bool expected) -> std::optional<SpatialTransformer> {
-        const int depth = is_transformer(t) ? count_transformer_blocks(t) : 0;
-        if ((depth > 0) != expected)
-            throw error("U-Net: '", t.prefix(), "' ", expected ? "lacks" : "has", " a transformer, the config says ",
-                        expected ? "it has one" : "none");
-        if (!depth) return std::nullopt;
-        return SpatialTransformer::load(t, depth, cfg.heads[size_t(level)]);
-    };
+    const UNetBlockPlan& m = plan.middle;
+    WeightScope mid = w.sub(m.key);
+    u.mid_res1 = ResBlock::load(mid.sub(0), m.in_channels, m.out_channels, e);
+    u.mid_attn = transformer_at(mid.sub(1), m);
+    u.mid_res2 = ResBlock::load(mid.sub(m.tail_index()), m.out_channels, m.out_channels, e);
 
-    int k = 1;
-    for (int l = 0; l < cfg.levels(); ++l) {
-        const bool has_attn = cfg.transformer_depth[size_t(l)] > 0;
-        for (int j = 0; j < cfg.num_res_blocks[size_t(l)]; ++j, ++k) {
-            WeightScope b = w.sub("input_blocks").sub(k);
-            UNetBlock blk;
-            blk.res = ResBlock::load(b.sub(0), e);
-            blk.attn = transformer_at(b.sub(1), l, has_attn);
-            u.input_blocks.push_back(std::move(blk));
-        }
-        if (l + 1 < cfg.levels()) {
-            UNetBlock blk;
-            blk.down = Conv2d::load(w.sub("input_blocks").sub(k).sub("0.op"), /*stride=*/2, /*padding=*/1);
-            u.input_blocks.push_back(std::move(blk));
-            ++k;
-        }
-    }
-
-    WeightScope mid = w.sub("middle_block");
-    u.mid_res1 = ResBlock::load(mid.sub(0), e);
-    if (cfg.transformer_depth_middle > 0) {
-        u.mid_attn = SpatialTransformer::load(mid.sub(1), cfg.transformer_depth_middle, cfg.heads_middle);
-        u.mid_res2 = ResBlock::load(mid.sub(2), e);
-    } else {
-        u.mid_res2 = ResBlock::load(mid.sub(1), e);
-    }
-
-    // Output levels run deepest first; their transformer depth is read from the keys (SGM allows it to
-    // differ from the input side), their presence must match the level's.
-    k = 0;
-    for (int l = cfg.levels() - 1; l >= 0; --l) {
-        const bool has_attn = cfg.transformer_depth[size_t(l)] > 0;
-        for (int j = 0; j <= cfg.num_res_blocks[size_t(l)]; ++j, ++k) {
-            WeightScope b = w.sub("output_blocks").sub(k);
-            UNetBlock blk;
-            blk.res = ResBlock::load(b.sub(0), e);
-            int next = 1;
-            blk.attn = transformer_at(b.sub(1), l, has_attn);
-            if (blk.attn) next = 2;
-            if (l > 0 && j == cfg.num_res_blocks[size_t(l)]) blk.up = Conv2d::load(b.sub(next).sub("conv"));
-            u.output_blocks.push_back(std::move(blk));
-        }
-    }
-    u.out_norm = GroupNorm::load(w.sub("out.0"), 32, 1e-5f);
-    u.out_conv = Conv2d::load(w.sub("out.2"));
-    if (u.out_conv.in_channels() != cfg.model_channels || u.out_conv.out_channels() != cfg.out_channels)
-        throw error("weight '", w.key("out.2.weight"), "' has shape ", u.out_conv.weight.shape_str());
+    for (const UNetBlockPlan& p : plan.output_blocks) u.output_blocks.push_back(load_block(w.sub(p.key), p, e));
+    u.out_norm = GroupNorm::load(w.sub("out.0"), 32, 1e-5f, cfg.model_channels);
+    u.out_conv = Conv2d::load(w.sub("out.2"), {cfg.out_channels, cfg.model_channels, 3, 3});
     return u;
 }
 

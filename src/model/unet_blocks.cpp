@@ -28,17 +28,14 @@ Tensor stack_rows(const std::vector<Tensor>& ms) {
 
 namespace {
 
-// A 1x1 conv [out, in, 1, 1] or a linear [out, in] weight, as a Linear.
-Linear load_projection(const WeightScope& w) {
+// A 1x1 conv [out, in, 1, 1] or a linear [out, in] weight, as a Linear (-1 = any size).
+Linear load_projection(const WeightScope& w, int64_t in, int64_t out) {
     auto shape = w.shape_of("weight");
     if (!shape) throw error("missing weight '", w.key("weight"), "'");
+    if (shape->size() != 4) return Linear::load(w, in, out);
     Linear l;
-    if (shape->size() == 4) {
-        Tensor k = w.matrix("weight", {-1, -1, 1, 1});
-        l.weight = k.view({k.dim(0), k.dim(1)});
-    } else {
-        l.weight = w.matrix("weight", {-1, -1});
-    }
+    Tensor k = w.matrix("weight", {out, in, 1, 1});
+    l.weight = k.view({k.dim(0), k.dim(1)});
     l.bias = w.get("bias", {l.weight.dim(0)});
     return l;
 }
@@ -47,29 +44,14 @@ Linear load_projection(const WeightScope& w) {
 
 // ---- ResBlock ---------------------------------------------------------------------------------
 
-ResBlock ResBlock::load(const WeightScope& w, int64_t emb_dim) {
+ResBlock ResBlock::load(const WeightScope& w, int64_t cin, int64_t cout, int64_t emb_dim) {
     ResBlock r;
-    r.in_norm = GroupNorm::load(w.sub("in_layers.0"), 32, 1e-5f);
-    r.in_conv = Conv2d::load(w.sub("in_layers.2"));
-    const int64_t cin = r.in_norm.weight.dim(0), cout = r.in_conv.out_channels();
-    if (r.in_conv.in_channels() != cin || r.in_conv.weight.dim(2) != 3)
-        throw error("weight '", w.key("in_layers.2.weight"), "' has shape ", r.in_conv.weight.shape_str(),
-                    ", expected [", cout, ",", cin, ",3,3]");
+    r.in_norm = GroupNorm::load(w.sub("in_layers.0"), 32, 1e-5f, cin);
+    r.in_conv = Conv2d::load(w.sub("in_layers.2"), {cout, cin, 3, 3});
     r.emb_proj = Linear::load(w.sub("emb_layers.1"), emb_dim, cout);
-    r.out_norm = GroupNorm::load(w.sub("out_layers.0"), 32, 1e-5f);
-    r.out_conv = Conv2d::load(w.sub("out_layers.3"));
-    if (r.out_norm.weight.dim(0) != cout || r.out_conv.weight.shape() != Shape{cout, cout, 3, 3})
-        throw error("weight '", w.key("out_layers.3.weight"), "' has shape ", r.out_conv.weight.shape_str(),
-                    ", expected [", cout, ",", cout, ",3,3]");
-    if (w.has_scope("skip_connection")) {
-        r.skip = Conv2d::load(w.sub("skip_connection"));
-        if (r.skip->weight.shape() != Shape{cout, cin, 1, 1})
-            throw error("weight '", w.key("skip_connection.weight"), "' has shape ", r.skip->weight.shape_str(),
-                        ", expected [", cout, ",", cin, ",1,1]");
-    } else if (cin != cout) {
-        throw error("missing weight '", w.key("skip_connection.weight"), "' (ResBlock ", cin, " -> ", cout,
-                    " channels)");
-    }
+    r.out_norm = GroupNorm::load(w.sub("out_layers.0"), 32, 1e-5f, cout);
+    r.out_conv = Conv2d::load(w.sub("out_layers.3"), {cout, cout, 3, 3});
+    if (cin != cout) r.skip = Conv2d::load(w.sub("skip_connection"), {cout, cin, 1, 1});  // else Identity
     return r;
 }
 
@@ -89,12 +71,9 @@ Attention Attention::load(const WeightScope& w, int n_heads, bool self_attn) {
     a.self_attn = self_attn;
     Tensor wq = w.matrix("to_q.weight", {-1, -1});
     const int64_t inner = wq.dim(0);
-    Tensor wk = w.matrix("to_k.weight", {inner, -1});
+    Tensor wk = w.matrix("to_k.weight", {inner, self_attn ? wq.dim(1) : -1});  // self: keys from x too
     Tensor wv = w.matrix("to_v.weight", {inner, wk.dim(1)});
     if (self_attn) {
-        if (wq.dim(1) != wk.dim(1))
-            throw error("weight '", w.key("to_k.weight"), "' has shape ", wk.shape_str(), ", expected [", inner,
-                        ",", wq.dim(1), "] (self-attention)");
         a.qkv.weight = stack_rows({wq, wk, wv});                          // [3*inner, C]
     } else {
         a.q.weight = wq;                                                  // [inner, C]
@@ -167,15 +146,10 @@ Tensor TransformerBlock::feed_forward(Ctx& ctx, const Tensor& h_) const {
 SpatialTransformer SpatialTransformer::load(const WeightScope& w, int depth, int n_heads) {
     SpatialTransformer s;
     s.norm = GroupNorm::load(w.sub("norm"), 32, 1e-6f);
-    s.proj_in = load_projection(w.sub("proj_in"));
     const int64_t c = s.norm.weight.dim(0);
-    if (s.proj_in.in_features() != c)
-        throw error("weight '", w.key("proj_in.weight"), "' has ", s.proj_in.in_features(), " inputs, expected ", c);
+    s.proj_in = load_projection(w.sub("proj_in"), c, -1);
     for (int i = 0; i < depth; ++i) s.blocks.push_back(TransformerBlock::load(w.sub("transformer_blocks").sub(i), n_heads));
-    s.proj_out = load_projection(w.sub("proj_out"));
-    if (s.proj_out.out_features() != c || s.proj_out.in_features() != s.proj_in.out_features())
-        throw error("weight '", w.key("proj_out.weight"), "' has shape ", s.proj_out.weight.shape_str(),
-                    ", expected [", c, ",", s.proj_in.out_features(), "]");
+    s.proj_out = load_projection(w.sub("proj_out"), s.proj_in.out_features(), c);
     return s;
 }
 

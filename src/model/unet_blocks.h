@@ -26,7 +26,7 @@ struct ResBlock {
     Conv2d out_conv;             // out_layers.3
     std::optional<Conv2d> skip;  // skip_connection (1x1, present iff C_in != C_out)
 
-    static ResBlock load(const WeightScope& w, int64_t emb_dim);
+    static ResBlock load(const WeightScope& w, int64_t cin, int64_t cout, int64_t emb_dim);
     int64_t out_channels() const { return out_conv.out_channels(); }
     // x [N, Cin, H, W], emb_act = silu(emb) [N, E] (computed once per forward) -> [N, Cout, H, W]
     Tensor forward(Ctx& ctx, const Tensor& x, const Tensor& emb_act) const;

@@ -17,11 +17,6 @@ namespace {
 
 const char* kPrefix = "first_stage_model.";
 
-void expect_shape(const WeightScope& w, const char* name, const Tensor& t, const Shape& s) {
-    if (t.shape() != s)
-        throw error("weight '", w.key(name), "' has shape ", t.shape_str(), ", expected ", to_string(s));
-}
-
 // F.pad(x, (0, 1, 0, 1)): one zero row at the bottom and one zero column at the right.
 Tensor pad_right_bottom(const Tensor& x_in) {
     Tensor x = x_in.contiguous();
@@ -44,22 +39,13 @@ Tensor pad_right_bottom(const Tensor& x_in) {
 
 // ---- blocks ------------------------------------------------------------------------------------
 
-VAEResBlock VAEResBlock::load(const WeightScope& w) {
+VAEResBlock VAEResBlock::load(const WeightScope& w, int64_t cin, int64_t cout) {
     VAEResBlock r;
-    r.norm1 = GroupNorm::load(w.sub("norm1"), 32, 1e-6f);
-    r.conv1 = Conv2d::load(w.sub("conv1"));
-    const int64_t cin = r.norm1.weight.dim(0), cout = r.conv1.out_channels();
-    expect_shape(w, "conv1.weight", r.conv1.weight, {cout, cin, 3, 3});
-    r.norm2 = GroupNorm::load(w.sub("norm2"), 32, 1e-6f);
-    r.conv2 = Conv2d::load(w.sub("conv2"));
-    expect_shape(w, "norm2.weight", r.norm2.weight, {cout});
-    expect_shape(w, "conv2.weight", r.conv2.weight, {cout, cout, 3, 3});
-    if (w.has_scope("nin_shortcut")) {
-        r.nin_shortcut = Conv2d::load(w.sub("nin_shortcut"));
-        expect_shape(w, "nin_shortcut.weight", r.nin_shortcut->weight, {cout, cin, 1, 1});
-    } else if (cin != cout) {
-        throw error("missing weight '", w.key("nin_shortcut.weight"), "' (ResnetBlock ", cin, " -> ", cout, ")");
-    }
+    r.norm1 = GroupNorm::load(w.sub("norm1"), 32, 1e-6f, cin);
+    r.conv1 = Conv2d::load(w.sub("conv1"), {cout, cin, 3, 3});
+    r.norm2 = GroupNorm::load(w.sub("norm2"), 32, 1e-6f, cout);
+    r.conv2 = Conv2d::load(w.sub("conv2"), {cout, cout, 3, 3});
+    if (cin != cout) r.nin_shortcut = Conv2d::load(w.sub("nin_shortcut"), {cout, cin, 1, 1});  // else Identity
     return r;
 }
 
@@ -96,11 +82,11 @@ Tensor VAEAttention::forward(Ctx& ctx, const Tensor& x) const {
     return add(ctx, x, o.view({n, hh, ww, c}).permute({0, 3, 1, 2}));      // [N, C, H, W]
 }
 
-VAEMid VAEMid::load(const WeightScope& w, bool attention) {
+VAEMid VAEMid::load(const WeightScope& w, int64_t channels, bool attention) {
     VAEMid m;
-    m.block_1 = VAEResBlock::load(w.sub("block_1"));
+    m.block_1 = VAEResBlock::load(w.sub("block_1"), channels, channels);
     if (attention) m.attn_1 = VAEAttention::load(w.sub("attn_1"));
-    m.block_2 = VAEResBlock::load(w.sub("block_2"));
+    m.block_2 = VAEResBlock::load(w.sub("block_2"), channels, channels);
     return m;
 }
 
@@ -114,19 +100,20 @@ Tensor VAEMid::forward(Ctx& ctx, const Tensor& x) const {
 
 VAEEncoder VAEEncoder::load(const WeightScope& w, const VAEConfig& cfg) {
     VAEEncoder e;
-    e.conv_in = Conv2d::load(w.sub("conv_in"));
-    expect_shape(w, "conv_in.weight", e.conv_in.weight, {cfg.level_channels[0], cfg.in_channels, 3, 3});
+    int64_t ch = cfg.level_channels[0];  // conv_in's width (ch * ch_mult[0], which is 1 in every SD VAE)
+    e.conv_in = Conv2d::load(w.sub("conv_in"), {ch, cfg.in_channels, 3, 3});
     for (int i = 0; i < cfg.levels(); ++i) {
         WeightScope d = w.sub("down").sub(i);
+        const int64_t c = cfg.level_channels[size_t(i)];
         Level lv;
-        for (int j = 0; j < cfg.num_res_blocks; ++j) lv.blocks.push_back(VAEResBlock::load(d.sub("block").sub(j)));
-        if (i + 1 < cfg.levels()) lv.downsample = Conv2d::load(d.sub("downsample.conv"), /*stride=*/2, /*padding=*/0);
+        for (int j = 0; j < cfg.num_res_blocks; ++j, ch = c) lv.blocks.push_back(VAEResBlock::load(d.sub("block").sub(j), ch, c));
+        if (i + 1 < cfg.levels())
+            lv.downsample = Conv2d::load(d.sub("downsample.conv"), {c, c, 3, 3}, /*stride=*/2, /*padding=*/0);
         e.down.push_back(std::move(lv));
     }
-    e.mid = VAEMid::load(w.sub("mid"), cfg.mid_attention);
-    e.norm_out = GroupNorm::load(w.sub("norm_out"), 32, 1e-6f);
-    e.conv_out = Conv2d::load(w.sub("conv_out"));
-    expect_shape(w, "conv_out.weight", e.conv_out.weight, {2 * cfg.z_channels, cfg.level_channels.back(), 3, 3});
+    e.mid = VAEMid::load(w.sub("mid"), ch, cfg.mid_attention);
+    e.norm_out = GroupNorm::load(w.sub("norm_out"), 32, 1e-6f, ch);
+    e.conv_out = Conv2d::load(w.sub("conv_out"), {2 * cfg.z_channels, ch, 3, 3});
     return e;
 }
 
@@ -148,22 +135,19 @@ Tensor VAEEncoder::forward(Ctx& ctx, const Tensor& image) const { return forward
 
 VAEDecoder VAEDecoder::load(const WeightScope& w, const VAEConfig& cfg) {
     VAEDecoder d;
-    d.conv_in = Conv2d::load(w.sub("conv_in"));
-    expect_shape(w, "conv_in.weight", d.conv_in.weight, {cfg.level_channels.back(), cfg.z_channels, 3, 3});
-    d.mid = VAEMid::load(w.sub("mid"), cfg.mid_attention);
-    for (int i = 0; i < cfg.levels(); ++i) {
+    int64_t ch = cfg.level_channels.back();
+    d.conv_in = Conv2d::load(w.sub("conv_in"), {ch, cfg.z_channels, 3, 3});
+    d.mid = VAEMid::load(w.sub("mid"), ch, cfg.mid_attention);
+    d.up.resize(size_t(cfg.levels()));
+    for (int i = cfg.levels() - 1; i >= 0; --i) {  // run order: deepest level first
         WeightScope u = w.sub("up").sub(i);
-        Level lv;
-        for (int j = 0; j <= cfg.num_res_blocks; ++j) lv.blocks.push_back(VAEResBlock::load(u.sub("block").sub(j)));
-        if (lv.blocks.back().conv2.out_channels() != cfg.level_channels[size_t(i)])
-            throw error("VAE decoder level '", u.prefix(), "' has ", lv.blocks.back().conv2.out_channels(),
-                        " channels, expected ", cfg.level_channels[size_t(i)]);
-        if (i > 0) lv.upsample = Conv2d::load(u.sub("upsample.conv"));
-        d.up.push_back(std::move(lv));
+        const int64_t c = cfg.level_channels[size_t(i)];
+        Level& lv = d.up[size_t(i)];
+        for (int j = 0; j <= cfg.num_res_blocks; ++j, ch = c) lv.blocks.push_back(VAEResBlock::load(u.sub("block").sub(j), ch, c));
+        if (i > 0) lv.upsample = Conv2d::load(u.sub("upsample.conv"), {c, c, 3, 3});
     }
-    d.norm_out = GroupNorm::load(w.sub("norm_out"), 32, 1e-6f);
-    d.conv_out = Conv2d::load(w.sub("conv_out"));
-    expect_shape(w, "conv_out.weight", d.conv_out.weight, {cfg.out_channels, cfg.level_channels[0], 3, 3});
+    d.norm_out = GroupNorm::load(w.sub("norm_out"), 32, 1e-6f, ch);
+    d.conv_out = Conv2d::load(w.sub("conv_out"), {cfg.out_channels, ch, 3, 3});
     return d;
 }
 
@@ -195,12 +179,7 @@ std::string VAEConfig::describe() const {
 
 VAEConfig VAEConfig::detect(const WeightStore& store, const ModelHints& hints, Family family) {
     WeightScope w(store, kPrefix);
-    auto need = [&](const std::string& k, size_t ndim) {
-        auto s = w.shape_of(k);
-        if (!s) throw error("not an SD VAE: missing weight '", w.key(k), "'");
-        if (s->size() != ndim) throw error("weight '", w.key(k), "' has shape ", to_string(*s), ", expected ", ndim, " dims");
-        return *s;
-    };
+    auto need = [&](const std::string& k, size_t ndim) { return w.need_shape(k, ndim, "VAE"); };
     VAEConfig c;
     c.in_channels = need("encoder.conv_in.weight", 4)[1];
     for (int i = 0; w.has_scope("encoder.down." + std::to_string(i)); ++i) {
@@ -237,12 +216,10 @@ VAE VAE::load(const WeightStore& store, const VAEConfig& cfg) {
     v.encoder = VAEEncoder::load(w.sub("encoder"), cfg);
     v.decoder = VAEDecoder::load(w.sub("decoder"), cfg);
     if (cfg.quant_conv) {
-        v.quant_conv = Conv2d::load(w.sub("quant_conv"));
-        expect_shape(w, "quant_conv.weight", v.quant_conv->weight, {2 * cfg.latent_channels, 2 * cfg.z_channels, 1, 1});
+        v.quant_conv = Conv2d::load(w.sub("quant_conv"), {2 * cfg.latent_channels, 2 * cfg.z_channels, 1, 1});
     }
     if (cfg.post_quant_conv) {
-        v.post_quant_conv = Conv2d::load(w.sub("post_quant_conv"));
-        expect_shape(w, "post_quant_conv.weight", v.post_quant_conv->weight, {cfg.z_channels, cfg.latent_channels, 1, 1});
+        v.post_quant_conv = Conv2d::load(w.sub("post_quant_conv"), {cfg.z_channels, cfg.latent_channels, 1, 1});
     }
     return v;
 }

@@ -45,7 +45,7 @@ struct VAEResBlock {
     Conv2d conv2;                        // conv2
     std::optional<Conv2d> nin_shortcut;  // nin_shortcut (1x1, present iff C_in != C_out)
 
-    static VAEResBlock load(const WeightScope& w);
+    static VAEResBlock load(const WeightScope& w, int64_t cin, int64_t cout);
     Tensor forward(Ctx& ctx, const Tensor& x) const;  // [N, Cin, H, W] -> [N, Cout, H, W]
     // The same over row bands of about `band_bytes` (vae_banded.cpp): only x, the conv1 output and
     // the result live whole.
@@ -67,7 +67,7 @@ struct VAEMid {
     std::optional<VAEAttention> attn_1;  // mid.attn_1
     VAEResBlock block_2;                 // mid.block_2
 
-    static VAEMid load(const WeightScope& w, bool attention);
+    static VAEMid load(const WeightScope& w, int64_t channels, bool attention);
     Tensor forward(Ctx& ctx, const Tensor& x) const;
 };
 

@@ -104,4 +104,11 @@ std::optional<Shape> WeightScope::shape_of(const std::string& name) const {
     return store_->peek_shape(key(name));
 }
 
+Shape WeightScope::need_shape(const std::string& name, size_t ndim, const char* model) const {
+    auto s = shape_of(name);
+    if (!s) throw error("not an SD ", model, ": missing weight '", key(name), "'");
+    if (s->size() != ndim) throw error("weight '", key(name), "' has shape ", to_string(*s), ", expected ", ndim, " dims");
+    return *s;
+}
+
 }  // namespace sdpp

@@ -85,11 +85,11 @@ public:
     Tensor matrix(const std::string& name, const Shape& expected = {}) const {
         return store_->matrix(key(name), expected);
     }
-    std::optional<Tensor> maybe(const std::string& name, const Shape& expected = {}) const {
-        return has(name) ? std::optional<Tensor>(get(name, expected)) : std::nullopt;
-    }
     // Shape of a key without marking it used (for architecture detection).
     std::optional<Shape> shape_of(const std::string& name) const;
+    // shape_of for a key detection cannot do without: throws "not an SD <model>: missing weight
+    // '<key>'" when absent and names the key and its shape when it has not `ndim` dims.
+    Shape need_shape(const std::string& name, size_t ndim, const char* model) const;
     const WeightStore& store() const { return *store_; }
 
 private:

@@ -1,19 +1,19 @@
 // A1111's "Model hash" (modules/hashes.py sha256 + shorthash: the first 10 hex digits of the
 // checkpoint file's sha256), cached like A1111's cache.json "hashes" section: by absolute path,
-// keyed on size and mtime, in $XDG_CACHE_HOME/sdpp/hashes.json (~/.cache/sdpp without XDG).
+// keyed on size and mtime, in hashes.json under the cache root (core/cache_root.h).
 // For a diffusers folder the U-Net's weights file is hashed (model_files.h).
 // Hashing a 2 GB checkpoint takes seconds; the cache makes it once per file.
+#include "core/cache_root.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/image.h"
-#include "model/file_hash.h"
+#include "io/sha256.h"
 #include "pipeline/model_files.h"
 
 #include <sdpp/sdpp.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -24,16 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path cache_file() {
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    fs::path base;
-    if (xdg && *xdg) {
-        base = xdg;
-    } else if (const char* home = std::getenv("HOME"); home && *home) {
-        base = fs::path(home) / ".cache";
-    } else {
-        return {};
-    }
-    return base / "sdpp" / "hashes.json";
+    const std::string root = cache_root();
+    return root.empty() ? fs::path() : fs::path(root) / "hashes.json";
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// eps / v denoiser scalings, classifier-free guidance, LCM boundary condition (see denoiser.h).
+// eps / v denoiser scalings, classifier-free guidance (see denoiser.h).
 #include "sample/denoiser.h"
 
 #include "sample/latent_math.h"
@@ -27,29 +27,14 @@ Tensor denoised_from_output(ModelOutput kind, const Tensor& x, double sigma, con
     return lincomb({{s.c_skip, x}, {s.c_out, model_out}});
 }
 
-void lcm_scalings(double t, double timestep_scaling, double* c_skip, double* c_out) {
-    const double sigma_data = 0.5;
-    const double st = t * timestep_scaling;
-    *c_skip = sigma_data * sigma_data / (st * st + sigma_data * sigma_data);
-    *c_out = st / std::sqrt(st * st + sigma_data * sigma_data);
-}
-
 DenoiseFn make_denoiser(ModelFn model, const DiscreteSchedule& schedule, DenoiserConfig cfg) {
     SDPP_CHECK(model != nullptr, "make_denoiser: no model function");
-    SDPP_CHECK(!(cfg.lcm_boundary && cfg.output != ModelOutput::Eps), "make_denoiser: the LCM boundary condition is "
-               "implemented for eps-prediction models only");
     return [model = std::move(model), schedule, cfg](const Tensor& x, float sigma) -> Tensor {
         SDPP_CHECK(sigma > 0.0f && std::isfinite(sigma), "denoiser: sigma must be positive and finite, got ", sigma);
-        const bool integer_t = cfg.quantize_t || cfg.lcm_boundary;
-        const double t = integer_t ? double(schedule.sigma_to_t_quantized(sigma)) : schedule.sigma_to_t(sigma);
+        const double t = cfg.quantize_t ? double(schedule.sigma_to_t_quantized(sigma)) : schedule.sigma_to_t(sigma);
         const Scalings s = scalings_for(cfg.output, sigma);
-        const Tensor x_in = lincomb({{s.c_in, x}});
-        const Tensor out = model(x_in, float(t));
-        if (!cfg.lcm_boundary) return denoised_from_output(cfg.output, x, sigma, out);
-        double c_skip, c_out;
-        lcm_scalings(t, cfg.lcm_timestep_scaling, &c_skip, &c_out);
-        const Tensor x0 = denoised_from_output(ModelOutput::Eps, x, sigma, out);
-        return lincomb({{c_out, x0}, {c_skip, x_in}});
+        const Tensor out = model(lincomb({{s.c_in, x}}), float(t));
+        return denoised_from_output(cfg.output, x, sigma, out);
     };
 }
 

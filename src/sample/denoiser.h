@@ -6,8 +6,6 @@
 // 2022, table 1. The network sees x * c_in and the continuous timestep sigma_to_t(sigma).
 // Classifier-free guidance (Ho & Salimans 2022): out = uncond + s * (cond - uncond), with the
 // optional guidance rescale of Lin et al. 2023 §3.4 (diffusers rescale_noise_cfg).
-// LCM boundary condition (Luo et al. 2023, diffusers LCMScheduler
-// get_scalings_for_boundary_condition_discrete).
 // No model types here: the network is a callback.
 #pragma once
 #include "core/tensor.h"
@@ -40,18 +38,10 @@ Tensor denoised_from_output(ModelOutput kind, const Tensor& x, double sigma, con
 struct DenoiserConfig {
     ModelOutput output = ModelOutput::Eps;
     bool quantize_t = false;  // k-diffusion quantize=True: the nearest discrete timestep
-    // LCM: denoised = c_out(t) * x0 + c_skip(t) * x_in, with scaled t = t * timestep_scaling,
-    // sigma_data = 0.5 and t the nearest discrete timestep (as diffusers' LCMScheduler computes it
-    // on the scheduler's integer timestep and the VP sample x_in = x * c_in).
-    bool lcm_boundary = false;
-    double lcm_timestep_scaling = 10.0;
 };
 
 // k-diffusion CompVis(V)Denoiser over `model` with the model's discrete schedule.
 DenoiseFn make_denoiser(ModelFn model, const DiscreteSchedule& schedule, DenoiserConfig cfg = {});
-
-// LCM boundary-condition scalings at (integer) timestep t.
-void lcm_scalings(double t, double timestep_scaling, double* c_skip, double* c_out);
 
 // Classifier-free guidance.
 struct CondUncond {

@@ -34,14 +34,12 @@ struct ClipVocab {
 //   1. the model's diffusers tokenizer folder (<model_dir>/<subfolder>/vocab.json + merges.txt),
 //      when `model_path` is a diffusers folder;
 //   2. `vocab_flag` (the user's --vocab PATH), which must exist when given;
-//   3. sdpp's cache: $XDG_CACHE_HOME/sdpp/clip/ or ~/.cache/sdpp/clip/ (vocab.json + merges.txt,
+//   3. sdpp's cache (core/cache_root.h): <cache root>/clip/ (vocab.json + merges.txt,
 //      or bpe_simple_vocab_16e6.txt.gz);
 //   4. otherwise an sdpp::Error saying how to get one.
 // Returns a path ClipVocab::load accepts.
 std::string find_clip_vocab(const std::string& model_path, const std::string& vocab_flag,
                             const std::string& subfolder = "tokenizer");
-// The cache folder used by step 3 (without "/clip").
-std::string sdpp_cache_dir();
 
 class ClipTokenizer {
 public:

@@ -6,13 +6,13 @@
 // and finding a user's copy (find_clip_vocab). Nothing of the vocabulary is compiled in.
 #include "text/bpe.h"
 
+#include "core/cache_root.h"
 #include "core/error.h"
 #include "text/unicode.h"
 
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -193,12 +193,6 @@ std::shared_ptr<const ClipVocab> ClipVocab::load(const std::string& path) {
     return load_gz(path);  // .gz or a plain merges text file
 }
 
-std::string sdpp_cache_dir() {
-    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x == '/') return std::string(x) + "/sdpp";
-    if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/sdpp";
-    return "";
-}
-
 std::string find_clip_vocab(const std::string& model_path, const std::string& vocab_flag, const std::string& subfolder) {
     if (!model_path.empty() && is_dir(model_path)) {
         fs::path tok = fs::path(model_path) / subfolder;
@@ -208,7 +202,7 @@ std::string find_clip_vocab(const std::string& model_path, const std::string& vo
         if (!is_file(vocab_flag) && !is_dir(vocab_flag)) throw error("--vocab ", vocab_flag, ": no such file or folder");
         return vocab_flag;
     }
-    std::string cache = sdpp_cache_dir();
+    std::string cache = cache_root();
     if (!cache.empty()) {
         fs::path clip = fs::path(cache) / "clip";
         if (has_json_pair(clip)) return clip.string();

@@ -11,7 +11,7 @@
 #include "sample/rng_torch.h"
 #include "sample/samplers.h"
 #include "sample/schedule.h"
-#include "sample/schedule_diffusers.h"
+#include "common/schedule_diffusers.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 // know is a failed case.
 #include "parity/sample_fixtures.h"
 #include "sample/schedule.h"
-#include "sample/schedule_diffusers.h"
+#include "common/schedule_diffusers.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // like the real hub), byte ranges, and injected faults (dropped connections, corrupted bytes, a
 // server that ignores Range, 401 for private repos). Every request is logged for assertions.
 #pragma once
-#include "hub/sha256.h"
+#include "io/sha256.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -188,7 +188,7 @@ private:
                                     {"path", path}};
                 if (is_lfs(path)) {
                     e["size"] = content.size();
-                    e["lfs"] = {{"oid", hub::sha256_hex(content.data(), content.size())},
+                    e["lfs"] = {{"oid", sha256_hex(content.data(), content.size())},
                                 {"size", content.size()},
                                 {"pointerSize", 134}};
                 }

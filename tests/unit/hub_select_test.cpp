@@ -1,9 +1,8 @@
 // Hub client pieces that need no server: file selection for diffusers repos, the tree and Link
-// parsers, path/repo validation, cache layout, SHA-256 test vectors (FIPS 180-4 examples).
+// parsers, path/repo validation, cache layout.
 #include "hub/cache.h"
 #include "hub/hub_api.h"
 #include "hub/select.h"
-#include "hub/sha256.h"
 
 #include <gtest/gtest.h>
 
@@ -198,15 +197,4 @@ TEST(HubApi, ConfigFromEnv) {
     setenv("SDPP_HUB_ENDPOINT", "ftp://x", 1);
     EXPECT_THROW(hub_config_from_env(), Error);
     unsetenv("SDPP_HUB_ENDPOINT");
-}
-
-TEST(HubSha256, Vectors) {
-    EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    std::string two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    EXPECT_EQ(sha256_hex(two.data(), two.size()), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-    Sha256 h;  // incremental == one shot
-    h.update("a", 1);
-    h.update("bc", 2);
-    EXPECT_EQ(h.hex_digest(), sha256_hex("abc", 3));
 }

@@ -3,11 +3,11 @@
 // right family / inpainting / prediction, and the hints of the yaml and config.json files.
 // Also: VAE override, SGM variants (SD-Turbo-style, refiner-style), error cases, sha256.
 #include "common/ckpt_writer.h"
+#include "common/loaded_model_checks.h"
 #include "common/parity_support.h"
+#include "common/temp_dir.h"
 #include "io/safetensors.h"
-#include "model/convert.h"
 #include "model/detect.h"
-#include "model/file_hash.h"
 #include "model/key_map.h"
 #include "model/loader.h"
 
@@ -36,71 +36,10 @@ Family family_of_kind(const std::string& kind) {
     throw Error("manifest model kind '" + kind + "' unknown to this test");
 }
 
-// A scratch folder removed at the end of the test.
-struct TempDir {
-    fs::path dir;
-    TempDir() {
-        dir = fs::temp_directory_path() /
-              ("sdpp_loader_test_" + std::to_string(::getpid()) + "_" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~TempDir() { fs::remove_all(dir); }
-    std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using sdpp::testing::TempDir;
 
-// Every tensor of `a` equals the tensor of the same internal name in `b` (shape, dtype, values).
-void expect_same_store(const LoadedModel& a, const LoadedModel& b, const std::string& what) {
-    auto na = a.weights().names(), nb = b.weights().names();
-    std::vector<std::string> only_a, only_b;
-    std::set_difference(na.begin(), na.end(), nb.begin(), nb.end(), std::back_inserter(only_a));
-    std::set_difference(nb.begin(), nb.end(), na.begin(), na.end(), std::back_inserter(only_b));
-    // Schedule buffers exist only in single files.
-    std::erase_if(only_a, [](const std::string& n) { return n.starts_with(kExtraPrefix); });
-    std::erase_if(only_b, [](const std::string& n) { return n.starts_with(kExtraPrefix); });
-    EXPECT_TRUE(only_a.empty()) << what << ": " << only_a.size() << " keys only in the first, e.g. "
-                                << (only_a.empty() ? "" : only_a[0]);
-    EXPECT_TRUE(only_b.empty()) << what << ": " << only_b.size() << " keys only in the second, e.g. "
-                                << (only_b.empty() ? "" : only_b[0]);
-    int compared = 0, mismatched = 0;
-    for (const auto& n : na) {
-        if (!b.weights().contains(n)) continue;
-        Tensor x = a.weights().raw(n), y = b.weights().raw(n);
-        if (x.shape() != y.shape() || x.dtype() != y.dtype() || x.to_vector() != y.to_vector()) {
-            if (++mismatched <= 5)
-                ADD_FAILURE() << what << ": '" << n << "' differs: " << x.shape_str() << " " << dtype_name(x.dtype())
-                              << " (" << a.weights().origin(n) << ") vs " << y.shape_str() << " "
-                              << dtype_name(y.dtype()) << " (" << b.weights().origin(n) << ")";
-        }
-        ++compared;
-    }
-    EXPECT_EQ(mismatched, 0) << what;
-    EXPECT_GT(compared, 100) << what;
-}
-
-void expect_hints(const LoadedModel& m, const nlohmann::json& spec, const std::string& what) {
-    const auto& unet = spec["unet_config"];
-    const auto& widths = unet["block_out_channels"];
-    // diffusers: num_attention_heads, else attention_head_dim, is the head count (int or per level).
-    auto heads = unet["num_attention_heads"].is_null() ? unet["attention_head_dim"] : unet["num_attention_heads"];
-    for (size_t l = 0; l < widths.size(); ++l) {
-        int expect = heads.is_array() ? heads[l].get<int>() : heads.get<int>();
-        EXPECT_EQ(unet_heads(m.hints, int(l), widths[l].get<int64_t>()), expect) << what << " level " << l;
-    }
-    const Prediction pred = spec["prediction_type"] == "v_prediction" ? Prediction::V : Prediction::Eps;
-    EXPECT_EQ(m.prediction(), pred) << what;
-    ASSERT_TRUE(m.hints.vae_scaling_factor) << what;
-    EXPECT_FLOAT_EQ(*m.hints.vae_scaling_factor, spec["vae_config"]["scaling_factor"].get<float>()) << what;
-    for (auto& [key, te] : spec["text_encoders"].items()) {
-        const bool second = key == "te_g";
-        auto h = second ? m.hints.te2_heads : m.hints.te1_heads;
-        auto act = second ? m.hints.te2_activation : m.hints.te1_activation;
-        ASSERT_TRUE(h && act) << what << " " << key;
-        EXPECT_EQ(*h, te["heads"].get<int>()) << what << " " << key;
-        EXPECT_EQ(*act, te["quick_gelu"].get<bool>() ? "quick_gelu" : "gelu") << what << " " << key;
-    }
-}
+using sdpp::testing::expect_hints;
+using sdpp::testing::expect_same_store;
 
 TEST(ModelLoader, EveryFixtureModelLoadsIdenticallyFromBothLayouts) {
     int models = 0;
@@ -325,37 +264,6 @@ TEST(ModelLoader, SD2FileConvertedFromDiffusersLosesNoFurtherBlock) {
     expect_same_store(m, load_model(fixture_path("models/sd2-tiny-v/diffusers")), "trimmed sd2");
 }
 
-TEST(ModelLoader, ConvertRoundTripsEveryFixtureModel) {
-    TempDir tmp;
-    for (auto& [name, spec] : manifest()["models"].items()) {
-        SCOPED_TRACE(name);
-        LoadedModel single = load_model(fixture_path(spec["single_file"].get<std::string>()));
-        // diffusers folder -> original single file, same dtype
-        LoadedModel diff = load_model(fixture_path(spec["diffusers_folder"].get<std::string>()));
-        const std::string a = tmp.file(name + "-from-diffusers.safetensors");
-        convert_model(diff, a, {});
-        LoadedModel back = load_model(a);
-        EXPECT_EQ(back.layout, single.layout);
-        EXPECT_EQ(back.family, single.family);
-        EXPECT_TRUE(back.unknown_keys.empty());
-        expect_hints(back, spec, a);
-        expect_same_store(back, single, name + " diffusers->single");
-        // single file -> f32 single file (yaml copied beside it): identical values, f32 storage
-        ConvertOptions o;
-        o.dtype = DType::F32;
-        const std::string b = tmp.file(name + "-f32.safetensors");
-        convert_model(single, b, o);
-        EXPECT_TRUE(fs::exists(tmp.file(name + "-f32.yaml")));
-        LoadedModel wide = load_model(b);
-        EXPECT_EQ(wide.dtypes.at("model.diffusion_model.out.2.weight"), DType::F32);
-        expect_hints(wide, spec, b);
-        EXPECT_EQ(wide.weights().names(), single.weights().names());
-        for (auto& n : {std::string("model.diffusion_model.out.2.weight"), std::string("te1.text_model.final_layer_norm.weight")})
-            EXPECT_EQ(wide.weights().raw(n).to_vector(), single.weights().raw(n).to_vector()) << n;
-        EXPECT_THROW(convert_model(single, b, o), Error);  // no silent overwrite
-    }
-}
-
 std::string load_error(const std::string& path, const LoadOptions& o = {}) {
     try {
         load_model(path, o);
@@ -397,54 +305,11 @@ TEST(ModelLoader, UnusableInputsGetOneLineErrors) {
     expect_error(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), "no VAE weights", o);
 }
 
-TEST(ModelLoader, Sha256MatchesKnownVectorsAndManifest) {
-    EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    EXPECT_EQ(sha256_hex(two_blocks.data(), two_blocks.size()),
-              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+TEST(ModelLoader, FileSha256MatchesTheManifest) {
     const std::string rel = "models/sd1-tiny/sd1-tiny.safetensors";
     LoadedModel m = load_model(fixture_path(rel));
-    const std::string expect = manifest()["files"][rel]["sha256"].get<std::string>();
-    EXPECT_EQ(m.file_sha256(), expect);
-    EXPECT_EQ(m.model_hash(), expect.substr(0, 10));
-    EXPECT_FALSE(load_model(fixture_path("models/sd1-tiny/diffusers")).model_hash());
-}
-
-TEST(ModelLoader, SummaryReadsTheArchitecture) {
-    auto facts = [](const LoadedModel& m, const std::string& comp) {
-        std::map<std::string, std::string> out;
-        for (auto& c : summarize_components(m.weights(), m.hints, m.dtypes))
-            if (c.name == comp) {
-                for (auto& [k, v] : c.arch) out[k] = v;
-                out["#dtypes"] = std::to_string(c.dtypes.size()) + c.dtypes.begin()->first;
-            }
-        return out;
-    };
-    LoadedModel sd1 = load_model(fixture_path("models/sd1-tiny/diffusers"));
-    auto u = facts(sd1, "unet");
-    EXPECT_EQ(u["channel_mult"], "1,1,2,2");
-    EXPECT_EQ(u["num_res_blocks"], "2,2,2,2");
-    EXPECT_EQ(u["transformer_depth"], "1,1,1,0");
-    EXPECT_EQ(u["heads"], "8,8,8,-");
-    EXPECT_EQ(u["context_dim"], "16");
-    EXPECT_EQ(u["proj_in/out"], "conv 1x1");
-    EXPECT_EQ(u["#dtypes"], "1f16");
-    LoadedModel xl = load_model(fixture_path("models/sdxl-tiny/sdxl-tiny.safetensors"));
-    u = facts(xl, "unet");
-    EXPECT_EQ(u["transformer_depth"], "0,1,2");
-    EXPECT_EQ(u["transformer_depth_middle"], "2");
-    EXPECT_EQ(u["heads"], "-,2,4");
-    EXPECT_EQ(u["adm_in_channels"], "128");
-    EXPECT_EQ(u["proj_in/out"], "linear");
-    auto v = facts(xl, "vae");
-    EXPECT_EQ(v["ch_mult"], "1,1,2,2");
-    EXPECT_EQ(v["z_channels"], "4");
-    auto t2 = facts(xl, "te2");
-    EXPECT_EQ(t2["num_hidden_layers"], "12");
-    EXPECT_EQ(t2["hidden_size"], "32");
-    EXPECT_EQ(t2["projection_dim"], "32");
-    EXPECT_EQ(t2["num_attention_heads"], "2");
+    EXPECT_EQ(m.file_sha256(), manifest()["files"][rel]["sha256"].get<std::string>());
+    EXPECT_FALSE(load_model(fixture_path("models/sd1-tiny/diffusers")).file_sha256());  // a folder has no one file
 }
 
 TEST(WeightStore, MatricesKeepTheFileDtypeWithTheirOwnOwner) {

@@ -1,4 +1,5 @@
 // Denoiser scalings, classifier-free guidance, img2img truncation, inpaint blending, RNG semantics.
+#include "common/schedule_diffusers.h"
 #include "sample/denoiser.h"
 #include "sample/img2img.h"
 #include "sample/noise.h"

@@ -1,7 +1,7 @@
 // Properties of the sigma schedules and their names (no fixtures needed).
 #include "core/error.h"
 #include "sample/schedule.h"
-#include "sample/schedule_diffusers.h"
+#include "common/schedule_diffusers.h"
 
 #include <gtest/gtest.h>
 

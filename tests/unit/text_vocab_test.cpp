@@ -1,6 +1,7 @@
 // Vocabulary loading and lookup: both file forms, clear one-line errors for missing or corrupt
 // files, and the user lookup order (model tokenizer folder, --vocab, cache, error).
 #include "common/parity_support.h"
+#include "core/cache_root.h"
 #include "text/bpe.h"
 
 #include <gtest/gtest.h>
@@ -118,7 +119,7 @@ TEST(TextVocab, LookupOrderModelFolderThenFlagThenCacheThenError) {
     write(model / "tokenizer" / "merges.txt", "#version: 0.2\n");
     fs::path cache = t.path / "cache";
     ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
-    EXPECT_EQ(sdpp_cache_dir(), (cache / "sdpp").string());
+    EXPECT_EQ(cache_root(), (cache / "sdpp").string());
 
     // 1. the model's own tokenizer folder wins, even over --vocab
     EXPECT_EQ(find_clip_vocab(model.string(), clip), (model / "tokenizer").string());

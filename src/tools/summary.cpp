@@ -1,7 +1,9 @@
-// Per-component summary of a loaded checkpoint for `sdpp inspect` (declared in detect.h): tensor
+// Per-component summary of a loaded checkpoint for `sdpp inspect` (see summary.h): tensor
 // and parameter counts, dtypes, and the architecture read from shapes (the names follow the LDM
 // yaml / CLIPTextConfig fields: model_channels, channel_mult, num_res_blocks, transformer_depth,
 // context_dim, ch, z_channels, hidden_size, ...). Reads shapes only, so nothing is marked used.
+#include "tools/summary.h"
+
 #include "model/detect.h"
 #include "model/key_map.h"
 

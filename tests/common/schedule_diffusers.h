@@ -7,6 +7,8 @@
 //    LCMScheduler with the timestep spacings "leading", "trailing" and "linspace"
 //    (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", table 2).
 // Timesteps and sigmas are returned in the order the scheduler visits them.
+// Test code: the parity tests replay diffusers' schedulers; the engine's schedules are A1111's and
+// k-diffusion's (src/sample/schedule.h).
 #pragma once
 #include <cstdint>
 #include <string_view>
@@ -51,6 +53,9 @@ DiffusersTimesteps dpm_multistep_timesteps(int n, const DiffusersScheduleConfig&
 // LCMScheduler.set_timesteps (spacing ignored, as diffusers does): n of the original_steps
 // distillation timesteps k-1, 2k-1, ... (k = T / original_steps), evenly picked from the top.
 std::vector<int64_t> lcm_timesteps(int n, const DiffusersScheduleConfig& cfg, int original_steps = 50);
+// LCMScheduler.get_scalings_for_boundary_condition_discrete at (integer) timestep t: the denoised
+// estimate is c_out * x0 + c_skip * x_in, with scaled t = t * timestep_scaling and sigma_data = 0.5.
+void lcm_scalings(double t, double timestep_scaling, double* c_skip, double* c_out);
 
 // numpy helpers with numpy's exact semantics (exposed for tests).
 double np_round_half_even(double x);

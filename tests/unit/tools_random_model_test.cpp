@@ -3,10 +3,11 @@
 // the tiny presets the tiny fixture models' single files); written files load back as the same
 // family; the weights follow the init rules; output is deterministic per seed.
 #include "common/parity_support.h"
+#include "common/temp_dir.h"
 #include "io/safetensors.h"
-#include "model/file_hash.h"
+#include "io/sha256.h"
 #include "model/loader.h"
-#include "model/random_model.h"
+#include "tools/random_model.h"
 
 #include <gtest/gtest.h>
 
@@ -113,12 +114,7 @@ TEST(RandomModel, ScheduleBuffersMatchTheLDMValues) {
     }
 }
 
-struct TempDir {
-    fs::path dir = fs::temp_directory_path() / ("sdpp_random_test_" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(dir); }
-    ~TempDir() { fs::remove_all(dir); }
-    std::string file(const std::string& n) const { return (dir / n).string(); }
-};
+using sdpp::testing::TempDir;
 
 TEST(RandomModel, TinyFilesLoadBackAsTheirFamily) {
     TempDir tmp;

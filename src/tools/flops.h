@@ -3,8 +3,9 @@
 // Counted: convolutions (2 * N * Ho * Wo * Cout * Cin * kh * kw), linears (2 * rows * in * out),
 // attention's two products (Q K^T and P V: 2 * B * Sq * Sk * inner each). Not counted: biases,
 // norms, activations, softmax, adds, resampling (memory-bound, a few percent of the time at most).
-// Structure as ldm openaimodel.UNetModel / ldm model.Decoder (the same walk as unet.cpp / vae.cpp):
-// transformer inner width = the block's channels, GEGLU feed-forward 4x wide, context length given.
+// Structure as ldm openaimodel.UNetModel / ldm model.Decoder (the U-Net's blocks from
+// model/unet_plan.h, the list the loader binds): transformer inner width = the block's channels,
+// GEGLU feed-forward 4x wide, context length given.
 #pragma once
 #include "model/unet.h"
 #include "model/vae.h"

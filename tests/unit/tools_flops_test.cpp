@@ -2,7 +2,7 @@
 // A tiny U-Net and a tiny VAE counted by hand (every product written out below), batch linearity,
 // odd latent sizes, and the full-size SD 1.5 figures issue 8 quotes (0.80 TFLOP per U-Net image at a
 // 64x64 latent, 2.5 TFLOP for the 512x512 decode).
-#include "model/flops.h"
+#include "tools/flops.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // diffusers v0.30.3 set_timesteps() of the SD schedulers (see schedule_diffusers.h).
-#include "sample/schedule_diffusers.h"
+#include "common/schedule_diffusers.h"
 
 #include "core/error.h"
 #include "sample/float_exact.h"
@@ -276,6 +276,13 @@ std::vector<int64_t> lcm_timesteps(int n, const DiffusersScheduleConfig& cfg, in
     const double step = double(origin.size()) / double(n);
     for (int i = 0; i < n; ++i) out.push_back(origin[size_t(std::floor(double(i) * step))]);
     return out;
+}
+
+void lcm_scalings(double t, double timestep_scaling, double* c_skip, double* c_out) {
+    const double sigma_data = 0.5;
+    const double st = t * timestep_scaling;
+    *c_skip = sigma_data * sigma_data / (st * st + sigma_data * sigma_data);
+    *c_out = st / std::sqrt(st * st + sigma_data * sigma_data);
 }
 
 }  // namespace sdpp

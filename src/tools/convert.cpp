@@ -1,6 +1,6 @@
 // Single-file export in the original layout (see convert.h). The open_clip names are those of
 // open_clip's TextTransformer (v2.24.0); the HF names those of transformers' CLIPTextModel.
-#include "model/convert.h"
+#include "tools/convert.h"
 
 #include "core/error.h"
 #include "io/safetensors.h"

@@ -1,5 +1,5 @@
 // SHA-256 via OpenSSL libcrypto (EVP_sha256); see sha256.h.
-#include "hub/sha256.h"
+#include "io/sha256.h"
 
 #include "core/error.h"
 
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <vector>
 
-namespace sdpp::hub {
+namespace sdpp {
 
 struct Sha256::Impl {
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
@@ -75,4 +75,4 @@ std::string sha256_file(const std::string& path, long long limit) {
     return h.hex_digest();
 }
 
-}  // namespace sdpp::hub
+}  // namespace sdpp

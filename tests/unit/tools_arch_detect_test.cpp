@@ -3,7 +3,7 @@
 // published configs (diffusers unet/config.json and vae/config.json of the real releases). Detection
 // reads shapes only, so the tensors here are shape-only views of one shared dummy byte.
 #include "model/model_info.h"
-#include "model/random_model.h"
+#include "tools/random_model.h"
 #include "model/unet.h"
 #include "model/vae.h"
 

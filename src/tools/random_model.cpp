@@ -1,13 +1,14 @@
-// Random-weight checkpoints from architecture definitions (see random_model.h). The module walks
-// mirror ldm/modules/diffusionmodules/openaimodel.py UNetModel.__init__ (input_block_chans,
-// ResBlock skip_connection when channels change, SpatialTransformer proj_in/out, GEGLU inner dim
-// 4*C projected to 8*C), ldm/modules/diffusionmodules/model.py Encoder/Decoder, transformers'
+// Random-weight checkpoints from architecture definitions (see random_model.h). The U-Net follows
+// the loader's block plan (model/unet_plan.h: openaimodel.py UNetModel.__init__), each block as
+// ResBlock (skip_connection when channels change), SpatialTransformer (proj_in/out, GEGLU inner dim
+// 4*C projected to 8*C); ldm/modules/diffusionmodules/model.py Encoder/Decoder, transformers'
 // CLIPTextModel and open_clip's TextTransformer, and the published configs of SD 1.5
 // (v1-inference.yaml), SD 2.1 (v2-inference-v.yaml) and SDXL base (sd_xl_base.yaml).
-#include "model/random_model.h"
+#include "tools/random_model.h"
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "model/unet_plan.h"
 
 #include <nlohmann/json.hpp>
 
@@ -85,58 +86,55 @@ void spatial_transformer(const Emitter& e, int64_t c, int depth, int64_t ctx, bo
     proj("proj_out");
 }
 
-void unet(const Emitter& e, const UNetArch& a) {
-    const int64_t mc = a.model_channels, emb = 4 * mc;
+// The yaml hyper-parameters as the UNetConfig the loader would detect (heads do not shape weights).
+UNetConfig unet_config(const UNetArch& a) {
     const int levels = int(a.channel_mult.size());
     SDPP_CHECK(int(a.transformer_depth.size()) == levels, "UNetArch: transformer_depth needs one entry per level");
+    UNetConfig c;
+    c.in_channels = a.in_channels;
+    c.out_channels = a.out_channels;
+    c.model_channels = a.model_channels;
+    for (int m : a.channel_mult) c.level_channels.push_back(int64_t(a.model_channels) * m);
+    c.num_res_blocks.assign(size_t(levels), a.num_res_blocks);
+    c.transformer_depth = a.transformer_depth;
+    c.transformer_depth_middle = a.transformer_depth_middle;
+    c.context_dim = a.context_dim;
+    c.linear_projection = a.linear_proj;
+    c.time_embed_dim = 4 * int64_t(a.model_channels);
+    c.adm_in_channels = a.adm_in_channels;
+    return c;
+}
+
+// One input/middle/output block of the plan: ResBlock, SpatialTransformer, Downsample/Upsample.
+void unet_block(const Emitter& b, const UNetBlockPlan& p, const UNetConfig& c) {
+    if (p.down) {
+        b.sub(0).conv("op", p.in_channels, p.out_channels, 3);
+        return;
+    }
+    res_block(b.sub(0), p.in_channels, p.out_channels, c.time_embed_dim);
+    if (p.transformer_depth > 0)
+        spatial_transformer(b.sub(1), p.out_channels, p.transformer_depth, c.context_dim, c.linear_projection);
+    if (p.up) b.sub(p.tail_index()).conv("conv", p.out_channels, p.out_channels, 3);
+}
+
+void unet(const Emitter& e, const UNetArch& a) {
+    const UNetConfig c = unet_config(a);
+    const UNetPlan plan = plan_unet(c);
+    const int64_t mc = c.model_channels, emb = c.time_embed_dim;
     e.linear("time_embed.0", mc, emb);
     e.linear("time_embed.2", emb, emb);
-    if (a.adm_in_channels > 0) {
-        e.linear("label_emb.0.0", a.adm_in_channels, emb);
+    if (c.adm_in_channels > 0) {
+        e.linear("label_emb.0.0", c.adm_in_channels, emb);
         e.linear("label_emb.0.2", emb, emb);
     }
-    Emitter in = e.sub("input_blocks"), out = e.sub("output_blocks");
-    in.sub(0).conv("0", a.in_channels, mc, 3);
-    std::vector<int64_t> skip_ch{mc};
-    int64_t ch = mc;
-    int idx = 1;
-    for (int l = 0; l < levels; ++l) {
-        for (int r = 0; r < a.num_res_blocks; ++r, ++idx) {
-            const int64_t cout = mc * a.channel_mult[size_t(l)];
-            res_block(in.sub(idx).sub(0), ch, cout, emb);
-            ch = cout;
-            if (a.transformer_depth[size_t(l)] > 0)
-                spatial_transformer(in.sub(idx).sub(1), ch, a.transformer_depth[size_t(l)], a.context_dim, a.linear_proj);
-            skip_ch.push_back(ch);
-        }
-        if (l != levels - 1) {
-            in.sub(idx).sub(0).conv("op", ch, ch, 3);
-            skip_ch.push_back(ch);
-            ++idx;
-        }
-    }
-    Emitter mid = e.sub("middle_block");
-    res_block(mid.sub(0), ch, ch, emb);
-    spatial_transformer(mid.sub(1), ch, a.transformer_depth_middle, a.context_dim, a.linear_proj);
-    res_block(mid.sub(2), ch, ch, emb);
-    idx = 0;
-    for (int l = levels - 1; l >= 0; --l) {
-        for (int r = 0; r <= a.num_res_blocks; ++r, ++idx) {
-            const int64_t cout = mc * a.channel_mult[size_t(l)];
-            const int64_t skip = skip_ch.back();
-            skip_ch.pop_back();
-            res_block(out.sub(idx).sub(0), ch + skip, cout, emb);
-            ch = cout;
-            int pos = 1;
-            if (a.transformer_depth[size_t(l)] > 0) {
-                spatial_transformer(out.sub(idx).sub(1), ch, a.transformer_depth[size_t(l)], a.context_dim, a.linear_proj);
-                pos = 2;
-            }
-            if (l != 0 && r == a.num_res_blocks) out.sub(idx).sub(pos).conv("conv", ch, ch, 3);
-        }
-    }
-    e.norm("out.0", ch);
-    e.conv("out.2", ch, a.out_channels, 3);
+    e.sub("input_blocks").sub(0).conv("0", c.in_channels, mc, 3);
+    for (const UNetBlockPlan& p : plan.input_blocks) unet_block(e.sub(p.key), p, c);
+    const UNetBlockPlan& m = plan.middle;
+    unet_block(e.sub(m.key), m, c);
+    res_block(e.sub(m.key).sub(m.tail_index()), m.out_channels, m.out_channels, emb);  // the second ResBlock
+    for (const UNetBlockPlan& p : plan.output_blocks) unet_block(e.sub(p.key), p, c);
+    e.norm("out.0", mc);
+    e.conv("out.2", mc, c.out_channels, 3);
 }
 
 // model.py ResnetBlock (no time embedding in the autoencoder).

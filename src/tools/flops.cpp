@@ -1,8 +1,10 @@
-// Analytic FLOP counts (see flops.h). Walks the U-Net and the VAE decoder in the order unet.cpp and
-// vae.cpp run them (ldm openaimodel.UNetModel, ldm model.Decoder), tracking channels and sizes.
-#include "model/flops.h"
+// Analytic FLOP counts (see flops.h). Walks the U-Net's block plan (model/unet_plan.h, ldm
+// openaimodel.UNetModel) and the VAE decoder in the order vae.cpp runs it (ldm model.Decoder),
+// tracking channels and sizes.
+#include "tools/flops.h"
 
 #include "core/error.h"
+#include "model/unet_plan.h"
 
 #include <vector>
 
@@ -67,10 +69,7 @@ int64_t half_up(int64_t s) { return (s + 1) / 2; }  // conv 3x3, stride 2, paddi
 }  // namespace
 
 FlopCount unet_flops(const UNetConfig& cfg, int64_t batch, int64_t latent_h, int64_t latent_w, int64_t context_len) {
-    const int levels = cfg.levels();
-    SDPP_CHECK(levels > 0 && cfg.num_res_blocks.size() == size_t(levels) && cfg.transformer_depth.size() == size_t(levels),
-               "[flops] U-Net config has ", levels, " levels but ", cfg.num_res_blocks.size(), " res-block counts and ",
-               cfg.transformer_depth.size(), " transformer depths");
+    const UNetPlan plan = plan_unet(cfg);
     SDPP_CHECK(batch > 0 && latent_h > 0 && latent_w > 0 && context_len >= 0, "[flops] bad size: batch ", batch,
                ", latent ", latent_h, "x", latent_w, ", context ", context_len);
     Counter k;
@@ -82,51 +81,30 @@ FlopCount unet_flops(const UNetConfig& cfg, int64_t batch, int64_t latent_h, int
         k.linear(batch, cfg.adm_in_channels, e);  // label_emb.0.0
         k.linear(batch, e, e);                    // label_emb.0.2
     }
-
-    struct Skip { int64_t c, h, w; };
-    std::vector<Skip> skips;
-    int64_t h = latent_h, w = latent_w, ch = cfg.model_channels;
-    k.conv(h, w, cfg.in_channels, ch, 3);  // conv_in
-    skips.push_back({ch, h, w});
-    for (int l = 0; l < levels; ++l) {
-        const int64_t c = cfg.level_channels[size_t(l)];
-        for (int j = 0; j < cfg.num_res_blocks[size_t(l)]; ++j) {
-            k.unet_res(h, w, ch, c, e);
-            ch = c;
-            if (cfg.transformer_depth[size_t(l)] > 0)
-                k.transformer(h, w, c, cfg.transformer_depth[size_t(l)], cfg.context_dim, context_len);
-            skips.push_back({ch, h, w});
-        }
-        if (l + 1 < levels) {
-            h = half_up(h);
-            w = half_up(w);
-            k.conv(h, w, ch, ch, 3);  // Downsample op (stride 2)
-            skips.push_back({ch, h, w});
-        }
+    // Map size per level: each Downsample halves rounding up; each Upsample crops 2x back to the
+    // skip's size, which is the size of the level it returns to.
+    std::vector<int64_t> hs{latent_h}, ws{latent_w};
+    for (int l = 1; l < cfg.levels(); ++l) {
+        hs.push_back(half_up(hs.back()));
+        ws.push_back(half_up(ws.back()));
     }
-    k.unet_res(h, w, ch, ch, e);
-    if (cfg.transformer_depth_middle > 0) k.transformer(h, w, ch, cfg.transformer_depth_middle, cfg.context_dim, context_len);
-    k.unet_res(h, w, ch, ch, e);
-
-    for (int l = levels - 1; l >= 0; --l) {
-        const int64_t c = cfg.level_channels[size_t(l)];
-        for (int j = 0; j <= cfg.num_res_blocks[size_t(l)]; ++j) {
-            SDPP_CHECK(!skips.empty(), "[flops] skip stack underflow");
-            const Skip s = skips.back();
-            skips.pop_back();
-            k.unet_res(h, w, ch + s.c, c, e);
-            ch = c;
-            if (cfg.transformer_depth[size_t(l)] > 0)
-                k.transformer(h, w, c, cfg.transformer_depth[size_t(l)], cfg.context_dim, context_len);
-            if (l > 0 && j == cfg.num_res_blocks[size_t(l)]) {
-                // Upsample: nearest 2x cropped to the next skip's size, then conv 3x3 at that size.
-                h = skips.empty() ? 2 * h : skips.back().h;
-                w = skips.empty() ? 2 * w : skips.back().w;
-                k.conv(h, w, ch, ch, 3);
-            }
+    auto block = [&](const UNetBlockPlan& p) {
+        const int64_t h = hs[size_t(p.level)], w = ws[size_t(p.level)];
+        if (p.down) {
+            k.conv(hs[size_t(p.level) + 1], ws[size_t(p.level) + 1], p.in_channels, p.out_channels, 3);  // stride 2
+            return;
         }
-    }
-    k.conv(h, w, ch, cfg.out_channels, 3);  // out.2
+        k.unet_res(h, w, p.in_channels, p.out_channels, e);
+        if (p.transformer_depth > 0) k.transformer(h, w, p.out_channels, p.transformer_depth, cfg.context_dim, context_len);
+        if (p.up) k.conv(hs[size_t(p.level) - 1], ws[size_t(p.level) - 1], p.out_channels, p.out_channels, 3);
+    };
+    k.conv(latent_h, latent_w, cfg.in_channels, cfg.model_channels, 3);  // conv_in
+    for (const UNetBlockPlan& p : plan.input_blocks) block(p);
+    const UNetBlockPlan& m = plan.middle;
+    block(m);
+    k.unet_res(hs.back(), ws.back(), m.out_channels, m.out_channels, e);  // middle_block's second ResBlock
+    for (const UNetBlockPlan& p : plan.output_blocks) block(p);
+    k.conv(latent_h, latent_w, cfg.model_channels, cfg.out_channels, 3);  // out.2
     return k.f;
 }
 

@@ -1,11 +1,12 @@
-// SHA-256 (FIPS 180-4) over OpenSSL's libcrypto EVP interface: the hub publishes each LFS file's
-// sha256 (the Git LFS pointer "oid"), and downloads are checked against it.
+// SHA-256 (FIPS 180-4) over OpenSSL's libcrypto EVP interface, the one hash sdpp uses: the hub
+// checks downloads against each LFS file's sha256 (the Git LFS pointer "oid"), and A1111's "Model
+// hash" is the first 10 hex digits of the checkpoint file's sha256.
 #pragma once
 #include <cstddef>
 #include <memory>
 #include <string>
 
-namespace sdpp::hub {
+namespace sdpp {
 
 class Sha256 {
 public:
@@ -29,4 +30,4 @@ std::string sha256_file(const std::string& path, long long limit = -1);
 // Feeds the first `n` bytes of `path` into `h` (used to continue a hash over a resumed .part).
 void sha256_update_from_file(Sha256& h, const std::string& path, long long n);
 
-}  // namespace sdpp::hub
+}  // namespace sdpp
