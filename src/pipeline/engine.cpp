@@ -104,7 +104,8 @@ Latent to_latent(const Tensor& t) {
 
 }  // namespace
 
-struct Engine::Impl {
+// Hidden: a nested class of the exported Engine would be exported with it.
+struct SDPP_LOCAL Engine::Impl {
     ModelOptions opts;
     LoadedModel model;
     ModelDescription desc;
