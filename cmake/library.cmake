@@ -25,7 +25,9 @@ endforeach()
 add_library(sdpp_shared SHARED $<TARGET_OBJECTS:sdpp_core> $<TARGET_OBJECTS:sdpp_io>
                                $<TARGET_OBJECTS:sdpp_pipeline>)
 target_link_libraries(sdpp_shared PRIVATE sdpp_all)
-target_link_options(sdpp_shared PRIVATE -Wl,--no-undefined)
+if(NOT SDPP_SANITIZE)  # sanitizer runtimes leave their symbols for the executable to provide
+  target_link_options(sdpp_shared PRIVATE -Wl,--no-undefined)
+endif()
 target_include_directories(sdpp_shared INTERFACE
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
