@@ -3,13 +3,15 @@
 #include "backend/backend.h"
 #include "core/threads.h"
 
+#include <sdpp/version.h>
+
 #include <cstdio>
 
 namespace sdpp::cli {
 namespace {
 CommandRun setup(CLI::App&) {
     return [] {
-        std::printf("sdpp 0.1.0\nthreads: %d\nbackend: %s\n", num_threads(), cpu_backend().describe().c_str());
+        std::printf("sdpp " SDPP_VERSION_STRING "\nthreads: %d\nbackend: %s\n", num_threads(), cpu_backend().describe().c_str());
         return kExitOk;
     };
 }

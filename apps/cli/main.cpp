@@ -3,6 +3,8 @@
 #include "cli/command.h"
 #include "core/error.h"
 
+#include <sdpp/version.h>
+
 #include <cstdio>
 #include <map>
 #include <new>
@@ -48,7 +50,8 @@ int main(int argc, char** argv) {
             return kExitUsage;
         }
     }
-    app.set_version_flag("--version", "sdpp 0.1.0");
+    app.set_version_flag("--version", "sdpp " SDPP_VERSION_STRING);
+
     std::map<CLI::App*, CommandRun> runs;
     for (const Command& c : commands()) {
         CLI::App* sub = app.add_subcommand(c.name, c.help);

@@ -1,6 +1,8 @@
 // sdpp public API: the 8-bit image type requests and results carry (shared with src/io/image.h).
 // Self-contained: includes nothing from src/.
 #pragma once
+#include <sdpp/export.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,7 +11,7 @@
 namespace sdpp {
 
 // Interleaved 8-bit pixels, row-major [height, width, channels]; channels is 3 (RGB) or 1 (gray).
-struct Image {
+struct SDPP_API Image {
     int width = 0;
     int height = 0;
     int channels = 3;
@@ -27,7 +29,7 @@ enum class ResizeMode {
     CropAndResize,  // "Crop and resize": scale to cover the target, crop the centre
     ResizeAndFill,  // "Resize and fill": scale to fit inside, fill the borders by stretching the edges
 };
-const char* resize_mode_name(ResizeMode m);           // "just resize", "crop and resize", "resize and fill"
-ResizeMode parse_resize_mode(const std::string& s);   // those names, or "just" / "crop" / "fill"
+SDPP_API const char* resize_mode_name(ResizeMode m);         // "just resize", "crop and resize", "resize and fill"
+SDPP_API ResizeMode parse_resize_mode(const std::string& s);  // those names, or "just" / "crop" / "fill"
 
 }  // namespace sdpp

@@ -14,6 +14,9 @@
 #ifndef SDPP_H
 #define SDPP_H
 
+#include <sdpp/export.h>
+#include <sdpp/version.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +67,14 @@ typedef struct {
     int outpaint[4];               /* left, top, right, bottom pixels */
     int decode;                    /* 0: latents only */
     int preview_every;             /* > 0: progress carries x every N steps */
+    /* SDXL size conditioning; {0, 0} = the default (original = target = image size, crop 0, 0) */
+    int original_size[2];          /* width, height */
+    int target_size[2];            /* width, height */
+    int crop_coords[2];            /* top, left */
+    /* img2img from float pixels [1, 3, height, width] in [-1, 1] (exact: no 8-bit rounding), used
+       instead of init_image; they must have the target size (no resize, outpaint or only-masked) */
+    const float* init_pixels;
+    int init_pixels_width, init_pixels_height;
 } sdpp_request;
 
 typedef struct {
@@ -77,30 +88,37 @@ typedef struct {
 /* Return 0 to cancel (sdpp_generate then returns what is finished, with cancelled set). */
 typedef int (*sdpp_progress_fn)(const sdpp_progress* progress, void* user);
 
-void sdpp_model_options_init(sdpp_model_options* options);
-void sdpp_request_init(sdpp_request* request);
+SDPP_API void sdpp_model_options_init(sdpp_model_options* options);
+SDPP_API void sdpp_request_init(sdpp_request* request);
 
-sdpp_engine* sdpp_engine_new(const sdpp_model_options* options);
-void sdpp_engine_free(sdpp_engine* engine);
+SDPP_API sdpp_engine* sdpp_engine_new(const sdpp_model_options* options);
+SDPP_API void sdpp_engine_free(sdpp_engine* engine);
 /* The loaded model: family ("sd1", "sd2", "sdxl"), prediction ("eps", "v"), file stem. */
-const char* sdpp_engine_family(const sdpp_engine* engine);
-const char* sdpp_engine_prediction(const sdpp_engine* engine);
-const char* sdpp_engine_name(const sdpp_engine* engine);
+SDPP_API const char* sdpp_engine_family(const sdpp_engine* engine);
+SDPP_API const char* sdpp_engine_prediction(const sdpp_engine* engine);
+SDPP_API const char* sdpp_engine_name(const sdpp_engine* engine);
 
-sdpp_result* sdpp_generate(sdpp_engine* engine, const sdpp_request* request, sdpp_progress_fn progress, void* user);
-int sdpp_result_count(const sdpp_result* result);
-sdpp_image sdpp_result_image(const sdpp_result* result, int index);
-int64_t sdpp_result_seed(const sdpp_result* result, int index);
-const char* sdpp_result_parameters(const sdpp_result* result, int index);  /* A1111 "parameters" text */
-int sdpp_result_cancelled(const sdpp_result* result);
+SDPP_API sdpp_result* sdpp_generate(sdpp_engine* engine, const sdpp_request* request, sdpp_progress_fn progress, void* user);
+SDPP_API int sdpp_result_count(const sdpp_result* result);
+SDPP_API sdpp_image sdpp_result_image(const sdpp_result* result, int index);
+SDPP_API int64_t sdpp_result_seed(const sdpp_result* result, int index);
+SDPP_API const char* sdpp_result_parameters(const sdpp_result* result, int index);  /* A1111 "parameters" text */
+SDPP_API int sdpp_result_cancelled(const sdpp_result* result);
 /* Final latents [N, C, h, w]; shape receives the 4 sizes. */
-const float* sdpp_result_latents(const sdpp_result* result, int64_t shape[4]);
+SDPP_API const float* sdpp_result_latents(const sdpp_result* result, int64_t shape[4]);
 /* PNG with the parameters chunk; never replaces a file unless overwrite. 0 = ok. */
-int sdpp_save_png(const char* path, const sdpp_result* result, int index, int overwrite);
-void sdpp_result_free(sdpp_result* result);
+SDPP_API int sdpp_save_png(const char* path, const sdpp_result* result, int index, int overwrite);
+SDPP_API void sdpp_result_free(sdpp_result* result);
 
-const char* sdpp_last_error(void);
-const char* sdpp_version(void);
+SDPP_API const char* sdpp_last_error(void);
+SDPP_API const char* sdpp_version(void); /* the library's SDPP_VERSION_STRING */
+
+/* Log lines (level: 1 error, 2 warning, 3 info, 4 debug; no trailing newline) go to `fn` instead of
+   stderr; NULL restores stderr. Process-wide; called on the logging thread, one call at a time. */
+typedef void (*sdpp_log_fn)(int level, const char* message, void* user);
+SDPP_API void sdpp_set_log_callback(sdpp_log_fn fn, void* user);
+/* 0 = errors only, 1 = normal, 2 = debug detail */
+SDPP_API void sdpp_set_verbosity(int level);
 
 #ifdef __cplusplus
 }

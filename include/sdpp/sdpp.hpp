@@ -10,10 +10,15 @@
 //     });
 //     sdpp::save_png("out.png", res.images[0]);  // with the A1111 "parameters" text chunk
 //
-// Errors throw sdpp::Error (a std::runtime_error) with a one-line message. The `sdpp` command and
-// the server use only this header. Self-contained: includes nothing from src/.
+// Errors throw sdpp::Error (include/sdpp/error.hpp, a std::runtime_error) with a one-line message.
+// Self-contained: includes nothing from src/. Link libsdpp (CMake: find_package(sdpp) and
+// sdpp::sdpp; pkg-config: sdpp); what it exports is marked SDPP_API.
 #pragma once
+#include <sdpp/error.hpp>
+#include <sdpp/export.h>
 #include <sdpp/image.hpp>
+#include <sdpp/log.hpp>
+#include <sdpp/version.h>
 
 #include <array>
 #include <cstdint>
@@ -172,7 +177,7 @@ struct EngineMemory {
 // One request at a time per Engine (generate() is not reentrant); separate Engines are independent:
 // each has its own backend (prepared weights and their budget) and tensor allocator, so two can
 // run at the same time on two threads.
-class Engine {
+class SDPP_API Engine {
 public:
     // Loads the model (weights memory-mapped; heavy parts bound on first use). Throws sdpp::Error.
     explicit Engine(const ModelOptions& options);
@@ -190,19 +195,18 @@ public:
     // Seconds spent in the constructor (for --verbose).
     double load_seconds() const;
 
-    struct Impl;
-
 private:
+    struct Impl;  // defined in the library only
     std::unique_ptr<Impl> impl_;
 };
 
 // ---- helpers that need no model (the CLI validates with them before loading) ---------------
 // A random seed as A1111 draws one: uniform in [0, 4294967294).
-int64_t random_seed();
+SDPP_API int64_t random_seed();
 
 // Checks what can be checked without a model: sizes multiple of 8, steps, strength, CFG, sampler
 // and scheduler names, the mask's size against the init image's. Throws a one-line sdpp::Error.
-void validate_request(const GenerateRequest& request);
+SDPP_API void validate_request(const GenerateRequest& request);
 
 // Sampler / schedule names: sdpp's (euler, euler_a, heun, dpm2, dpm2_a, lms, dpmpp_2s_a, dpmpp_2m,
 // dpmpp_sde, dpmpp_2m_sde, dpmpp_3m_sde, ddim, lcm, unipc; schedules normal, karras, exponential,
@@ -211,34 +215,52 @@ struct SamplerSelection {
     std::string sampler;    // sdpp name
     std::string scheduler;  // sdpp name, "" = the sampler's default
 };
-SamplerSelection parse_sampler_name(const std::string& name);   // throws for unknown names
-std::string parse_scheduler_name(const std::string& name);   // "" for automatic; throws if unknown
-std::string sampler_display_name(const std::string& sampler);      // "euler_a" -> "Euler a"
-std::string scheduler_display_name(const std::string& scheduler);  // "karras" -> "Karras", "" -> "Automatic"
-std::string default_scheduler(const std::string& sampler);         // A1111's "Automatic" choice
-std::vector<std::string> known_samplers();
-std::vector<std::string> known_schedulers();
+SDPP_API SamplerSelection parse_sampler_name(const std::string& name);   // throws for unknown names
+SDPP_API std::string parse_scheduler_name(const std::string& name);   // "" for automatic; throws if unknown
+SDPP_API std::string sampler_display_name(const std::string& sampler);      // "euler_a" -> "Euler a"
+SDPP_API std::string scheduler_display_name(const std::string& scheduler);  // "karras" -> "Karras", "" -> "Automatic"
+SDPP_API std::string default_scheduler(const std::string& sampler);         // A1111's "Automatic" choice
+SDPP_API std::vector<std::string> known_samplers();
+SDPP_API std::vector<std::string> known_schedulers();
 
 // A1111 "parameters" text for one image, and the request such a text describes (for --from-png).
-std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model, int64_t seed,
+SDPP_API std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model, int64_t seed,
                               int index_in_batch);
-GenerateRequest request_from_parameters(const std::string& parameters);
+SDPP_API GenerateRequest request_from_parameters(const std::string& parameters);
 
 // Writes `image` as PNG with its parameters as a "parameters" text chunk. Never replaces an
 // existing file unless `overwrite` (temporary file + rename).
-void save_png(const std::string& path, const GeneratedImage& image, bool overwrite = false);
+SDPP_API void save_png(const std::string& path, const GeneratedImage& image, bool overwrite = false);
 // Reads a PNG or JPEG as 8-bit RGB; `parameters` receives the PNG "parameters" chunk if present.
-Image load_image(const std::string& path, std::string* parameters = nullptr);
+SDPP_API Image load_image(const std::string& path, std::string* parameters = nullptr);
+// The same in memory (a server): the PNG bytes save_png would write, and a PNG or JPEG decoded from
+// bytes. Bad data throws a one-line sdpp::Error.
+SDPP_API std::vector<uint8_t> encode_png(const GeneratedImage& image);
+SDPP_API Image decode_image(const uint8_t* data, size_t size, std::string* parameters = nullptr);
 
 // Writes latents as a safetensors file (tensor "latent", f32; `parameters` goes in its metadata).
-void save_latent(const std::string& path, const Latent& latent, const std::string& parameters = "",
-                 bool overwrite = false);
-
-// Library log output on stderr: 0 = errors only, 1 = normal (default), 2 = debug detail.
-void set_verbosity(int level);
+SDPP_API void save_latent(const std::string& path, const Latent& latent, const std::string& parameters = "",
+                          bool overwrite = false);
 
 // Short model hash as A1111 shows it ("Model hash"): first 10 hex digits of the file's sha256.
 // Cached by path, size and mtime in $XDG_CACHE_HOME/sdpp/hashes.json; "" for folders.
-std::string model_short_hash(const std::string& path);
+SDPP_API std::string model_short_hash(const std::string& path);
+
+// ---- JSON form of a request (the server's body) ----------------------------------------------
+// Field names are A1111's /sdapi/v1/txt2img and img2img ones where they exist (prompt, seed,
+// sampler_name, steps, cfg_scale, n_iter, denoising_strength, init_images, mask, resize_mode,
+// inpainting_mask_invert, inpaint_full_res, override_settings.CLIP_stop_at_last_layers, ...),
+// sdpp's own names otherwise (sample_posterior, outpaint, original_size, ...); docs/architecture.md
+// lists them. Images are base64 PNG/JPEG strings (a "data:image/...;base64," prefix is accepted).
+// init_pixels has no JSON form. A field of the wrong type or bad JSON throws a one-line sdpp::Error.
+// Fields sdpp does not know (A1111's restore_faces, send_images, ...) are appended to
+// `unknown_fields`; without that list they are an error.
+SDPP_API GenerateRequest request_from_json(const std::string& json,
+                                           std::vector<std::string>* unknown_fields = nullptr);
+// Every field of `request` (unset cfg_scale and SDXL sizes left out); request_from_json reads it back.
+SDPP_API std::string request_to_json(const GenerateRequest& request);
+
+// The library's version, e.g. "0.1.0" (SDPP_VERSION_STRING of the headers it was built with).
+SDPP_API const char* version();
 
 }  // namespace sdpp

@@ -1,15 +1,13 @@
-// sdpp::Error and SDPP_CHECK: every failure the user can cause becomes an Error with a one-line
-// message; the CLI prints it and exits 2. Internal invariants use the same macro.
+// SDPP_CHECK and error(): every failure the user can cause becomes an sdpp::Error (declared in the
+// public include/sdpp/error.hpp, so embedders catch the same type) with a one-line message; the CLI
+// prints it and exits 2. Internal invariants use the same macro.
 #pragma once
+#include <sdpp/error.hpp>
+
 #include <sstream>
-#include <stdexcept>
 #include <string>
 
 namespace sdpp {
-
-struct Error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 namespace detail {
 template <class... Args>

@@ -1,12 +1,12 @@
-// Levelled logging to stderr. The CLI sets the level from --quiet / --verbose.
+// Levelled logging to stderr, or to the callback an embedder set (include/sdpp/log.hpp declares
+// LogLevel and set_log_callback). The CLI sets the level from --quiet / --verbose.
 #pragma once
+#include <sdpp/log.hpp>
+
 #include <sstream>
 #include <string>
 
 namespace sdpp {
-
-// Trace: per-primitive detail (which oneDNN kernel each shape got), too much for --verbose.
-enum class LogLevel { Quiet = 0, Error = 1, Warn = 2, Info = 3, Debug = 4, Trace = 5 };
 
 void set_log_level(LogLevel l);
 LogLevel log_level();

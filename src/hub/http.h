@@ -6,6 +6,8 @@
 #pragma once
 #include "core/error.h"
 
+#include <sdpp/version.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,7 +17,7 @@ namespace sdpp::hub {
 
 struct HttpOptions {
     std::string token;                   // sent as "Authorization: Bearer <token>" when not empty
-    std::string user_agent = "sdpp/0.1.0";
+    std::string user_agent = "sdpp/" SDPP_VERSION_STRING;
     long connect_timeout_s = 20;
     long stall_timeout_s = 60;           // abort when under 1 byte/s arrives for this long
 };

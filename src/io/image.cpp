@@ -307,13 +307,17 @@ std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
     return out;
 }
 
+ImageFile decode_image_bytes(const uint8_t* data, size_t size, const std::string& name) {
+    if (size >= 8 && png_sig_cmp(data, 0, 8) == 0) return decode_png(data, size, name);
+    if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
+        return ImageFile{decode_jpeg(data, size, name), {}};
+    if (size == 0) throw error(name, ": empty file, not an image");
+    throw error(name, ": not a PNG or JPEG image");
+}
+
 ImageFile read_image_file(const std::string& path) {
     std::vector<uint8_t> bytes = read_all(path);
-    if (bytes.size() >= 8 && png_sig_cmp(bytes.data(), 0, 8) == 0) return decode_png(bytes.data(), bytes.size(), path);
-    if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
-        return ImageFile{decode_jpeg(bytes.data(), bytes.size(), path), {}};
-    if (bytes.empty()) throw error(path, ": empty file, not an image");
-    throw error(path, ": not a PNG or JPEG image");
+    return decode_image_bytes(bytes.data(), bytes.size(), path);
 }
 
 Image read_image(const std::string& path) { return read_image_file(path).image; }

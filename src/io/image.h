@@ -28,7 +28,9 @@ struct ImageFile {
 // Reads a PNG or JPEG (chosen by the file's magic bytes). Errors: "<path>: <reason>".
 ImageFile read_image_file(const std::string& path);
 Image read_image(const std::string& path);
-// Decoders over bytes in memory; `name` is used in error messages.
+// Decoders over bytes in memory; `name` is used in error messages. decode_image_bytes chooses
+// PNG or JPEG by the magic bytes, as read_image_file does.
+ImageFile decode_image_bytes(const uint8_t* data, size_t size, const std::string& name);
 ImageFile decode_png(const uint8_t* data, size_t size, const std::string& name);
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name);
 

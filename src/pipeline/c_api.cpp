@@ -7,6 +7,7 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <utility>
 
 struct sdpp_engine {
     sdpp::Engine engine;
@@ -47,6 +48,21 @@ sdpp::Image to_image(const sdpp_image& im) {
     out.channels = im.channels;
     out.pixels.assign(im.pixels, im.pixels + size_t(im.width) * im.height * im.channels);
     return out;
+}
+
+std::optional<std::array<int, 2>> pair_or_default(const int v[2]) {
+    if (v[0] == 0 && v[1] == 0) return std::nullopt;
+    return std::array<int, 2>{v[0], v[1]};
+}
+
+// init_pixels as the C++ request's FloatTensor [1, 3, H, W].
+sdpp::FloatTensor to_pixels(const float* data, int width, int height) {
+    if (width <= 0 || height <= 0)
+        throw std::invalid_argument("sdpp_request: init_pixels needs init_pixels_width and init_pixels_height");
+    sdpp::FloatTensor t;
+    t.shape = {1, 3, height, width};
+    t.data.assign(data, data + size_t(3) * size_t(width) * size_t(height));
+    return t;
 }
 
 }  // namespace
@@ -135,6 +151,10 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
             for (int i = 0; i < 4; ++i) q.outpaint[size_t(i)] = r->outpaint[i];
             q.decode = r->decode != 0;
             q.preview_every = r->preview_every;
+            q.original_size = pair_or_default(r->original_size);
+            q.target_size = pair_or_default(r->target_size);
+            q.crop_coords = {r->crop_coords[0], r->crop_coords[1]};
+            if (r->init_pixels) q.init_pixels = to_pixels(r->init_pixels, r->init_pixels_width, r->init_pixels_height);
             sdpp::ProgressCallback cb;
             if (progress)
                 cb = [progress, user](const sdpp::Progress& p) {
@@ -201,6 +221,15 @@ int sdpp_save_png(const char* path, const sdpp_result* r, int i, int overwrite) 
 void sdpp_result_free(sdpp_result* r) { delete r; }
 
 const char* sdpp_last_error(void) { return g_last_error.c_str(); }
-const char* sdpp_version(void) { return "0.1.0"; }
+const char* sdpp_version(void) { return SDPP_VERSION_STRING; }
+
+void sdpp_set_log_callback(sdpp_log_fn fn, void* user) {
+    if (!fn) return sdpp::set_log_callback({});
+    sdpp::set_log_callback([fn, user](sdpp::LogLevel level, const std::string& message) {
+        fn(int(level), message.c_str(), user);
+    });
+}
+
+void sdpp_set_verbosity(int level) { sdpp::set_verbosity(level); }
 
 }  // extern "C"

@@ -104,7 +104,8 @@ Latent to_latent(const Tensor& t) {
 
 }  // namespace
 
-struct Engine::Impl {
+// Hidden: a nested class of the exported Engine would be exported with it.
+struct SDPP_LOCAL Engine::Impl {
     // This engine's own memory and backend (declared first: destroyed after every tensor and
     // weight that uses them). Two Engines share neither caches nor accounting.
     Allocator allocator;
