@@ -117,12 +117,14 @@ TEST_F(BenchCli, ProfileReportsTimePerOp) {
         bool conv = false;
         for (const auto& o : p) {
             EXPECT_GT(o["calls_per_run"].get<double>(), 0.0) << o.dump();
-            EXPECT_GE(o["seconds_per_run"].get<double>(), 0.0) << o.dump();
+            EXPECT_GT(o["seconds_per_run"].get<double>(), 0.0) << o.dump();  // every op that ran took time
             total += o["seconds_per_run"].get<double>();
             conv = conv || o["op"] == "conv2d 3x3";
         }
         EXPECT_TRUE(conv) << stage << ": " << p.dump();
         EXPECT_LE(total, j[stage]["max_s"].get<double>() * 1.01) << stage;  // backend time is part of a run
+        // ... and most of it (measured 93-98% on the tiny model): the profile saw the real work.
+        EXPECT_GE(total, j[stage]["min_s"].get<double>() * 0.5) << stage;
     }
     bool attention = false;
     for (const auto& o : j["unet"]["profile"]) attention = attention || o["op"] == "attention";
