@@ -180,7 +180,23 @@ struct SDPP_LOCAL Engine::Impl {
     }
 
     GenerateResult run(const GenerateRequest& request);
+    // One request, in the steps below (each one stage of the progress report).
     void run_resolved(GenerateResult& res, const SamplerChoice& sampler);
+    void hash_files_once();
+    PromptConditioning encode_text(Ctx& ctx, const GenerateRequest& r);
+    LatentInputs encode_inputs(Ctx& vctx, const GenerateRequest& r, const ImageInputs& images, int64_t lh, int64_t lw);
+    struct BatchStart {
+        std::vector<int64_t> seeds, subseeds;  // per image; subseeds only with a variation strength
+        BatchNoise noise;                      // the images' torch generators (first draw already taken)
+        Tensor init_latent;                    // img2img: the batch's init latents
+        Tensor x;                              // the starting latent
+    };
+    BatchStart start_batch(const GenerateRequest& r, const LatentInputs& lat, const std::vector<float>& sigmas,
+                           bool from_noise, int64_t lh, int64_t lw);
+    Tensor sample_batch(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& sampler, const PromptConditioning& cond,
+                        const LatentInputs& lat, BatchStart& b, const std::vector<float>& sigmas);
+    void decode_batch(Ctx& vctx, VAE& decoder, const Tensor& out, const GenerateRequest& r, const ImageInputs& images,
+                      const BatchStart& b, GenerateResult& res);
 };
 
 Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -260,143 +276,169 @@ GenerateResult Engine::Impl::run(const GenerateRequest& request) {
     return res;
 }
 
-void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sampler) {
-    const GenerateRequest& r = res.request;
-    allocator.reset_peak();
-    if (!hash_done) {  // A1111's "Model hash" (cached per file after the first time)
-        auto th = Clock::now();
-        desc.hash = model_short_hash(desc.path);
-        if (!opts.vae.empty()) {  // A1111: "VAE hash: <10 hex>, VAE: <file name>"
-            infotext.vae_name = std::filesystem::path(opts.vae).filename().string();
-            if (infotext.vae_name.empty()) infotext.vae_name = model_display_name(opts.vae);
-            infotext.vae_hash = model_short_hash(opts.vae);
-        }
-        hash_done = true;
-        add_time("hash", seconds_since(th));
+// A1111's "Model hash" and, with --vae, "VAE hash" / "VAE" (cached per file after the first time).
+void Engine::Impl::hash_files_once() {
+    if (hash_done) return;
+    auto th = Clock::now();
+    desc.hash = model_short_hash(desc.path);
+    if (!opts.vae.empty()) {  // A1111: "VAE hash: <10 hex>, VAE: <file name>"
+        infotext.vae_name = std::filesystem::path(opts.vae).filename().string();
+        if (infotext.vae_name.empty()) infotext.vae_name = model_display_name(opts.vae);
+        infotext.vae_hash = model_short_hash(opts.vae);
     }
-    batches = r.batch_count;
-    const int B = r.batch_size;
-    Ctx ctx = make_ctx(dtype);
-    Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
+    hash_done = true;
+    add_time("hash", seconds_since(th));
+}
 
-    // ---- text ----
+// Both prompts through the text encoders, whose file pages go back afterwards (refetched if needed).
+PromptConditioning Engine::Impl::encode_text(Ctx& ctx, const GenerateRequest& r) {
     auto t0 = Clock::now();
     emit("text", 0, 1, 0);
     TextSetup ts{&model, tokenizer.get(), unet_cfg.adm_in_channels};
     PromptConditioning cond = encode_prompts(ctx, ts, r);
     add_time("text", seconds_since(t0));
-    release_pages("te1.");  // the encoders ran once; their file pages go back (refetched if needed)
+    release_pages("te1.");
     release_pages("te2.");
     emit("text", 1, 1, seconds_since(t0));
+    return cond;
+}
 
-    // ---- encode (img2img / inpainting) ----
-    const int64_t down = vae_cfg.downscale();
-    const int64_t lh = r.height / down, lw = r.width / down;
-    const int64_t C = unet_cfg.out_channels;
-    ImageInputs images = prepare_images(r);
+// img2img / inpainting: the init image's latent and the mask at latent size, through the encoder.
+LatentInputs Engine::Impl::encode_inputs(Ctx& vctx, const GenerateRequest& r, const ImageInputs& images, int64_t lh,
+                                         int64_t lw) {
     LatentInputs lat;
     const bool img2img = r.init_image.has_value() || r.init_pixels.has_value();
-    if (img2img || model.inpaint) {
-        t0 = Clock::now();
-        emit("encode", 0, 1, 0);
-        VAE vae = bind_vae();
-        if (img2img) encode_image(vctx, vae, images.init_tensor, lat.init_mean, lat.init_std);
-        prepare_mask_latents(vctx, vae, images, model.inpaint, lh, lw, lat);
-        release_pages("first_stage_model.encoder.");
-        add_time("encode", seconds_since(t0));
-        emit("encode", 1, 1, seconds_since(t0));
-    }
+    if (!img2img && !model.inpaint) return lat;
+    auto t0 = Clock::now();
+    emit("encode", 0, 1, 0);
+    VAE vae = bind_vae();
+    if (img2img) encode_image(vctx, vae, images.init_tensor, lat.init_mean, lat.init_std);
+    prepare_mask_latents(vctx, vae, images, model.inpaint, lh, lw, lat);
+    release_pages("first_stage_model.encoder.");
+    add_time("encode", seconds_since(t0));
+    emit("encode", 1, 1, seconds_since(t0));
+    return lat;
+}
 
-    const UNet& net = bound_unet();
+// One batch's seeds, subseeds, noise streams and starting latent (pure noise, or the init latent
+// noised to the first sigma).
+Engine::Impl::BatchStart Engine::Impl::start_batch(const GenerateRequest& r, const LatentInputs& lat,
+                                                   const std::vector<float>& sigmas, bool from_noise, int64_t lh,
+                                                   int64_t lw) {
+    const int B = r.batch_size;
+    std::vector<int64_t> seeds, subseeds;
+    for (int i = 0; i < B; ++i) {
+        seeds.push_back(image_seed(r.seed, r.subseed_strength, int64_t(batch) * B + i));
+        if (r.subseed_strength != 0.0f) subseeds.push_back(seed_plus(r.subseed, int64_t(batch) * B + i));
+    }
+    BatchStart b{seeds, subseeds, BatchNoise(seeds, subseeds, r.subseed_strength), {}, {}};
+    Tensor n0 = b.noise.first({B, unet_cfg.out_channels, lh, lw});
+    const bool img2img = r.init_image.has_value() || r.init_pixels.has_value();
+    if (img2img) b.init_latent = batch_init_latents(lat, seeds, r.sample_posterior);
+    b.x = from_noise ? lincomb({{double(sigmas[0]), n0}}) : noised_latent(b.init_latent, n0, sigmas[0]);
+    return b;
+}
+
+// The sampler loop over one batch, with progress (and previews) per step.
+Tensor Engine::Impl::sample_batch(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& sampler,
+                                  const PromptConditioning& cond, const LatentInputs& lat, BatchStart& b,
+                                  const std::vector<float>& sigmas) {
+    auto t0 = Clock::now();
+    const int total = int(sigmas.size()) - 1;
+    emit("sample", 0, total, 0);
+    DenoiseSetup ds;
+    ds.unet = &bound_unet();
+    ds.schedule = &schedule;
+    ds.prediction = model.prediction();
+    ds.cfg_scale = *r.cfg_scale;
+    ds.cond = &cond;
+    ds.latents = &lat;
+    ds.init_latent = b.init_latent;
+    StepReporter report = [&](const StepReport& sr) {
+        // Every matrix is prepared after the first step when the cache is unlimited: the
+        // f16 file pages are no longer read, so they need not stay resident.
+        if (sr.step == 1 && unet_fits_budget()) release_pages("model.diffusion_model.");
+        std::optional<Latent> preview;
+        if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
+        emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
+    };
+    Tensor out = run_sampling(ctx, ds, sampler, r.eta, b.x, sigmas, b.noise, report);
+    add_time("sample", seconds_since(t0));
+    log_allocator("sample");
+    emit("sample", total, total, seconds_since(t0));
+    return out;
+}
+
+// One batch's latents to pictures (one image at a time through row bands: exact, about half the
+// plain decode's memory; past kVAEBandedMaxPixels through tiles, whose memory does not grow with
+// the image), pasted back where the request says, each with its infotext.
+void Engine::Impl::decode_batch(Ctx& vctx, VAE& decoder, const Tensor& out, const GenerateRequest& r,
+                                const ImageInputs& images, const BatchStart& b, GenerateResult& res) {
+    auto t0 = Clock::now();
+    emit("decode", 0, 1, 0);
+    Tensor z = scale(vctx, out, 1.0f / vae_cfg.scaling_factor);
+    const bool tiled = r.width * int64_t(r.height) > kVAEBandedMaxPixels;
+    std::vector<Image> pics;
+    for (int64_t i = 0; i < z.dim(0); ++i) {
+        Tensor zi = z.slice(0, i, i + 1);
+        Tensor img = tiled ? decoder.decode_tiled(vctx, zi) : decoder.decode_banded(vctx, zi);
+        for (Image& p : tensor_to_images(img)) pics.push_back(std::move(p));
+    }
+    for (int i = 0; i < r.batch_size; ++i) {
+        GeneratedImage g;
+        g.image = apply_overlay(pics[size_t(i)], images);
+        g.seed = b.seeds[size_t(i)];
+        g.index = batch * r.batch_size + i;
+        g.parameters = format_parameters(r, desc, infotext, g.seed, b.subseeds.empty() ? 0 : b.subseeds[size_t(i)]);
+        res.images.push_back(std::move(g));
+    }
+    add_time("decode", seconds_since(t0));
+    log_allocator("decode");
+    emit("decode", 1, 1, seconds_since(t0));
+}
+
+void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sampler) {
+    const GenerateRequest& r = res.request;
+    allocator.reset_peak();
+    hash_files_once();
+    batches = r.batch_count;
+    Ctx ctx = make_ctx(dtype);
+    Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
+
+    const PromptConditioning cond = encode_text(ctx, r);
+    const int64_t lh = r.height / vae_cfg.downscale(), lw = r.width / vae_cfg.downscale();
+    const ImageInputs images = prepare_images(r);
+    const LatentInputs lat = encode_inputs(vctx, r, images, lh, lw);
+
+    bound_unet();
     std::vector<float> sigmas = full_sigmas(sampler, r.steps, schedule);
     // Inpainting models at full strength start from pure noise (diffusers, the fixtures); everything
     // else with an init image follows A1111's truncated schedule from init + noise * sigma.
+    const bool img2img = r.init_image.has_value() || r.init_pixels.has_value();
     const bool from_noise = !img2img || (model.inpaint && r.strength >= 1.0f);
     if (!from_noise) sigmas = a1111_img2img_sigmas(sigmas, r.strength);
 
     std::vector<Tensor> finals;
     std::optional<VAE> decoder;
     try {
-    for (batch = 0; batch < r.batch_count; ++batch) {
-        std::vector<int64_t> seeds, subseeds;
-        for (int i = 0; i < B; ++i) {
-            seeds.push_back(image_seed(r.seed, r.subseed_strength, int64_t(batch) * B + i));
-            if (r.subseed_strength != 0.0f) subseeds.push_back(seed_plus(r.subseed, int64_t(batch) * B + i));
+        for (batch = 0; batch < r.batch_count; ++batch) {
+            BatchStart b = start_batch(r, lat, sigmas, from_noise, lh, lw);
+            Tensor out = sample_batch(ctx, r, sampler, cond, lat, b, sigmas);
+            finals.push_back(out);
+            const bool last = batch + 1 == r.batch_count;
+            if (last) {
+                if (!opts.keep_weights) unet.reset();
+                release_pages("model.diffusion_model.");
+                allocator.trim();  // the U-Net's cached activation blocks, before the VAE's
+            }
+            if (!r.decode) continue;
+            if (!decoder) decoder.emplace(bind_vae());
+            decode_batch(vctx, *decoder, out, r, images, b, res);
+            if (last) {
+                if (!opts.keep_weights) decoder.reset();
+                release_pages("first_stage_model.");
+            }
         }
-        BatchNoise noise(seeds, subseeds, r.subseed_strength);
-        Tensor n0 = noise.first({B, C, lh, lw});
-        Tensor init_latent;
-        Tensor x;
-        if (!from_noise) {
-            init_latent = batch_init_latents(lat, seeds, r.sample_posterior);
-            x = noised_latent(init_latent, n0, sigmas[0]);
-        } else {
-            if (img2img) init_latent = batch_init_latents(lat, seeds, r.sample_posterior);
-            x = lincomb({{double(sigmas[0]), n0}});
-        }
-
-        // ---- sample ----
-        t0 = Clock::now();
-        const int total = int(sigmas.size()) - 1;
-        emit("sample", 0, total, 0);
-        DenoiseSetup ds;
-        ds.unet = &net;
-        ds.schedule = &schedule;
-        ds.prediction = model.prediction();
-        ds.cfg_scale = *r.cfg_scale;
-        ds.cond = &cond;
-        ds.latents = &lat;
-        ds.init_latent = init_latent;
-        StepReporter report = [&](const StepReport& sr) {
-            // Every matrix is prepared after the first step when the cache is unlimited: the
-            // f16 file pages are no longer read, so they need not stay resident.
-            if (sr.step == 1 && unet_fits_budget()) release_pages("model.diffusion_model.");
-            std::optional<Latent> preview;
-            if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
-            emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
-        };
-        Tensor out = run_sampling(ctx, ds, sampler, r.eta, x, sigmas, noise, report);
-        add_time("sample", seconds_since(t0));
-        log_allocator("sample");
-        emit("sample", total, total, seconds_since(t0));
-        finals.push_back(out);
-        if (batch + 1 == r.batch_count) {
-            if (!opts.keep_weights) unet.reset();
-            release_pages("model.diffusion_model.");
-            allocator.trim();  // the U-Net's cached activation blocks, before the VAE's
-        }
-
-        // ---- decode ----
-        if (!r.decode) continue;
-        t0 = Clock::now();
-        emit("decode", 0, 1, 0);
-        if (!decoder) decoder.emplace(bind_vae());
-        Tensor z = scale(vctx, out, 1.0f / vae_cfg.scaling_factor);
-        // One image at a time through row bands (exact, about half the plain decode's memory); past
-        // kVAEBandedMaxPixels through tiles, whose memory does not grow with the image.
-        const bool tiled = r.width * int64_t(r.height) > kVAEBandedMaxPixels;
-        std::vector<Image> pics;
-        for (int64_t i = 0; i < z.dim(0); ++i) {
-            Tensor zi = z.slice(0, i, i + 1);
-            Tensor img = tiled ? decoder->decode_tiled(vctx, zi) : decoder->decode_banded(vctx, zi);
-            for (Image& p : tensor_to_images(img)) pics.push_back(std::move(p));
-        }
-        for (int i = 0; i < B; ++i) {
-            GeneratedImage g;
-            g.image = apply_overlay(pics[size_t(i)], images);
-            g.seed = seeds[size_t(i)];
-            g.index = batch * B + i;
-            g.parameters = format_parameters(r, desc, infotext, g.seed, subseeds.empty() ? 0 : subseeds[size_t(i)]);
-            res.images.push_back(std::move(g));
-        }
-        if (batch + 1 == r.batch_count) {
-            if (!opts.keep_weights) decoder.reset();
-            release_pages("first_stage_model.");
-        }
-        add_time("decode", seconds_since(t0));
-        log_allocator("decode");
-        emit("decode", 1, 1, seconds_since(t0));
-    }
     } catch (const Cancelled&) {
         res.cancelled = true;  // keep what is finished
     }
