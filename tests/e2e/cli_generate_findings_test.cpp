@@ -212,11 +212,16 @@ TEST_F(CliFindings, VariationSeedsAsA1111) {
     EXPECT_NE(p1.find("Seed: 3, "), std::string::npos) << p1;
     EXPECT_NE(p0.find("Variation seed: 40, Variation seed strength: 0.5"), std::string::npos) << p0;
     EXPECT_NE(p1.find("Variation seed: 41, Variation seed strength: 0.5"), std::string::npos) << p1;
-    // The second image alone, from its own parameters, is the same picture.
+    // The second image alone, from its own parameters, is the same picture (to rounding: oneDNN may
+    // sum in another order for another batch size).
     ASSERT_EQ(sh(sdpp() + " generate --from-png " + out("v-1.png") + " -m " + quote(model()) + " --vocab " + quote(vocab()) +
                  " --threads 1 -q -o " + out("again.png")).code, 0);
-    EXPECT_EQ(read_image_file((dir_ / "out" / "again.png").string()).image.pixels,
-              read_image_file((dir_ / "out" / "v-1.png").string()).image.pixels);
+    const auto again = read_image_file((dir_ / "out" / "again.png").string()).image.pixels;
+    const auto v1 = read_image_file((dir_ / "out" / "v-1.png").string()).image.pixels;
+    ASSERT_EQ(again.size(), v1.size());
+    int worst = 0;
+    for (size_t i = 0; i < v1.size(); ++i) worst = std::max(worst, std::abs(int(again[i]) - int(v1[i])));
+    EXPECT_LE(worst, 2);
     // Without a strength nothing changes and nothing is written.
     ASSERT_EQ(gen("-p cat -q --seed 3 -o " + out("plain.png")).code, 0);
     ASSERT_EQ(gen("-p cat -q --seed 3 --subseed 40 -o " + out("zero.png")).code, 0);

@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 using namespace sdpp;
 using namespace sdpp::testing;
 
@@ -36,6 +39,18 @@ GenerateRequest request(int64_t seed, int64_t subseed, float strength, int batch
     return r;
 }
 
+// Batched and single runs agree to rounding, not bit for bit: oneDNN's kernels may sum in another
+// order for another batch size (its AVX2 convolutions do).
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double d = 0, m = 0;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+        d = std::max(d, double(std::abs(a[i] - b[i])));
+        m = std::max(m, double(std::abs(b[i])));
+    }
+    return m > 0 ? d / m : d;
+}
+
 std::vector<float> image_latent(const GenerateResult& g, int i) {
     const size_t per = g.latents.data.size() / size_t(g.latents.shape[0]);
     return {g.latents.data.begin() + long(per * i), g.latents.data.begin() + long(per * (i + 1))};
@@ -56,8 +71,10 @@ TEST(PipelineSubseed, StrengthZeroOneAndBatches) {
     ASSERT_EQ(batch.images.size(), 2u);
     EXPECT_EQ(batch.images[0].seed, 3);
     EXPECT_EQ(batch.images[1].seed, 3);
-    EXPECT_EQ(image_latent(batch, 0), half.latents.data);
-    EXPECT_EQ(image_latent(batch, 1), engine().generate(request(3, 41, 0.5f)).latents.data);
+    EXPECT_LT(max_rel_diff(image_latent(batch, 0), half.latents.data), 1e-3);
+    EXPECT_LT(max_rel_diff(image_latent(batch, 1), engine().generate(request(3, 41, 0.5f)).latents.data), 1e-3);
+    // ... and far from the image without the variation.
+    EXPECT_GT(max_rel_diff(image_latent(batch, 1), engine().generate(request(3, 40, 0.5f)).latents.data), 1e-2);
 
     const GenerateRequest back = request_from_parameters(batch.images[1].parameters);
     EXPECT_EQ(back.seed, 3);
