@@ -81,7 +81,8 @@ void open_level(UNetConfig& c) {
 void add_res_block(const WeightScope& w, const WeightScope& b, int64_t ch, UNetConfig& c, bool& first_attn) {
     if (c.level_channels.back() < 0) c.level_channels.back() = ch;
     else if (c.level_channels.back() != ch)
-        throw error("U-Net: ResBlock '", b.prefix(), "0' has ", ch, " channels, its level has ", c.level_channels.back());
+        throw error("U-Net: ResBlock '", b.prefix(), "0' has ", ch, " channels, its level has ",
+                    c.level_channels.back());
     c.num_res_blocks.back()++;
     WeightScope t = b.sub(1);
     const int depth = is_transformer(t) ? count_transformer_blocks(t) : 0;
@@ -159,7 +160,8 @@ int heads_for(const ModelHints& hints, const UNetConfig& c, int64_t width, int l
 void assign_heads(const ModelHints& hints, UNetConfig& c) {
     c.heads.assign(size_t(c.levels()), 0);
     for (int l = 0; l < c.levels(); ++l)
-        if (c.transformer_depth[size_t(l)] > 0) c.heads[size_t(l)] = heads_for(hints, c, c.level_channels[size_t(l)], l);
+        if (c.transformer_depth[size_t(l)] > 0)
+            c.heads[size_t(l)] = heads_for(hints, c, c.level_channels[size_t(l)], l);
     if (c.transformer_depth_middle > 0) {
         const int last = hints.unet_heads_per_level && hints.unet_heads_per_level->size() > 1
                              ? int(hints.unet_heads_per_level->size()) - 1 : c.levels() - 1;
