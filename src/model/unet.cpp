@@ -49,110 +49,146 @@ std::string UNetConfig::describe() const {
     return os.str();
 }
 
-UNetConfig UNetConfig::detect(const WeightStore& store, const ModelHints& hints) {
-    WeightScope w(store, kPrefix);
-    auto need = [&](const std::string& k, size_t ndim) { return w.need_shape(k, ndim, "U-Net"); };
-    UNetConfig c;
-    Shape conv_in = need("input_blocks.0.0.weight", 4);      // [mc, in, 3, 3]
-    c.model_channels = conv_in[0];
-    c.in_channels = conv_in[1];
-    c.out_channels = need("out.2.weight", 4)[0];
-    c.time_embed_dim = need("time_embed.0.weight", 2)[0];    // [E, mc]; the loader checks mc
-    if (auto adm = w.shape_of("label_emb.0.0.weight")) c.adm_in_channels = (*adm).at(1);
+namespace {
 
-    // input_blocks.1.. : per level, ResBlocks (each optionally followed by a SpatialTransformer), then a
-    // Downsample (input_blocks.K.0.op) except after the last level.
-    c.context_dim = 0;
-    bool first_attn = true;
-    auto note_attention = [&](const WeightScope& t) {
-        Shape pin = *t.shape_of("proj_in.weight");
-        Shape k = need(t.prefix().substr(w.prefix().size()) + "transformer_blocks.0.attn2.to_k.weight", 2);
-        if (first_attn) {
-            c.linear_projection = pin.size() == 2;
-            c.context_dim = k[1];
-            first_attn = false;
-        } else if (c.context_dim != k[1] || c.linear_projection != (pin.size() == 2)) {
-            throw error("U-Net transformer '", t.prefix(), "' differs from the first one (context ", k[1],
-                        " vs ", c.context_dim, ")");
-        }
-    };
+// need_shape for the U-Net, relative to model.diffusion_model.: a key detection cannot do without.
+Shape need(const WeightScope& w, const std::string& k, size_t ndim) { return w.need_shape(k, ndim, "U-Net"); }
+
+// The first transformer sets the context width and the projection kind (linear in SD 2.x and SDXL,
+// 1x1 conv in SD 1.x); every later one must agree, as the U-Net has one cross-attention context.
+void note_attention(const WeightScope& w, const WeightScope& t, UNetConfig& c, bool& first_attn) {
+    Shape pin = *t.shape_of("proj_in.weight");
+    Shape k = need(w, t.prefix().substr(w.prefix().size()) + "transformer_blocks.0.attn2.to_k.weight", 2);
+    if (first_attn) {
+        c.linear_projection = pin.size() == 2;
+        c.context_dim = k[1];
+        first_attn = false;
+    } else if (c.context_dim != k[1] || c.linear_projection != (pin.size() == 2)) {
+        throw error("U-Net transformer '", t.prefix(), "' differs from the first one (context ", k[1],
+                    " vs ", c.context_dim, ")");
+    }
+}
+
+// Starts a level with nothing seen yet (-1: width and attention depth still unknown).
+void open_level(UNetConfig& c) {
     c.level_channels.push_back(-1);
     c.num_res_blocks.push_back(0);
     c.transformer_depth.push_back(-1);
+}
+
+// Counts input block `b` (a ResBlock of `ch` channels, maybe followed by a SpatialTransformer) into
+// the current level; all blocks of a level share its width and either all have attention or none.
+void add_res_block(const WeightScope& w, const WeightScope& b, int64_t ch, UNetConfig& c, bool& first_attn) {
+    if (c.level_channels.back() < 0) c.level_channels.back() = ch;
+    else if (c.level_channels.back() != ch)
+        throw error("U-Net: ResBlock '", b.prefix(), "0' has ", ch, " channels, its level has ",
+                    c.level_channels.back());
+    c.num_res_blocks.back()++;
+    WeightScope t = b.sub(1);
+    const int depth = is_transformer(t) ? count_transformer_blocks(t) : 0;
+    if (is_transformer(t) && depth == 0) throw error("U-Net: transformer '", t.prefix(), "' has no transformer_blocks");
+    if (depth) note_attention(w, t, c, first_attn);
+    if (c.transformer_depth.back() < 0) c.transformer_depth.back() = depth;
+    else if ((c.transformer_depth.back() > 0) != (depth > 0))
+        throw error("U-Net: level ", c.levels() - 1, " mixes blocks with and without attention at '", b.prefix(), "'");
+}
+
+// input_blocks.1.. : per level, ResBlocks (each optionally followed by a SpatialTransformer), then a
+// Downsample (input_blocks.K.0.op) except after the last level.
+void detect_input_blocks(const WeightScope& w, UNetConfig& c, bool& first_attn) {
+    open_level(c);
     for (int k = 1;; ++k) {
         WeightScope b = w.sub("input_blocks").sub(k);
         if (b.shape_of("0.op.weight")) {
             if (c.num_res_blocks.back() == 0) throw error("U-Net: '", b.prefix(), "0.op' downsamples an empty level");
-            c.level_channels.push_back(-1);
-            c.num_res_blocks.push_back(0);
-            c.transformer_depth.push_back(-1);
+            open_level(c);
             continue;
         }
         auto rs = b.shape_of("0.in_layers.2.weight");
         if (!rs) break;
-        const int64_t ch = (*rs)[0];
-        if (c.level_channels.back() < 0) c.level_channels.back() = ch;
-        else if (c.level_channels.back() != ch)
-            throw error("U-Net: ResBlock '", b.prefix(), "0' has ", ch, " channels, its level has ", c.level_channels.back());
-        c.num_res_blocks.back()++;
-        WeightScope t = b.sub(1);
-        const int depth = is_transformer(t) ? count_transformer_blocks(t) : 0;
-        if (is_transformer(t) && depth == 0) throw error("U-Net: transformer '", t.prefix(), "' has no transformer_blocks");
-        if (depth) note_attention(t);
-        if (c.transformer_depth.back() < 0) c.transformer_depth.back() = depth;
-        else if ((c.transformer_depth.back() > 0) != (depth > 0))
-            throw error("U-Net: level ", c.levels() - 1, " mixes blocks with and without attention at '", b.prefix(), "'");
+        add_res_block(w, b, (*rs)[0], c, first_attn);
     }
     if (c.num_res_blocks.back() == 0) throw error("not an SD U-Net: no ResBlocks under '", w.key("input_blocks"), "'");
+}
 
-    // middle_block: ResBlock, SpatialTransformer, ResBlock (or two ResBlocks).
-    need("middle_block.0.in_layers.2.weight", 4);
+// middle_block: ResBlock, SpatialTransformer, ResBlock (or two ResBlocks).
+void detect_middle_block(const WeightScope& w, UNetConfig& c, bool& first_attn) {
+    need(w, "middle_block.0.in_layers.2.weight", 4);
     WeightScope mid = w.sub("middle_block").sub(1);
     if (is_transformer(mid)) {
         c.transformer_depth_middle = count_transformer_blocks(mid);
-        note_attention(mid);
-        need("middle_block.2.in_layers.2.weight", 4);
+        note_attention(w, mid, c, first_attn);
+        need(w, "middle_block.2.in_layers.2.weight", 4);
     } else {
         c.transformer_depth_middle = 0;
-        need("middle_block.1.in_layers.2.weight", 4);
+        need(w, "middle_block.1.in_layers.2.weight", 4);
     }
+}
 
-    // output_blocks: nres + 1 per level.
+// output_blocks: nres + 1 per level, no more and no fewer.
+void check_output_blocks(const WeightScope& w, const UNetConfig& c) {
     int n_out = 0;
     for (int n : c.num_res_blocks) n_out += n + 1;
-    need(idx("output_blocks", n_out - 1) + ".0.in_layers.2.weight", 4);
+    need(w, idx("output_blocks", n_out - 1) + ".0.in_layers.2.weight", 4);
     if (w.has_scope(idx("output_blocks", n_out)))
         throw error("U-Net: unexpected block '", w.key(idx("output_blocks", n_out)), "' (expected ", n_out, " output blocks)");
+}
 
-    // Heads: shapes cannot tell them.
+// Attention heads of a level `width` channels wide. Shapes cannot tell them: they come from the
+// hints, else 8 heads for SD 1.x-style U-Nets and 64 channels per head for the others.
+int heads_for(const ModelHints& hints, const UNetConfig& c, int64_t width, int level) {
     const bool sd1_style = !c.linear_projection && c.context_dim != 1024 && c.context_dim != 2048;
-    auto heads_for = [&](int64_t width, int level) -> int {
-        int h = 0;
-        if (hints.unet_heads_per_level && !hints.unet_heads_per_level->empty()) {
-            auto& v = *hints.unet_heads_per_level;
-            h = v.size() == 1 ? v[0] : level < int(v.size()) ? v[size_t(level)] : 0;
-            if (h <= 0) throw error("U-Net: no attention head count given for level ", level, " (", v.size(), " given)");
-        } else {
-            const int64_t hc = hints.unet_head_channels ? *hints.unet_head_channels : sd1_style ? 0 : 64;
-            if (hc <= 0 && sd1_style) return 8;
-            if (hc <= 0 || width % hc != 0)
-                throw error("U-Net: ", width, " channels do not split into heads of ", hc,
-                            " channels (set the head count: yaml num_heads / num_head_channels)");
-            h = int(width / hc);
-        }
-        if (width % h != 0) throw error("U-Net: ", width, " channels do not split into ", h, " heads");
-        return h;
-    };
+    int h = 0;
+    if (hints.unet_heads_per_level && !hints.unet_heads_per_level->empty()) {
+        auto& v = *hints.unet_heads_per_level;
+        h = v.size() == 1 ? v[0] : level < int(v.size()) ? v[size_t(level)] : 0;
+        if (h <= 0) throw error("U-Net: no attention head count given for level ", level, " (", v.size(), " given)");
+    } else {
+        const int64_t hc = hints.unet_head_channels ? *hints.unet_head_channels : sd1_style ? 0 : 64;
+        if (hc <= 0 && sd1_style) return 8;
+        if (hc <= 0 || width % hc != 0)
+            throw error("U-Net: ", width, " channels do not split into heads of ", hc,
+                        " channels (set the head count: yaml num_heads / num_head_channels)");
+        h = int(width / hc);
+    }
+    if (width % h != 0) throw error("U-Net: ", width, " channels do not split into ", h, " heads");
+    return h;
+}
+
+// Heads for every level with attention (0 for the others) and for the middle block, which takes
+// the last per-level count given, else the deepest level's.
+void assign_heads(const ModelHints& hints, UNetConfig& c) {
     c.heads.assign(size_t(c.levels()), 0);
     for (int l = 0; l < c.levels(); ++l)
-        if (c.transformer_depth[size_t(l)] > 0) c.heads[size_t(l)] = heads_for(c.level_channels[size_t(l)], l);
+        if (c.transformer_depth[size_t(l)] > 0)
+            c.heads[size_t(l)] = heads_for(hints, c, c.level_channels[size_t(l)], l);
     if (c.transformer_depth_middle > 0) {
         const int last = hints.unet_heads_per_level && hints.unet_heads_per_level->size() > 1
                              ? int(hints.unet_heads_per_level->size()) - 1 : c.levels() - 1;
-        c.heads_middle = heads_for(c.level_channels.back(), last);
+        c.heads_middle = heads_for(hints, c, c.level_channels.back(), last);
     } else {
         c.heads_middle = 0;
     }
+}
+
+}  // namespace
+
+UNetConfig UNetConfig::detect(const WeightStore& store, const ModelHints& hints) {
+    WeightScope w(store, kPrefix);
+    UNetConfig c;
+    Shape conv_in = need(w, "input_blocks.0.0.weight", 4);      // [mc, in, 3, 3]
+    c.model_channels = conv_in[0];
+    c.in_channels = conv_in[1];
+    c.out_channels = need(w, "out.2.weight", 4)[0];
+    c.time_embed_dim = need(w, "time_embed.0.weight", 2)[0];    // [E, mc]; the loader checks mc
+    if (auto adm = w.shape_of("label_emb.0.0.weight")) c.adm_in_channels = (*adm).at(1);
+
+    c.context_dim = 0;
+    bool first_attn = true;  // no transformer seen yet: the first one sets context_dim and linear_projection
+    detect_input_blocks(w, c, first_attn);
+    detect_middle_block(w, c, first_attn);
+    check_output_blocks(w, c);
+    assign_heads(hints, c);
     return c;
 }
 
