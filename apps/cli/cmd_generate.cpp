@@ -7,12 +7,8 @@
 #include "cli/memory_report.h"
 #include "cli/output_files.h"
 #include "cli/weight_cache_option.h"
-#include "core/error.h"
-#include "hub/default_model.h"
-#include "pipeline/model_files.h"
-#include "pipeline/parameters.h"
-#include "pipeline/seed.h"
 
+#include <sdpp/error.hpp>
 #include <sdpp/sdpp.hpp>
 
 #include <nlohmann/json.hpp>
