@@ -20,10 +20,11 @@ foreach(t ${sdpp_static_modules} sdpp_kernels_avx2 sdpp_kernels_avx512)
   endif()
 endforeach()
 
-# The public API is defined in core (Error, logging), io (Image, resize modes) and pipeline
-# (everything else): their objects go in whole; the other archives give what those need.
+# The public API is defined in core (Error, logging), io (Image, resize modes), hub (the default
+# model) and pipeline (everything else): their objects go in whole; the other archives give what
+# those need.
 add_library(sdpp_shared SHARED $<TARGET_OBJECTS:sdpp_core> $<TARGET_OBJECTS:sdpp_io>
-                               $<TARGET_OBJECTS:sdpp_pipeline>)
+                               $<TARGET_OBJECTS:sdpp_pipeline> $<TARGET_OBJECTS:sdpp_hub>)
 target_link_libraries(sdpp_shared PRIVATE sdpp_all)
 if(NOT SDPP_SANITIZE)  # sanitizer runtimes leave their symbols for the executable to provide
   target_link_options(sdpp_shared PRIVATE -Wl,--no-undefined)

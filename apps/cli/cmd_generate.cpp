@@ -7,12 +7,8 @@
 #include "cli/memory_report.h"
 #include "cli/output_files.h"
 #include "cli/weight_cache_option.h"
-#include "core/error.h"
-#include "hub/default_model.h"
-#include "pipeline/model_files.h"
-#include "pipeline/parameters.h"
-#include "pipeline/seed.h"
 
+#include <sdpp/error.hpp>
 #include <sdpp/sdpp.hpp>
 
 #include <nlohmann/json.hpp>
@@ -219,8 +215,8 @@ int run(Args& a) {
     // settings it is made for unless flags say otherwise.
     std::string model_name;
     if (a.model.empty()) {
-        const hub::DefaultModel& d = hub::kDefaultModel;
-        a.model = hub::ensure_default_model();
+        const DefaultModel& d = kDefaultModel;
+        a.model = ensure_default_model();
         model_name = fs::path(d.repo).filename().string();
         if (r.steps == 0) r.steps = d.steps;
         if (!r.cfg_scale) r.cfg_scale = d.cfg_scale;

@@ -1,9 +1,7 @@
 // `sdpp version`: build facts (also a smoke test that the command registry links).
 #include "cli/command.h"
-#include "backend/backend.h"
-#include "core/threads.h"
 
-#include <sdpp/version.h>
+#include <sdpp/sdpp.hpp>
 
 #include <cstdio>
 
@@ -11,7 +9,7 @@ namespace sdpp::cli {
 namespace {
 CommandRun setup(CLI::App&) {
     return [] {
-        std::printf("sdpp " SDPP_VERSION_STRING "\nthreads: %d\nbackend: %s\n", num_threads(), cpu_backend().describe().c_str());
+        std::printf("sdpp " SDPP_VERSION_STRING "\nthreads: %d\nbackend: %s\n", default_threads(), backend_description().c_str());
         return kExitOk;
     };
 }

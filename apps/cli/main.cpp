@@ -1,8 +1,8 @@
 // The `sdpp` command: dispatches to the registered subcommands. Every sdpp::Error becomes one line
 // on stderr and exit code 2; anything unexpected is exit code 1.
 #include "cli/command.h"
-#include "core/error.h"
 
+#include <sdpp/error.hpp>
 #include <sdpp/version.h>
 
 #include <cstdio>

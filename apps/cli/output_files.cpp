@@ -1,8 +1,8 @@
 // output_files.h: output names and the writability checks of `sdpp generate`.
 #include "cli/output_files.h"
 
-#include "core/error.h"
-#include "pipeline/seed.h"
+#include <sdpp/error.hpp>
+#include <sdpp/sdpp.hpp>
 
 #include <cerrno>
 #include <cstring>

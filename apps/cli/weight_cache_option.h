@@ -2,8 +2,7 @@
 // (converted + reordered) weights: "auto" (half the available memory), "all" (fastest), "none"
 // (convert on every use: least memory) or a size in MiB. Maps to ModelOptions::weight_cache_mb.
 #pragma once
-#include "core/error.h"
-
+#include <sdpp/error.hpp>
 #include <sdpp/sdpp.hpp>
 
 #include <CLI/CLI.hpp>

@@ -3,7 +3,9 @@
 #pragma once
 #include <sdpp/export.h>
 
+#include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace sdpp {
 
@@ -16,5 +18,21 @@ public:
     // catch in the embedding program matches what the library throws.
     ~Error() override;
 };
+
+namespace detail {
+template <class... Args>
+std::string concat(const Args&... args) {
+    std::ostringstream os;
+    (os << ... << args);
+    return os.str();
+}
+}  // namespace detail
+
+// An Error whose message is the stream-able pieces written one after another, the way the library
+// builds its own: throw sdpp::error("--steps ", n, " is out of range (1..10000)").
+template <class... Args>
+Error error(const Args&... args) {
+    return Error(detail::concat(args...));
+}
 
 }  // namespace sdpp

@@ -204,6 +204,27 @@ private:
 // A random seed as A1111 draws one: uniform in [0, 4294967294).
 SDPP_API int64_t random_seed();
 
+// Seeds as A1111 and torch take them: any integer, reduced modulo 2^64 (torch's manual_seed wraps
+// negative seeds the same way), -1 = random. GenerateRequest::seed (int64) holds the 64-bit
+// pattern, so a seed above 2^63-1 is stored negative and shown unsigned.
+// Decimal integer text -> seed (mod 2^64); "-1" -> -1 (random). Throws sdpp::Error for text that
+// is not an integer, or that is 2^64-1 modulo 2^64 without being "-1" (it would read as random).
+SDPP_API int64_t seed_from_text(const std::string& text);
+// The seed as A1111 writes it: the unsigned 64-bit value.
+SDPP_API std::string seed_text(int64_t seed);
+// Image i of a run: seed + i, modulo 2^64.
+inline int64_t seed_plus(int64_t seed, int64_t i) { return int64_t(uint64_t(seed) + uint64_t(i)); }
+// Image i's seed (A1111 processing.py): seeds count up, except with a variation strength, where
+// every image keeps the main seed and only the subseeds (seed_plus(subseed, i)) count up.
+inline int64_t image_seed(int64_t seed, float subseed_strength, int64_t i) {
+    return subseed_strength != 0.0f ? seed : seed_plus(seed, i);
+}
+
+// Throws a one-line sdpp::Error for a model file sdpp cannot read at all, before anything is
+// loaded: a GGUF file (magic "GGUF", stable-diffusion.cpp's quantised format) is "not supported
+// (yet)". `what` names the option in the message ("model", "--vae"). The Engine checks the same.
+SDPP_API void check_model_file(const std::string& path, const char* what);
+
 // Checks what can be checked without a model: sizes multiple of 8, steps, strength, CFG, sampler
 // and scheduler names, the mask's size against the init image's. Throws a one-line sdpp::Error.
 SDPP_API void validate_request(const GenerateRequest& request);
@@ -227,6 +248,9 @@ SDPP_API std::vector<std::string> known_schedulers();
 SDPP_API std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model, int64_t seed,
                               int index_in_batch);
 SDPP_API GenerateRequest request_from_parameters(const std::string& parameters);
+// True when the text describes an img2img run (A1111's "Denoising strength" without hires fix):
+// re-running it needs the init image again.
+SDPP_API bool parameters_are_img2img(const std::string& parameters);
 
 // Writes `image` as PNG with its parameters as a "parameters" text chunk. Never replaces an
 // existing file unless `overwrite` (temporary file + rename).
@@ -246,6 +270,26 @@ SDPP_API void save_latent(const std::string& path, const Latent& latent, const s
 // Cached by path, size and mtime in $XDG_CACHE_HOME/sdpp/hashes.json; "" for folders.
 SDPP_API std::string model_short_hash(const std::string& path);
 
+// ---- the default model ----------------------------------------------------------------------
+// The model `sdpp generate` uses when no model is given (docs/hub.md): SD-Turbo
+// (stabilityai/sd-turbo), an adversarially distilled SD 2.1 that makes a 512x512 image in 1-4
+// steps without classifier-free guidance, which suits CPUs; and the settings it is made for.
+struct DefaultModel {
+    const char* repo;
+    const char* revision;
+    int steps;          // SD-Turbo: 1 (1-4 work; more steps do not help)
+    float cfg_scale;    // 1 = no classifier-free guidance (no negative-prompt pass)
+    int width, height;  // its training size
+    const char* sampler;
+};
+inline constexpr DefaultModel kDefaultModel{"stabilityai/sd-turbo", "main", 1, 1.0f, 512, 512, "euler_a"};
+
+// The local diffusers folder of the default model, pulled into sdpp's cache on first use (progress
+// on stderr: a bar on a terminal, lines otherwise; hub and token from SDPP_HUB_ENDPOINT and
+// HF_TOKEN, docs/hub.md). Uses the cache without any network access when an earlier pull completed. With no
+// cached copy and no hub in reach, throws sdpp::Error with one line saying how to get a model.
+SDPP_API std::string ensure_default_model();
+
 // ---- JSON form of a request (the server's body) ----------------------------------------------
 // Field names are A1111's /sdapi/v1/txt2img and img2img ones where they exist (prompt, seed,
 // sampler_name, steps, cfg_scale, n_iter, denoising_strength, init_images, mask, resize_mode,
@@ -262,5 +306,9 @@ SDPP_API std::string request_to_json(const GenerateRequest& request);
 
 // The library's version, e.g. "0.1.0" (SDPP_VERSION_STRING of the headers it was built with).
 SDPP_API const char* version();
+// Threads a request runs on when ModelOptions::threads is 0 (all cores, or OMP_NUM_THREADS).
+SDPP_API int default_threads();
+// The CPU backend and what it runs on, one line: its kernels, oneDNN's ISA, the CPU's features.
+SDPP_API std::string backend_description();
 
 }  // namespace sdpp

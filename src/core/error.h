@@ -1,30 +1,8 @@
-// SDPP_CHECK and error(): every failure the user can cause becomes an sdpp::Error (declared in the
-// public include/sdpp/error.hpp, so embedders catch the same type) with a one-line message; the CLI
-// prints it and exits 2. Internal invariants use the same macro.
+// SDPP_CHECK: every failure the user can cause becomes an sdpp::Error (declared, with the error()
+// message builder, in the public include/sdpp/error.hpp, so embedders catch the same type) with a
+// one-line message; the CLI prints it and exits 2. Internal invariants use the same macro.
 #pragma once
-#include <sdpp/error.hpp>
-
-#include <sstream>
-#include <string>
-
-namespace sdpp {
-
-namespace detail {
-template <class... Args>
-std::string concat(const Args&... args) {
-    std::ostringstream os;
-    (os << ... << args);
-    return os.str();
-}
-}  // namespace detail
-
-// Builds a message from stream-able pieces: throw error("bad shape ", shape).
-template <class... Args>
-Error error(const Args&... args) {
-    return Error(detail::concat(args...));
-}
-
-}  // namespace sdpp
+#include <sdpp/error.hpp>  // sdpp::Error and error(pieces...), which builds the message
 
 // SDPP_CHECK(cond, "message pieces", ...) throws sdpp::Error when cond is false.
 #define SDPP_CHECK(cond, ...)                                   \

@@ -23,6 +23,12 @@ std::string ensure_default_model(const HubConfig& cfg, ProgressMode progress) {
     }
 }
 
-std::string ensure_default_model() { return ensure_default_model(hub_config_from_env(), ProgressMode::Auto); }
-
 }  // namespace sdpp::hub
+
+namespace sdpp {
+
+std::string ensure_default_model() {
+    return hub::ensure_default_model(hub::hub_config_from_env(), hub::ProgressMode::Auto);
+}
+
+}  // namespace sdpp

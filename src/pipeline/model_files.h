@@ -1,14 +1,12 @@
 // Model paths before and around loading: early checks with a clear message, the name A1111 shows
 // for a model, and which file stands for a diffusers folder when hashing.
+// check_model_file() is public API (include/sdpp/sdpp.hpp); it is defined in model_files.cpp.
 #pragma once
+#include <sdpp/sdpp.hpp>
+
 #include <string>
 
 namespace sdpp {
-
-// Throws a one-line sdpp::Error for a file sdpp cannot read at all, before anything is loaded:
-// a GGUF file (magic "GGUF", stable-diffusion.cpp's quantised format) is "not supported (yet)".
-// `what` names the flag ("model", "--vae").
-void check_model_file(const std::string& path, const char* what);
 
 // A1111's "Model" name: the file stem, or for a folder its name; a diffusers layout folder named
 // "diffusers" takes its parent's name and a Hugging Face cache snapshot (models--org--name/

@@ -50,10 +50,6 @@ struct InfotextExtras {
 std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model,
                               const InfotextExtras& extras, int64_t seed, int64_t subseed = 0);
 
-// True when the text describes an img2img run (A1111's "Denoising strength" without hires fix):
-// re-running it needs the init image again.
-bool parameters_are_img2img(const std::string& text);
-
 // Shortest decimal form that reads back as the same float: 7 -> "7", 7.5 -> "7.5", 0.75 -> "0.75".
 std::string format_number(double v);
 
