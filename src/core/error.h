@@ -1,6 +1,6 @@
 // SDPP_CHECK: every failure the user can cause becomes an sdpp::Error (declared, with the error()
 // message builder, in the public include/sdpp/error.hpp, so embedders catch the same type) with a
-// one-line message; the CLI prints it and exits 2. Internal invariants use the same macro.
+// one-line message; the CLI prints it and exits 2. Internal invariants use SDPP_ASSERT (core/assert.h).
 #pragma once
 #include <sdpp/error.hpp>  // sdpp::Error and error(pieces...), which builds the message
 
