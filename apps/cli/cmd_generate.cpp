@@ -198,34 +198,21 @@ std::vector<std::string> plan_outputs(const Args& a, const GenerateRequest& r) {
     return paths;
 }
 
-int run(Args& a) {
-    // -v: settings, timings and memory; -vv adds the library's debug detail (kernel choices, allocator).
-    set_verbosity(a.quiet ? 0 : std::min(a.verbose, 3));
-    const auto t_start = std::chrono::steady_clock::now();
-    const int64_t weight_cache_mb = parse_weight_cache(a.weight_cache);
+// No --model: the default model (docs/hub.md), from the cache or pulled on first use, with the
+// settings it is made for unless flags say otherwise. Returns the name the infotext gives it.
+std::string use_default_model(Args& a, GenerateRequest& r) {
+    if (!a.model.empty()) return "";
+    const DefaultModel& d = kDefaultModel;
+    a.model = ensure_default_model();
+    if (r.steps == 0) r.steps = d.steps;
+    if (!r.cfg_scale) r.cfg_scale = d.cfg_scale;
+    if (r.sampler.empty()) r.sampler = d.sampler;
+    if (r.width == 0 && !r.init_image) r.width = d.width;
+    if (r.height == 0 && !r.init_image) r.height = d.height;
+    return fs::path(d.repo).filename().string();
+}
 
-    // ---- checks before anything heavy ----
-    check_flags(a);
-    GenerateRequest r = build_request(a);
-    validate_request(r);
-    if (r.seed == -1) r.seed = random_seed();
-    const std::vector<std::string> paths = plan_outputs(a, r);
-
-    // No --model: the default model (docs/hub.md), from the cache or pulled on first use, with the
-    // settings it is made for unless flags say otherwise.
-    std::string model_name;
-    if (a.model.empty()) {
-        const DefaultModel& d = kDefaultModel;
-        a.model = ensure_default_model();
-        model_name = fs::path(d.repo).filename().string();
-        if (r.steps == 0) r.steps = d.steps;
-        if (!r.cfg_scale) r.cfg_scale = d.cfg_scale;
-        if (r.sampler.empty()) r.sampler = d.sampler;
-        if (r.width == 0 && !r.init_image) r.width = d.width;
-        if (r.height == 0 && !r.init_image) r.height = d.height;
-    }
-
-    // ---- load ----
+ModelOptions model_options(const Args& a, int64_t weight_cache_mb, const std::string& name) {
     ModelOptions mo;
     mo.model = a.model;
     mo.vae = a.vae;
@@ -235,10 +222,12 @@ int run(Args& a) {
     mo.threads = a.threads;
     mo.weight_cache_mb = weight_cache_mb;
     mo.keep_weights = false;  // release the U-Net before each decode (peak = the larger stage)
-    mo.name = model_name;
-    Engine engine(mo);
+    mo.name = name;
+    return mo;
+}
+
+void print_settings(const Args& a, const Engine& engine, const GenerateRequest& resolved) {
     const ModelDescription& md = engine.model();
-    const GenerateRequest resolved = engine.resolve(r);
     if (!a.json && !a.quiet) {
         std::fprintf(stderr, "seed: %s\n", seed_text(resolved.seed).c_str());
         std::fprintf(stderr, "load: %.2fs (%s, %s%s)\n", engine.load_seconds(), md.family.c_str(), md.prediction.c_str(),
@@ -248,35 +237,19 @@ int run(Args& a) {
         std::fprintf(stderr, "%dx%d, %d steps, %s (%s), CFG %g, %d x %d image(s)\n", resolved.width, resolved.height,
                      resolved.steps, resolved.sampler.c_str(), resolved.scheduler.c_str(), double(*resolved.cfg_scale),
                      resolved.batch_count, resolved.batch_size);
+}
 
-    // ---- run, one batch at a time, writing each batch's images as soon as they exist ----
-    nlohmann::json out;
-    out["images"] = nlohmann::json::array();
+// What the batches produced, summed over them.
+struct RunTotals {
+    nlohmann::json images = nlohmann::json::array();
     std::map<std::string, double> timings;
     std::vector<std::string> stage_order;
     Latent latents;
     size_t peak_bytes = 0;
-    bool cancelled = false;
     size_t written = 0;
-    std::signal(SIGINT, on_sigint);
-    ProgressPrinter printer(a.quiet || a.json, resolved.batch_count);
-    for (int b = 0; b < resolved.batch_count && !cancelled; ++b) {
-        GenerateRequest one = resolved;
-        one.batch_count = 1;
-        one.seed = image_seed(resolved.seed, resolved.subseed_strength, int64_t(b) * resolved.batch_size);
-        if (resolved.subseed_strength != 0.0f) one.subseed = seed_plus(resolved.subseed, int64_t(b) * resolved.batch_size);
-        printer.batch = b;
-        GenerateResult res = engine.generate(one, [&](const Progress& p) { return printer(p); });
-        cancelled = res.cancelled;
-        for (GeneratedImage& g : res.images) {
-            g.index += b * resolved.batch_size;
-            const std::string& path = paths[size_t(g.index)];
-            save_png(path, g, a.overwrite);
-            ++written;
-            out["images"].push_back({{"path", path}, {"seed", uint64_t(g.seed)}, {"index", g.index}, {"parameters", g.parameters}});
-            if (!a.json) std::printf("%s\n", path.c_str());
-            std::fflush(stdout);
-        }
+    bool cancelled = false;
+
+    void add(const GenerateResult& res) {
         if (!res.latents.data.empty()) {
             if (latents.shape.empty()) latents.shape = res.latents.shape;
             else latents.shape[0] += res.latents.shape[0];
@@ -287,16 +260,43 @@ int run(Args& a) {
             timings[t.stage] += t.seconds;
         }
         peak_bytes = std::max(peak_bytes, res.peak_bytes);
+        cancelled = res.cancelled;
+    }
+};
+
+// One engine call per batch, each batch's images written as soon as they exist (an interrupted
+// run keeps what is finished).
+RunTotals run_batches(const Args& a, Engine& engine, const GenerateRequest& resolved,
+                      const std::vector<std::string>& paths) {
+    RunTotals tot;
+    std::signal(SIGINT, on_sigint);
+    ProgressPrinter printer(a.quiet || a.json, resolved.batch_count);
+    for (int b = 0; b < resolved.batch_count && !tot.cancelled; ++b) {
+        GenerateRequest one = resolved;
+        one.batch_count = 1;
+        one.seed = image_seed(resolved.seed, resolved.subseed_strength, int64_t(b) * resolved.batch_size);
+        if (resolved.subseed_strength != 0.0f) one.subseed = seed_plus(resolved.subseed, int64_t(b) * resolved.batch_size);
+        printer.batch = b;
+        GenerateResult res = engine.generate(one, [&](const Progress& p) { return printer(p); });
+        for (GeneratedImage& g : res.images) {
+            g.index += b * resolved.batch_size;
+            const std::string& path = paths[size_t(g.index)];
+            save_png(path, g, a.overwrite);
+            ++tot.written;
+            tot.images.push_back({{"path", path}, {"seed", uint64_t(g.seed)}, {"index", g.index}, {"parameters", g.parameters}});
+            if (!a.json) std::printf("%s\n", path.c_str());
+            std::fflush(stdout);
+        }
+        tot.add(res);
     }
     std::signal(SIGINT, SIG_DFL);
+    return tot;
+}
 
-    // ---- report ----
-    if (!a.save_latent.empty() && !latents.data.empty()) {
-        save_latent(a.save_latent, latents, out["images"].empty() ? "" : out["images"][0]["parameters"].get<std::string>(),
-                    a.overwrite);
-        out["latent"] = a.save_latent;
-    }
-    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+nlohmann::json result_json(const Engine& engine, const GenerateRequest& resolved, const RunTotals& tot, double total) {
+    const ModelDescription& md = engine.model();
+    nlohmann::json out;
+    out["images"] = tot.images;
     out["seed"] = uint64_t(resolved.seed);
     out["width"] = resolved.width;
     out["height"] = resolved.height;
@@ -308,21 +308,56 @@ int run(Args& a) {
                     {"inpaint", md.inpaint}, {"hash", md.hash}};
     out["timings"] = nlohmann::json::object();
     out["timings"]["load"] = engine.load_seconds();
-    for (const std::string& st : stage_order) out["timings"][st] = timings[st];
+    for (const std::string& st : tot.stage_order) out["timings"][st] = tot.timings.at(st);
     out["timings"]["total"] = total;
-    out["peak_tensor_bytes"] = peak_bytes;
+    out["peak_tensor_bytes"] = tot.peak_bytes;
     out["max_rss_bytes"] = max_rss_bytes();
-    out["cancelled"] = cancelled;
-    if (a.json) std::printf("%s\n", out.dump(2).c_str());
-    if (a.verbose && !a.json && !a.quiet) {
-        std::fprintf(stderr, "timings: load %.2fs", engine.load_seconds());
-        for (const std::string& st : stage_order) std::fprintf(stderr, ", %s %.2fs", st.c_str(), timings[st]);
-        std::fprintf(stderr, ", total %.2fs\n", total);
-        std::fprintf(stderr, "memory: tensor allocator peak %s, max RSS %s\n", human_bytes(double(peak_bytes)).c_str(),
-                     human_bytes(double(max_rss_bytes())).c_str());
+    out["cancelled"] = tot.cancelled;
+    return out;
+}
+
+void print_timings(const Engine& engine, const RunTotals& tot, double total) {
+    std::fprintf(stderr, "timings: load %.2fs", engine.load_seconds());
+    for (const std::string& st : tot.stage_order) std::fprintf(stderr, ", %s %.2fs", st.c_str(), tot.timings.at(st));
+    std::fprintf(stderr, ", total %.2fs\n", total);
+    std::fprintf(stderr, "memory: tensor allocator peak %s, max RSS %s\n", human_bytes(double(tot.peak_bytes)).c_str(),
+                 human_bytes(double(max_rss_bytes())).c_str());
+}
+
+int run(Args& a) {
+    // -v: settings, timings and memory; -vv the library's debug detail; -vvv each oneDNN primitive.
+    set_verbosity(a.quiet ? 0 : std::min(a.verbose, 3));
+    const auto t_start = std::chrono::steady_clock::now();
+    const int64_t weight_cache_mb = parse_weight_cache(a.weight_cache);
+
+    // ---- checks before anything heavy ----
+    check_flags(a);
+    GenerateRequest r = build_request(a);
+    validate_request(r);
+    if (r.seed == -1) r.seed = random_seed();
+    const std::vector<std::string> paths = plan_outputs(a, r);
+    const std::string model_name = use_default_model(a, r);
+
+    // ---- load, run, report ----
+    Engine engine(model_options(a, weight_cache_mb, model_name));
+    const GenerateRequest resolved = engine.resolve(r);
+    print_settings(a, engine, resolved);
+    RunTotals tot = run_batches(a, engine, resolved, paths);
+    nlohmann::json latent_path;
+    if (!a.save_latent.empty() && !tot.latents.data.empty()) {
+        save_latent(a.save_latent, tot.latents,
+                    tot.images.empty() ? "" : tot.images[0]["parameters"].get<std::string>(), a.overwrite);
+        latent_path = a.save_latent;
     }
-    if (cancelled) {
-        std::fprintf(stderr, "cancelled (%zu of %zu images written)\n", written, paths.size());
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    if (a.json) {
+        nlohmann::json out = result_json(engine, resolved, tot, total);
+        if (!latent_path.is_null()) out["latent"] = latent_path;
+        std::printf("%s\n", out.dump(2).c_str());
+    }
+    if (a.verbose && !a.json && !a.quiet) print_timings(engine, tot, total);
+    if (tot.cancelled) {
+        std::fprintf(stderr, "cancelled (%zu of %zu images written)\n", tot.written, paths.size());
         return 130;
     }
     return kExitOk;
