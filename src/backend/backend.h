@@ -33,10 +33,10 @@ struct View {
 
 View view_of(const Tensor& t);  // undefined tensor -> undefined view
 
-enum class Unary : uint8_t { SiLU, GeluErf, GeluTanh, QuickGelu };
+enum class Unary : uint8_t { SiLU, GeluErf, GeluTanh, QuickGelu, ReLU, Tanh };
 enum class Binary : uint8_t { Add, Sub, Mul };
 enum class Reduce : uint8_t { Mean, Std };
-enum class Act : uint8_t { None, SiLU };           // fused after conv2d
+enum class Act : uint8_t { None, SiLU, ReLU };     // fused after conv2d
 // Zero padding of a conv2d input, per side.
 struct Pad2d {
     int top = 0, bottom = 0, left = 0, right = 0;

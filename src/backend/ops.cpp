@@ -145,12 +145,15 @@ ConvCall conv_call(Ctx& ctx, const char* op, const Tensor& x_, const Tensor& w_,
 }  // namespace
 
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding) {
+    return conv2d(ctx, x, w, bias, stride, padding, Act::None);
+}
+
+Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act) {
     const Pad2d pad = Pad2d::all(padding);
     ConvCall c = conv_call(ctx, "conv2d", x, w, bias, stride, pad);
     Tensor y = out(ctx, c.out);
     if (y.numel() == 0) return y;
-    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, Act::None, ctx.compute_dtype,
-                    view_of(y));
+    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, act, ctx.compute_dtype, view_of(y));
     return y;
 }
 
@@ -377,6 +380,8 @@ Tensor gelu(Ctx& ctx, const Tensor& x, bool tanh_approx) {
     return unary_op(ctx, "gelu", tanh_approx ? Unary::GeluTanh : Unary::GeluErf, x);
 }
 Tensor quick_gelu(Ctx& ctx, const Tensor& x) { return unary_op(ctx, "quick_gelu", Unary::QuickGelu, x); }
+Tensor relu(Ctx& ctx, const Tensor& x) { return unary_op(ctx, "relu", Unary::ReLU, x); }
+Tensor tanh_act(Ctx& ctx, const Tensor& x) { return unary_op(ctx, "tanh", Unary::Tanh, x); }
 
 Tensor geglu(Ctx& ctx, const Tensor& x_) {
     Tensor x = act_contig(ctx, "geglu", "input", x_);

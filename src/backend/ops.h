@@ -32,6 +32,8 @@ struct Ctx {
 // ---- dense -----------------------------------------------------------------------------------
 // x [N, Cin, H, W], w [Cout, Cin, kh, kw], bias [Cout] or undefined -> [N, Cout, Ho, Wo]
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride = 1, int padding = 0);
+// The same with an activation fused after the bias (Act::SiLU, Act::ReLU).
+Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act);
 // A conv written into y, with per-side zero padding (e.g. none above or below where x already
 // carries the neighbouring rows: the row bands of the VAE). y: a view of shape
 // [N, Cout, (H + top + bottom - kh) / stride + 1, (W + left + right - kw) / stride + 1] with unit
@@ -73,6 +75,8 @@ Tensor attention(Ctx& ctx, const Tensor& q, const Tensor& k, const Tensor& v, in
 Tensor silu(Ctx& ctx, const Tensor& x);
 Tensor gelu(Ctx& ctx, const Tensor& x, bool tanh_approx = false);  // exact erf form by default
 Tensor quick_gelu(Ctx& ctx, const Tensor& x);                       // x * sigmoid(1.702 x)
+Tensor relu(Ctx& ctx, const Tensor& x);                             // max(x, 0)
+Tensor tanh_act(Ctx& ctx, const Tensor& x);                         // tanh(x) (not `tanh`: it would hide ::tanh)
 // x [..., 2F] -> x[..., :F] * gelu(x[..., F:])  (diffusers GEGLU: hidden, gate = chunk(2))
 Tensor geglu(Ctx& ctx, const Tensor& x);
 

@@ -59,6 +59,21 @@ TEST_P(BackendConv2d, MatchesReference) {
     check_conv(cases[8], DType::BF16, true, DType::F32, 1e-5, 107);   // blocked layout
 }
 
+TEST_P(BackendConv2d, FusedReLUMatchesReference) {
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    uint32_t seed = 300;
+    for (const ConvCase c : {ConvCase{1, 16, 33, 35, 16, 3, 1, 1}, ConvCase{2, 8, 9, 7, 5, 3, 2, 1},
+                             ConvCase{1, 12, 16, 16, 6, 1, 1, 0}}) {
+        Tensor x = randn({c.n, c.ci, c.h, c.w}, seed++);
+        Tensor w = randn({c.co, c.ci, c.k, c.k}, seed++, 0.2f);
+        Tensor b = randn({c.co}, seed++);
+        Tensor r = conv2d(ref, x, w, b, c.stride, c.pad, Act::ReLU);
+        EXPECT_LT(rel_err(conv2d(cpu, x, w, b, c.stride, c.pad, Act::ReLU), r), 1e-5);
+        EXPECT_LT(rel_err(relu(ref, conv2d(ref, x, w, b, c.stride, c.pad)), r), 1e-6);
+        for (float v : r.to_vector()) ASSERT_GE(v, 0.0f);
+    }
+}
+
 TEST_P(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     Tensor x = randn({2, 6, 10, 8}, 1).permute({0, 1, 3, 2});  // [2,6,8,10] non-contiguous

@@ -122,12 +122,15 @@ TEST_P(BackendActivations, MatchReference) {
         EXPECT_LT(rel_err(gelu(cpu, x), gelu(ref, x)), 1e-5);
         EXPECT_LT(rel_err(gelu(cpu, x, true), gelu(ref, x, true)), 1e-5);
         EXPECT_LT(rel_err(quick_gelu(cpu, x), quick_gelu(ref, x)), 1e-5);
+        EXPECT_LT(rel_err(relu(cpu, x), relu(ref, x)), 1e-6);
+        EXPECT_LT(rel_err(tanh_act(cpu, x), tanh_act(ref, x)), 1e-5);
         EXPECT_LT(rel_err(scale(cpu, x, 0.5f, -1.f), scale(ref, x, 0.5f, -1.f)), 1e-6);
     }
     // Near zero the activations are small: check the absolute error there too.
     Tensor small = randn({4096}, 7, 1e-3f);
     EXPECT_LT(rel_err(gelu(cpu, small), gelu(ref, small)), 1e-5);
     EXPECT_LT(rel_err(gelu(cpu, small, true), gelu(ref, small, true)), 1e-4);
+    EXPECT_LT(rel_err(tanh_act(cpu, small), tanh_act(ref, small)), 1e-4);
     for (Shape s : {Shape{2, 77, 2 * 40}, Shape{1, 2}, Shape{3, 2 * 1280}}) {
         Tensor x = randn(s, seed++, 2.0f);
         EXPECT_LT(rel_err(geglu(cpu, x), geglu(ref, x)), 1e-5);

@@ -326,6 +326,10 @@ std::shared_ptr<ConvEntry> conv_entry(DenseState& st, const Shape& xs, const Sha
         post_ops po;
         po.append_eltwise(1.0f, algorithm::eltwise_swish, 1.0f, 0.0f);
         attr.set_post_ops(po);
+    } else if (act == Act::ReLU) {
+        post_ops po;
+        po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+        attr.set_post_ops(po);
     }
     auto e = std::make_shared<ConvEntry>();
     e->pd = convolution_forward::primitive_desc(d, attr, eng());

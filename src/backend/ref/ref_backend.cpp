@@ -80,6 +80,7 @@ public:
                                 }
                             }
                         if (act == Act::SiLU) acc *= sigmoid(acc);
+                        if (act == Act::ReLU) acc = std::max(acc, 0.0);
                         out[offset(y, {b, o, oy, ox})] = float(acc);
                     }
     }
@@ -226,6 +227,8 @@ public:
                     r = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
                     break;
                 case Unary::QuickGelu: r = v * sigmoid(1.702 * v); break;
+                case Unary::ReLU: r = std::max(v, 0.0); break;
+                case Unary::Tanh: r = std::tanh(v); break;
             }
             y.f32()[i] = float(r);
         }

@@ -42,6 +42,10 @@ void unary(Unary op, const View& x, const View& y) {
         case Unary::GeluErf: SDPP_MAP(vgelu_erf, gelu_erf_s); break;
         case Unary::GeluTanh: SDPP_MAP(vgelu_tanh, gelu_tanh_s); break;
         case Unary::QuickGelu: SDPP_MAP(vquick_gelu, quick_gelu_s); break;
+        case Unary::ReLU:
+            map_parallel(in, out, n, [](vf v) { return vmax(v, vzero()); }, [](float s) { return std::max(s, 0.0f); });
+            break;
+        case Unary::Tanh: map_parallel(in, out, n, [](vf v) { return vtanh(v); }, [](float s) { return std::tanh(s); }); break;
     }
 #undef SDPP_MAP
 }
@@ -243,9 +247,12 @@ void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64
         vf bv = vset1(b);
         if (act == Act::SiLU)
             for (; i + kW <= len; i += kW) vstore(p + i, vsilu(vadd(vload(p + i), bv)));
+        else if (act == Act::ReLU)
+            for (; i + kW <= len; i += kW) vstore(p + i, vmax(vadd(vload(p + i), bv), vzero()));
         else
             for (; i + kW <= len; i += kW) vstore(p + i, vadd(vload(p + i), bv));
-        for (; i < len; ++i) p[i] = act == Act::SiLU ? silu_s(p[i] + b) : p[i] + b;
+        for (; i < len; ++i)
+            p[i] = act == Act::SiLU ? silu_s(p[i] + b) : act == Act::ReLU ? std::max(p[i] + b, 0.0f) : p[i] + b;
     }
 }
 
