@@ -52,6 +52,11 @@ struct ModelOptions {
     // (each has its own backend).
     static constexpr int64_t kWeightCacheAuto = -1, kWeightCacheAll = -2;
     int64_t weight_cache_mb = kWeightCacheAuto;
+    // TAESD / TAESDXL weights (docs/cli.md --vae-decoder taesd): a diffusers AutoencoderTiny folder,
+    // a folder with taesd_decoder.safetensors (taesdxl_* picked for SDXL), or the decoder file
+    // itself. Loaded with the model (a bad path throws); used for previews and, with
+    // GenerateRequest::vae_decoder = "taesd", for the final decode. "" = none.
+    std::string taesd;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).
@@ -76,6 +81,16 @@ struct FloatTensor {
     std::vector<float> data;     // row-major
 };
 using Latent = FloatTensor;
+
+// A1111 "Masked content" (inpainting_fill): what the masked area of the init image starts as when
+// inpainting. Fill: the image's colours blurred into the mask (masking.fill); Original: the image
+// as it is; LatentNoise: the masked latent replaced by the seed's noise; LatentNothing: zeroed
+// (the last two blur-fill the image first, as A1111 does).
+enum class InpaintFill : int { Fill = 0, Original = 1, LatentNoise = 2, LatentNothing = 3 };
+// "fill", "original", "latent-noise" / "latent noise", "latent-nothing" / "latent nothing", or
+// "0".."3"; throws a one-line sdpp::Error for anything else.
+SDPP_API InpaintFill parse_inpaint_fill(const std::string& name);
+SDPP_API const char* inpaint_fill_name(InpaintFill fill);  // A1111's label: "fill", "latent noise", ...
 
 // ---- one request ----------------------------------------------------------------------------
 struct GenerateRequest {
@@ -128,6 +143,14 @@ struct GenerateRequest {
 
     bool decode = true;               // false: latents only, no images
     int preview_every = 0;            // > 0: Progress::preview holds x every N sampling steps
+
+    InpaintFill inpaint_fill = InpaintFill::Original;  // A1111 "Masked content" (with a mask)
+    // The final decode: "" or "full" = the model's VAE, "taesd" = ModelOptions::taesd (fast, rougher).
+    std::string vae_decoder;
+    // Progress::preview_image with preview_every: "auto" = TAESD when the engine has one, else
+    // "cheap" (A1111's "Approx cheap": a fixed linear latent -> RGB map, latent-sized); "taesd";
+    // "none" (latents only).
+    std::string preview_method = "auto";
 };
 
 // ---- progress -------------------------------------------------------------------------------
@@ -139,6 +162,9 @@ struct Progress {
     int batches = 1;
     double elapsed = 0;              // seconds since this stage began
     const Latent* preview = nullptr; // x at the start of sampler step `step` (every preview_every steps)
+    // The same as a picture (GenerateRequest::preview_method): TAESD's decode of x (image size),
+    // or the cheap linear projection (latent size). Null when there is no preview this step.
+    const Image* preview_image = nullptr;
 };
 // Called at the start and end of every stage and after every sampler step; return false to cancel
 // (generate() then returns what is finished with `cancelled` set).

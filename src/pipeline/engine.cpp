@@ -9,6 +9,7 @@
 // copies go before the VAE decodes. Each stage's file pages are released when it is done.
 // Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
 #include "pipeline/pipeline.h"
+#include "pipeline/masked_content.h"
 #include "pipeline/model_files.h"
 #include "pipeline/parameters.h"
 #include "pipeline/request.h"
@@ -335,6 +336,8 @@ Engine::Impl::BatchStart Engine::Impl::start_batch(const GenerateRequest& r, con
     Tensor n0 = b.noise.first({B, unet_cfg.out_channels, lh, lw});
     const bool img2img = r.init_image.has_value() || r.init_pixels.has_value();
     if (img2img) b.init_latent = batch_init_latents(lat, seeds, r.sample_posterior);
+    if (img2img && lat.keep_mask.defined())  // A1111 masked content: latent noise / latent nothing
+        fill_init_latents(r.inpaint_fill, lat.keep_mask, b.init_latent, seeds);
     b.x = from_noise ? lincomb({{double(sigmas[0]), n0}}) : noised_latent(b.init_latent, n0, sigmas[0]);
     return b;
 }

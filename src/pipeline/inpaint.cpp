@@ -16,6 +16,7 @@
 //   - the original is composited back over the result with the mask (doubled and clipped outside
 //     "only masked"), unless overlay_original is off.
 #include "pipeline/pipeline.h"
+#include "pipeline/masked_content.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -133,6 +134,7 @@ ImageInputs prepare_pixels(const GenerateRequest& r) {
                        ResizeMode::ResizeAndFill);
         out.init = fit(crop(src, box.x0, box.y0, box.width(), box.height()), r.width, r.height,
                        ResizeMode::ResizeAndFill);
+        out.init = fill_init_image(r.inpaint_fill, out.init, *out.mask);  // A1111 masked content
         out.overlay_base = src;  // the canvas the region is pasted back into
         if (r.overlay_original) out.overlay_mask = blurred;
         out.paste_region = box;
@@ -146,6 +148,7 @@ ImageInputs prepare_pixels(const GenerateRequest& r) {
         out.overlay_base = out.init;
         out.overlay_mask = std::move(m);
     }
+    out.init = fill_init_image(r.inpaint_fill, out.init, *out.mask);  // A1111 masked content (after the overlay copy)
     return out;
 }
 
@@ -200,12 +203,7 @@ void prepare_mask_latents(Ctx& ctx, const VAE& vae, const ImageInputs& in, bool 
         return;
     }
     if (!in.mask) return;
-    // A1111: latmask = around(mask.resize((w, h)) / 255) (PIL's default bicubic); keep = 1 - latmask.
-    Image small = resize_bicubic(*in.mask, int(latent_w), int(latent_h));
-    Tensor keep = Tensor::empty({1, 1, latent_h, latent_w});
-    float* k = keep.data<float>();
-    for (size_t i = 0; i < small.pixels.size(); ++i) k[i] = small.pixels[i] >= 128 ? 0.0f : 1.0f;
-    out.keep_mask = keep;
+    out.keep_mask = a1111_latent_keep_mask(*in.mask, latent_h, latent_w);  // 1 - round(bicubic(mask) / 255)
 }
 
 }  // namespace sdpp::pipeline

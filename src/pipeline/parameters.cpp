@@ -323,6 +323,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
             info.set("Inpaint area", "Only masked");
             info.set("Masked area padding", std::to_string(r.only_masked_padding));
         }
+        if (r.inpaint_fill != InpaintFill::Original) info.set("Masked content", inpaint_fill_name(r.inpaint_fill));
     }
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0})
         info.set("Outpaint", std::to_string(r.outpaint[0]) + "," + std::to_string(r.outpaint[1]) + "," +
@@ -369,6 +370,8 @@ GenerateRequest request_from_parameters(const std::string& text) {
             r.mask_blur = parse_float(k, v);
         } else if (k == "Inpaint area") {
             r.only_masked = v == "Only masked";
+        } else if (k == "Masked content") {
+            r.inpaint_fill = parse_inpaint_fill(v);
         } else if (k == "Masked area padding") {
             r.only_masked_padding = int(parse_int(k, v));
         } else if (k == "Outpaint") {

@@ -44,6 +44,15 @@ void validate_request(const GenerateRequest& r) {
         throw error("mask blur ", r.mask_blur, " is out of range (0..256)");
     if (r.only_masked_padding < 0) throw error("only-masked padding must be >= 0");
     if (r.preview_every < 0) throw error("preview interval must be >= 0");
+    if (int(r.inpaint_fill) < 0 || int(r.inpaint_fill) > 3)
+        throw error("masked content ", int(r.inpaint_fill), " is out of range (0..3)");
+    if (r.inpaint_fill != InpaintFill::Original && r.mask && r.init_pixels)
+        throw error("masked content '", inpaint_fill_name(r.inpaint_fill), "' needs an 8-bit init image, not init pixels");
+    if (!r.vae_decoder.empty() && r.vae_decoder != "full" && r.vae_decoder != "taesd")
+        throw error("unknown VAE decoder '", r.vae_decoder, "' (full or taesd)");
+    if (r.preview_method != "auto" && r.preview_method != "taesd" && r.preview_method != "cheap" &&
+        r.preview_method != "none")
+        throw error("unknown preview method '", r.preview_method, "' (auto, taesd, cheap or none)");
     for (int p : r.outpaint)
         if (p < 0 || p > kMaxSide) throw error("outpaint padding ", p, " is out of range (0..", kMaxSide, ")");
     const bool outpaint = r.outpaint != std::array<int, 4>{0, 0, 0, 0};

@@ -102,6 +102,20 @@ ResizeMode as_resize_mode(const std::string& key, const Json& v) {
     return ResizeMode(m);
 }
 
+// A1111 inpainting_fill: 0 fill, 1 original, 2 latent noise, 3 latent nothing (or one of those names).
+InpaintFill as_inpaint_fill(const std::string& key, const Json& v) {
+    if (v.is_string()) {
+        try {
+            return parse_inpaint_fill(v.get<std::string>());
+        } catch (const Error& e) {
+            throw error("request JSON: \"", key, "\": ", e.what());
+        }
+    }
+    const int m = as_int(key, v);
+    if (m < 0 || m > 3) throw error("request JSON: \"", key, "\" ", m, " is out of range (0..3)");
+    return InpaintFill(m);
+}
+
 struct Field {
     const char* key;
     void (*read)(GenerateRequest& r, const std::string& key, const Json& v);
@@ -175,6 +189,12 @@ const Field kFields[] = {
                [](const GenerateRequest& r, Json& o) { o["decode"] = r.decode; }},
     {"preview_every", [](GenerateRequest& r, const std::string& k, const Json& v) { r.preview_every = as_int(k, v); },
                       [](const GenerateRequest& r, Json& o) { o["preview_every"] = r.preview_every; }},
+    {"inpainting_fill", [](GenerateRequest& r, const std::string& k, const Json& v) { r.inpaint_fill = as_inpaint_fill(k, v); },
+                        [](const GenerateRequest& r, Json& o) { o["inpainting_fill"] = int(r.inpaint_fill); }},
+    {"vae_decoder", [](GenerateRequest& r, const std::string& k, const Json& v) { r.vae_decoder = as_string(k, v); },
+                    [](const GenerateRequest& r, Json& o) { o["vae_decoder"] = r.vae_decoder; }},
+    {"preview_method", [](GenerateRequest& r, const std::string& k, const Json& v) { r.preview_method = as_string(k, v); },
+                       [](const GenerateRequest& r, Json& o) { o["preview_method"] = r.preview_method; }},
 };
 // clang-format on
 
