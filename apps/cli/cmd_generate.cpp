@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "cli/memory_report.h"
 #include "cli/output_files.h"
+#include "cli/preview_options.h"
 #include "cli/weight_cache_option.h"
 
 #include <sdpp/error.hpp>
@@ -48,6 +49,7 @@ struct Args {
     int only_masked_padding = 32;
     bool overwrite = false, json = false, quiet = false;
     int verbose = 0;  // -v, -vv
+    PreviewArgs pv;   // --vae-decoder, --taesd, --preview*, --inpaint-fill (cli/preview_options.h)
     // which options were given (CLI11 options, for --from-png overrides)
     std::map<std::string, CLI::Option*> opt;
     bool given(const std::string& name) const {
@@ -162,6 +164,7 @@ GenerateRequest build_request(const Args& a) {
     }
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0} && a.init_image.empty()) throw Error("--outpaint needs --init-image");
     if (a.given("strength") && a.init_image.empty()) throw Error("--strength needs --init-image");
+    a.pv.apply(r, !a.from_png.empty());
     return r;
 }
 
@@ -180,6 +183,7 @@ void check_flags(const Args& a) {
     if (!a.vocab.empty() && !fs::exists(a.vocab, ec)) throw error("--vocab ", a.vocab, ": no such file or folder");
     if (!a.model.empty()) check_model_file(a.model, "model");
     if (!a.vae.empty()) check_model_file(a.vae, "--vae");
+    a.pv.check(a.overwrite, !a.mask.empty() || !a.outpaint.empty());
 }
 
 // Every output path of the run, checked writable before anything is generated.
@@ -223,6 +227,7 @@ ModelOptions model_options(const Args& a, int64_t weight_cache_mb, const std::st
     mo.weight_cache_mb = weight_cache_mb;
     mo.keep_weights = false;  // release the U-Net before each decode (peak = the larger stage)
     mo.name = name;
+    mo.taesd = a.pv.taesd_path();
     return mo;
 }
 
@@ -277,7 +282,10 @@ RunTotals run_batches(const Args& a, Engine& engine, const GenerateRequest& reso
         one.seed = image_seed(resolved.seed, resolved.subseed_strength, int64_t(b) * resolved.batch_size);
         if (resolved.subseed_strength != 0.0f) one.subseed = seed_plus(resolved.subseed, int64_t(b) * resolved.batch_size);
         printer.batch = b;
-        GenerateResult res = engine.generate(one, [&](const Progress& p) { return printer(p); });
+        GenerateResult res = engine.generate(one, [&](const Progress& p) {
+            a.pv.write_preview(p);
+            return printer(p);
+        });
         for (GeneratedImage& g : res.images) {
             g.index += b * resolved.batch_size;
             const std::string& path = paths[size_t(g.index)];
@@ -411,6 +419,7 @@ CommandRun setup(CLI::App& app) {
     app.add_option("--from-png", a->from_png, "Re-run the parameters stored in a PNG (flags given override them)");
     app.add_flag("--json", a->json, "Print a JSON result on stdout (paths, seeds, parameters, timings)");
     app.add_flag("-q,--quiet", a->quiet, "No progress output");
+    a->pv.add(app);
     app.add_flag("-v,--verbose", a->verbose, "Settings, per-stage timings and peak memory; -vv adds the library's debug detail, -vvv each oneDNN primitive");
     return [a] { return run(*a); };
 }

@@ -36,6 +36,7 @@ typedef struct {
     int threads;             /* 0 = all cores */
     int keep_weights;        /* 1 (default): keep the U-Net bound between requests */
     long long weight_cache_mb; /* prepared-weight memory: -1 (default) auto, -2 all, 0 none, N MiB */
+    const char* taesd;       /* TAESD weights (previews, vae_decoder "taesd"); NULL = none */
 } sdpp_model_options;
 
 typedef struct {
@@ -75,6 +76,9 @@ typedef struct {
        instead of init_image; they must have the target size (no resize, outpaint or only-masked) */
     const float* init_pixels;
     int init_pixels_width, init_pixels_height;
+    int inpaint_fill;              /* A1111 masked content: 0 fill, 1 original (default), 2 latent noise, 3 latent nothing */
+    const char* vae_decoder;       /* NULL / "full" = the model's VAE, "taesd" = the engine's TAESD */
+    const char* preview_method;    /* NULL / "auto", "taesd", "cheap", "none" (preview_image) */
 } sdpp_request;
 
 typedef struct {
@@ -83,6 +87,7 @@ typedef struct {
     double elapsed;                /* seconds in this stage */
     const float* preview;          /* x during sampling (preview_every), else NULL */
     int64_t preview_shape[4];
+    sdpp_image preview_image;      /* x as a picture (TAESD or cheap); pixels NULL when none */
 } sdpp_progress;
 
 /* Return 0 to cancel (sdpp_generate then returns what is finished, with cancelled set). */

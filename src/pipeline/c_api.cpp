@@ -92,6 +92,7 @@ void sdpp_request_init(sdpp_request* r) {
     r->only_masked_padding = d.only_masked_padding;
     r->overlay_original = d.overlay_original ? 1 : 0;
     r->decode = 1;
+    r->inpaint_fill = int(d.inpaint_fill);
 }
 
 sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
@@ -107,6 +108,7 @@ sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
             mo.threads = o->threads;
             mo.keep_weights = o->keep_weights != 0;
             mo.weight_cache_mb = o->weight_cache_mb;
+            mo.taesd = str(o->taesd);
             return new sdpp_engine{sdpp::Engine(mo)};
         },
         nullptr);
@@ -155,6 +157,10 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
             q.target_size = pair_or_default(r->target_size);
             q.crop_coords = {r->crop_coords[0], r->crop_coords[1]};
             if (r->init_pixels) q.init_pixels = to_pixels(r->init_pixels, r->init_pixels_width, r->init_pixels_height);
+            if (r->inpaint_fill < 0 || r->inpaint_fill > 3) throw std::invalid_argument("sdpp_request: bad inpaint_fill");
+            q.inpaint_fill = static_cast<sdpp::InpaintFill>(r->inpaint_fill);
+            q.vae_decoder = str(r->vae_decoder);
+            if (r->preview_method) q.preview_method = r->preview_method;
             sdpp::ProgressCallback cb;
             if (progress)
                 cb = [progress, user](const sdpp::Progress& p) {
@@ -168,6 +174,12 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
                     if (p.preview) {
                         cp.preview = p.preview->data.data();
                         for (size_t i = 0; i < 4 && i < p.preview->shape.size(); ++i) cp.preview_shape[i] = p.preview->shape[i];
+                    }
+                    if (p.preview_image) {
+                        cp.preview_image.width = p.preview_image->width;
+                        cp.preview_image.height = p.preview_image->height;
+                        cp.preview_image.channels = p.preview_image->channels;
+                        cp.preview_image.pixels = p.preview_image->pixels.data();
                     }
                     return progress(&cp, user) != 0;
                 };

@@ -10,6 +10,7 @@
 // Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
 #include "pipeline/pipeline.h"
 #include "pipeline/masked_content.h"
+#include "pipeline/previews.h"
 #include "pipeline/model_files.h"
 #include "pipeline/parameters.h"
 #include "pipeline/request.h"
@@ -124,6 +125,16 @@ struct SDPP_LOCAL Engine::Impl {
     bool hash_done = false;
     InfotextExtras infotext;  // the --vae override's name and hash
     size_t weight_budget = SIZE_MAX;  // bytes of prepared weights the backend may keep
+    std::optional<TAESD> taesd;       // ModelOptions::taesd: previews and the "taesd" decode
+    // The preview picture of x (GenerateRequest::preview_method), nullopt for "none".
+    std::optional<Image> preview_image(const GenerateRequest& r, const Tensor& x) {
+        if (r.preview_method == "none") return std::nullopt;
+        if (taesd && r.preview_method != "cheap") {
+            Ctx c = make_ctx(dtype);
+            return taesd_preview(c, *taesd, x);
+        }
+        return cheap_preview(x, model.family == Family::SDXL || model.family == Family::SDXLRefiner);
+    }
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
     bool unet_fits_budget() const {
@@ -142,9 +153,10 @@ struct SDPP_LOCAL Engine::Impl {
     std::map<std::string, double> timings;
     std::vector<std::string> stage_order;
 
-    void emit(const std::string& stage, int step, int total, double elapsed, const Latent* preview = nullptr) {
+    void emit(const std::string& stage, int step, int total, double elapsed, const Latent* preview = nullptr,
+              const Image* preview_image = nullptr) {
         if (!progress || !*progress) return;
-        Progress p{stage, step, total, batch, batches, elapsed, preview};
+        Progress p{stage, step, total, batch, batches, elapsed, preview, preview_image};
         if (!(*progress)(p)) throw Cancelled{};
     }
     void add_time(const std::string& stage, double s) {
@@ -196,7 +208,7 @@ struct SDPP_LOCAL Engine::Impl {
                            bool from_noise, int64_t lh, int64_t lw);
     Tensor sample_batch(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& sampler, const PromptConditioning& cond,
                         const LatentInputs& lat, BatchStart& b, const std::vector<float>& sigmas);
-    void decode_batch(Ctx& vctx, VAE& decoder, const Tensor& out, const GenerateRequest& r, const ImageInputs& images,
+    void decode_batch(Ctx& vctx, VAE* decoder, const Tensor& out, const GenerateRequest& r, const ImageInputs& images,
                       const BatchStart& b, GenerateResult& res);
 };
 
@@ -225,6 +237,13 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     s.desc = describe(s.model, options.model, options.name);
     s.unet_cfg = UNetConfig::detect(s.model.weights(), s.model.hints);
     s.vae_cfg = VAEConfig::detect(s.model.weights(), s.model.hints, s.model.family);
+    if (!options.taesd.empty()) {
+        s.taesd = TAESD::load(options.taesd, s.desc.family);
+        if (!s.taesd->decoder) throw error("TAESD ", options.taesd, ": no decoder weights (taesd_decoder.safetensors)");
+        if (s.taesd->latent_channels() != s.unet_cfg.out_channels)
+            throw error("TAESD ", options.taesd, " takes ", s.taesd->latent_channels(), "-channel latents; the model makes ",
+                        s.unet_cfg.out_channels);
+    }
     std::string vocab = text::find_clip_vocab(options.model, options.vocab);
     s.tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipVocab::load(vocab));
     s.load_s = seconds_since(t0);
@@ -362,8 +381,12 @@ Tensor Engine::Impl::sample_batch(Ctx& ctx, const GenerateRequest& r, const Samp
         // f16 file pages are no longer read, so they need not stay resident.
         if (sr.step == 1 && unet_fits_budget()) release_pages("model.diffusion_model.");
         std::optional<Latent> preview;
-        if (r.preview_every > 0 && sr.step % r.preview_every == 0) preview = to_latent(sr.x);
-        emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr);
+        std::optional<Image> picture;
+        if (r.preview_every > 0 && sr.step % r.preview_every == 0 && progress && *progress) {
+            preview = to_latent(sr.x);
+            picture = preview_image(r, sr.x);
+        }
+        emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr, picture ? &*picture : nullptr);
     };
     Tensor out = run_sampling(ctx, ds, sampler, r.eta, b.x, sigmas, b.noise, report);
     add_time("sample", seconds_since(t0));
@@ -375,16 +398,20 @@ Tensor Engine::Impl::sample_batch(Ctx& ctx, const GenerateRequest& r, const Samp
 // One batch's latents to pictures (one image at a time through row bands: exact, about half the
 // plain decode's memory; past kVAEBandedMaxPixels through tiles, whose memory does not grow with
 // the image), pasted back where the request says, each with its infotext.
-void Engine::Impl::decode_batch(Ctx& vctx, VAE& decoder, const Tensor& out, const GenerateRequest& r,
+void Engine::Impl::decode_batch(Ctx& vctx, VAE* decoder, const Tensor& out, const GenerateRequest& r,
                                 const ImageInputs& images, const BatchStart& b, GenerateResult& res) {
     auto t0 = Clock::now();
     emit("decode", 0, 1, 0);
     Tensor z = scale(vctx, out, 1.0f / vae_cfg.scaling_factor);
     const bool tiled = r.width * int64_t(r.height) > kVAEBandedMaxPixels;
     std::vector<Image> pics;
+    Ctx tctx = make_ctx(dtype);  // TAESD runs at the model's compute precision
     for (int64_t i = 0; i < z.dim(0); ++i) {
         Tensor zi = z.slice(0, i, i + 1);
-        Tensor img = tiled ? decoder.decode_tiled(vctx, zi) : decoder.decode_banded(vctx, zi);
+        // TAESD decodes the sampler's latent as it is (its scaling factor is 1), out * 2 - 1.
+        Tensor img = !decoder ? taesd->decode_pm1(tctx, out.slice(0, i, i + 1).contiguous())
+                     : tiled  ? decoder->decode_tiled(vctx, zi)
+                              : decoder->decode_banded(vctx, zi);
         for (Image& p : tensor_to_images(img)) pics.push_back(std::move(p));
     }
     for (int i = 0; i < r.batch_size; ++i) {
@@ -402,6 +429,9 @@ void Engine::Impl::decode_batch(Ctx& vctx, VAE& decoder, const Tensor& out, cons
 
 void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sampler) {
     const GenerateRequest& r = res.request;
+    const bool taesd_decode = r.vae_decoder == "taesd";
+    if (taesd_decode && !taesd) throw Error("VAE decoder taesd: no TAESD loaded (ModelOptions::taesd / --vae-decoder taesd PATH)");
+    if (r.preview_method == "taesd" && !taesd) throw Error("preview method taesd: no TAESD loaded (ModelOptions::taesd)");
     allocator.reset_peak();
     hash_files_once();
     batches = r.batch_count;
@@ -435,8 +465,8 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
                 allocator.trim();  // the U-Net's cached activation blocks, before the VAE's
             }
             if (!r.decode) continue;
-            if (!decoder) decoder.emplace(bind_vae());
-            decode_batch(vctx, *decoder, out, r, images, b, res);
+            if (!decoder && !taesd_decode) decoder.emplace(bind_vae());
+            decode_batch(vctx, decoder ? &*decoder : nullptr, out, r, images, b, res);
             if (last) {
                 if (!opts.keep_weights) decoder.reset();
                 release_pages("first_stage_model.");

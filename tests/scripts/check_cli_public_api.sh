@@ -9,7 +9,8 @@ set -euo pipefail
 root=${1:?usage: check_cli_public_api.sh <source root>}
 files=(apps/cli/main.cpp apps/cli/command.h apps/cli/cmd_generate.cpp apps/cli/cmd_version.cpp
        apps/cli/output_files.h apps/cli/output_files.cpp apps/cli/memory_report.h
-       apps/cli/memory_report.cpp apps/cli/weight_cache_option.h)
+       apps/cli/memory_report.cpp apps/cli/weight_cache_option.h apps/cli/preview_options.h
+       apps/cli/preview_options.cpp)
 bad=0
 for f in "${files[@]}"; do
   if [[ ! -f "$root/$f" ]]; then
