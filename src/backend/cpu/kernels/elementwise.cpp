@@ -42,8 +42,8 @@ void unary(Unary op, const View& x, const View& y) {
         case Unary::GeluErf: SDPP_MAP(vgelu_erf, gelu_erf_s); break;
         case Unary::GeluTanh: SDPP_MAP(vgelu_tanh, gelu_tanh_s); break;
         case Unary::QuickGelu: SDPP_MAP(vquick_gelu, quick_gelu_s); break;
-        case Unary::ReLU:
-            map_parallel(in, out, n, [](vf v) { return vmax(v, vzero()); }, [](float s) { return std::max(s, 0.0f); });
+        case Unary::ReLU:  // vmax returns its second operand for a NaN: NaN stays NaN, as in torch
+            map_parallel(in, out, n, [](vf v) { return vmax(vzero(), v); }, [](float s) { return std::max(s, 0.0f); });
             break;
         case Unary::Tanh: map_parallel(in, out, n, [](vf v) { return vtanh(v); }, [](float s) { return std::tanh(s); }); break;
     }
@@ -248,7 +248,7 @@ void bias_act_rows(float* y, int64_t rows, int64_t len, const float* bias, int64
         if (act == Act::SiLU)
             for (; i + kW <= len; i += kW) vstore(p + i, vsilu(vadd(vload(p + i), bv)));
         else if (act == Act::ReLU)
-            for (; i + kW <= len; i += kW) vstore(p + i, vmax(vadd(vload(p + i), bv), vzero()));
+            for (; i + kW <= len; i += kW) vstore(p + i, vmax(vzero(), vadd(vload(p + i), bv)));
         else
             for (; i + kW <= len; i += kW) vstore(p + i, vadd(vload(p + i), bv));
         for (; i < len; ++i)
