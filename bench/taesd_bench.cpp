@@ -9,6 +9,7 @@
 // --save DIR writes the random TAESD as DIR/taesd_decoder.safetensors + taesd_encoder.safetensors
 // (original key names), usable with `sdpp generate --vae-decoder taesd DIR/taesd_decoder.safetensors`.
 #include "backend/ops.h"
+#include "backend/profiling_backend.h"
 #include "core/threads.h"
 #include "io/safetensors.h"
 #include "model/taesd.h"
@@ -27,11 +28,20 @@
 #include <string>
 #include <vector>
 
+#include <time.h>
+
 using namespace sdpp;
 
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+// Process CPU seconds (all threads): / threads, a robust estimate of the wall time on a machine the
+// run has to itself (other jobs' time is not counted; OMP_WAIT_POLICY=PASSIVE keeps spinning out).
+double cpu_s() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 Tensor random_normal(const Shape& s, double std, std::mt19937& g, DType dt = DType::F32) {
     std::normal_distribution<float> n(0.0f, float(std));
@@ -107,7 +117,7 @@ Stats stats(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     int size = 64, runs = 5, threads = 2;
-    bool vae = true;
+    bool vae = true, profile = false;
     std::string save;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -122,6 +132,7 @@ int main(int argc, char** argv) {
         else if (a == "--runs") runs = std::atoi(next().c_str());
         else if (a == "--threads") threads = std::atoi(next().c_str());
         else if (a == "--no-vae") vae = false;
+        else if (a == "--profile") profile = true;
         else if (a == "--save") save = next();
         else {
             std::fprintf(stderr, "usage: %s [--size LATENT] [--runs N] [--threads N] [--no-vae] [--save DIR]\n", argv[0]);
@@ -149,7 +160,7 @@ int main(int argc, char** argv) {
     struct Job {
         const char* name;
         std::function<void()> run;
-        std::vector<double> t;
+        std::vector<double> t, cpu;
     };
     std::vector<Job> jobs = {
         {"TAESD decode f32", [&] { taesd.decode(f32, z); }, {}},
@@ -157,18 +168,34 @@ int main(int argc, char** argv) {
     };
     if (full) jobs.push_back({"SD VAE decode f32 (banded, what generate runs)", [&] { full->decode_banded(f32, z); }, {}});
     for (Job& j : jobs) j.run();  // warm-up: primitives and prepared weights
+    if (profile) {  // backend wall time per op kind of one TAESD decode, f32 and bf16
+        for (DType dt : {DType::F32, DType::BF16}) {
+            ProfilingBackend pb(f32.be());
+            Ctx pc;
+            pc.backend = &pb;
+            pc.compute_dtype = dt;
+            taesd.decode(pc, z);
+            pb.reset();
+            taesd.decode(pc, z);
+            std::printf("profile, TAESD decode %s:\n", dt == DType::BF16 ? "bf16" : "f32");
+            for (const OpProfile& o : pb.report()) std::printf("  %-28s %4lld calls %8.3f s\n", o.op.c_str(), (long long)o.calls, o.seconds);
+        }
+    }
     for (int r = 0; r < runs; ++r)
         for (Job& j : jobs) {
-            const double t0 = now_s();
+            const double t0 = now_s(), c0 = cpu_s();
             j.run();
             j.t.push_back(now_s() - t0);
+            j.cpu.push_back((cpu_s() - c0) / threads);
         }
     std::printf("%dx%d image (latent %dx%d), %d threads, %d interleaved runs after a warm-up\n", size * 8, size * 8, size,
                 size, threads, runs);
-    const Stats base = stats(jobs[0].t);
+    const Stats base = stats(jobs[0].t), cbase = stats(jobs[0].cpu);
     for (Job& j : jobs) {
-        const Stats s = stats(j.t);
-        std::printf("  %-48s median %8.3f s (%.3f-%.3f)  %.2fx TAESD f32\n", j.name, s.med, s.lo, s.hi, s.med / base.med);
+        const Stats s = stats(j.t), c = stats(j.cpu);
+        std::printf("  %-48s wall median %8.3f s (%.3f-%.3f) %6.2fx | CPU/threads median %8.3f s (%.3f-%.3f) %6.2fx\n",
+                    j.name, s.med, s.lo, s.hi, s.med / base.med, c.med, c.lo, c.hi, c.med / cbase.med);
     }
+    std::printf("  (ratios against TAESD decode f32)\n");
     return 0;
 }

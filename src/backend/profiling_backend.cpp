@@ -69,7 +69,7 @@ void ProfilingBackend::attention(const View& q, const View& k, const View& v, in
     timed("attention", [&] { inner_.attention(q, k, v, heads, causal, scale, compute, y); });
 }
 void ProfilingBackend::unary(Unary op, const View& x, const View& y) {
-    static const char* names[] = {"silu", "gelu", "gelu tanh", "quick_gelu"};
+    static const char* names[] = {"silu", "gelu", "gelu tanh", "quick_gelu", "relu", "tanh"};  // enum Unary order
     timed(names[int(op)], [&] { inner_.unary(op, x, y); });
 }
 void ProfilingBackend::geglu(const View& x, const View& y) {
