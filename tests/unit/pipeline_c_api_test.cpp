@@ -27,6 +27,7 @@ struct Seen {
     int sample_calls = 0;
     int cancel_at = -1;  // cancel when this many sample callbacks happened
     bool preview_ok = true;
+    int preview_images = 0;  // progress calls carrying a preview picture (cheap: latent-sized)
 };
 
 int on_progress(const sdpp_progress* p, void* user) {
@@ -34,6 +35,10 @@ int on_progress(const sdpp_progress* p, void* user) {
     if (std::string(p->stage) == "sample") {
         ++s->sample_calls;
         if (p->preview && (p->preview_shape[1] != 4 || p->preview_shape[2] != 8)) s->preview_ok = false;
+        if (p->preview_image.pixels) {
+            ++s->preview_images;
+            if (p->preview_image.width != 8 || p->preview_image.channels != 3) s->preview_ok = false;
+        }
         if (s->cancel_at >= 0 && s->sample_calls >= s->cancel_at) return 0;
     }
     return 1;
@@ -82,6 +87,8 @@ TEST(PipelineCApi, GenerateCancelAndErrors) {
     sdpp_request r;
     sdpp_request_init(&r);
     EXPECT_TRUE(std::isnan(r.cfg_scale));
+    EXPECT_EQ(r.inpaint_fill, 1);  // A1111 "original"
+    EXPECT_EQ(r.vae_decoder, nullptr);
     r.prompt = "a photo of a cat";
     r.negative_prompt = "blurry";
     r.width = r.height = 64;
@@ -105,6 +112,7 @@ TEST(PipelineCApi, GenerateCancelAndErrors) {
     EXPECT_EQ(shape[1], 4);
     EXPECT_GE(seen.sample_calls, 3);
     EXPECT_TRUE(seen.preview_ok);
+    EXPECT_EQ(seen.preview_images, 3);
 
     fs::path png = fs::temp_directory_path() / ("sdpp_c_api_" + std::to_string(::getpid()) + ".png");
     fs::remove(png);
