@@ -147,7 +147,10 @@ int main(int argc, char** argv) {
         if (!save.empty()) save_safetensors(save + "/taesd_" + part + ".safetensors", tensors);
         for (auto& [k, t] : tensors) store->add(taesd_internal_key(k, part), t);
     }
+    // One binding per compute dtype: a weight keeps one prepared (reordered) copy per binding, so
+    // alternating f32 and bf16 runs on one binding would re-prepare every weight each run.
     const TAESD taesd = TAESD::from_store(store, "random");
+    const TAESD taesd_bf16 = TAESD::from_store(store, "random");
     std::shared_ptr<WeightStore> vstore;
     std::optional<VAE> full;
     if (vae) {
@@ -164,7 +167,7 @@ int main(int argc, char** argv) {
     };
     std::vector<Job> jobs = {
         {"TAESD decode f32", [&] { taesd.decode(f32, z); }, {}},
-        {"TAESD decode bf16", [&] { taesd.decode(bf16, z); }, {}},
+        {"TAESD decode bf16", [&] { taesd_bf16.decode(bf16, z); }, {}},
     };
     if (full) jobs.push_back({"SD VAE decode f32 (banded, what generate runs)", [&] { full->decode_banded(f32, z); }, {}});
     for (Job& j : jobs) j.run();  // warm-up: primitives and prepared weights
@@ -174,9 +177,10 @@ int main(int argc, char** argv) {
             Ctx pc;
             pc.backend = &pb;
             pc.compute_dtype = dt;
-            taesd.decode(pc, z);
+            const TAESD& t = dt == DType::BF16 ? taesd_bf16 : taesd;
+            t.decode(pc, z);
             pb.reset();
-            taesd.decode(pc, z);
+            t.decode(pc, z);
             std::printf("profile, TAESD decode %s:\n", dt == DType::BF16 ? "bf16" : "f32");
             for (const OpProfile& o : pb.report()) std::printf("  %-28s %4lld calls %8.3f s\n", o.op.c_str(), (long long)o.calls, o.seconds);
         }

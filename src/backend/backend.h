@@ -36,7 +36,8 @@ View view_of(const Tensor& t);  // undefined tensor -> undefined view
 enum class Unary : uint8_t { SiLU, GeluErf, GeluTanh, QuickGelu, ReLU, Tanh };
 enum class Binary : uint8_t { Add, Sub, Mul };
 enum class Reduce : uint8_t { Mean, Std };
-enum class Act : uint8_t { None, SiLU, ReLU };     // fused after conv2d
+// fused after conv2d; SumReLU: y = relu(conv + y), adding into what y holds (a residual)
+enum class Act : uint8_t { None, SiLU, ReLU, SumReLU };
 // Zero padding of a conv2d input, per side.
 struct Pad2d {
     int top = 0, bottom = 0, left = 0, right = 0;

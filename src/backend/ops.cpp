@@ -127,7 +127,7 @@ ConvCall conv_call(Ctx& ctx, const char* op, const Tensor& x_, const Tensor& w_,
                    Pad2d pad) {
     check_compute(op, ctx);
     ConvCall c;
-    c.x = act_contig(ctx, op, "input", x_);
+    c.x = x_.defined() && x_.dtype() == DType::F32 && is_channels_last(x_) ? x_ : act_contig(ctx, op, "input", x_);
     SDPP_CHECK(c.x.ndim() == 4, "[", op, "] input ", c.x.shape_str(), " must be [N, C, H, W]");
     c.w = weight(op, w_);
     SDPP_CHECK(c.w.ndim() == 4, "[", op, "] weight ", c.w.shape_str(), " must be [Cout, Cin, kh, kw]");
@@ -148,7 +148,41 @@ Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, in
     return conv2d(ctx, x, w, bias, stride, padding, Act::None);
 }
 
+bool is_channels_last(const Tensor& x) {
+    if (!x.defined() || x.ndim() != 4) return false;
+    const int64_t c = x.dim(1), h = x.dim(2), w = x.dim(3);
+    return x.stride(1) == 1 && x.stride(3) == c && x.stride(2) == w * c && x.stride(0) == h * w * c;
+}
+
+Tensor empty_channels_last(Ctx& ctx, const Shape& s) {
+    SDPP_CHECK(s.size() == 4, "[empty_channels_last] shape ", to_string(s), " must be [N, C, H, W]");
+    return out(ctx, {s[0], s[2], s[3], s[1]}).permute({0, 3, 1, 2});  // NHWC memory, NCHW dims
+}
+
+Tensor conv2d_cl(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act) {
+    SDPP_CHECK(act != Act::SumReLU, "[conv2d_cl] SumReLU needs an output to add into (conv2d_add_relu)");
+    const Pad2d pad = Pad2d::all(padding);
+    ConvCall c = conv_call(ctx, "conv2d_cl", x, w, bias, stride, pad);
+    Tensor y = empty_channels_last(ctx, c.out);
+    if (y.numel() == 0) return y;
+    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, act, ctx.compute_dtype, view_of(y));
+    return y;
+}
+
+void conv2d_add_relu(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
+                     const Tensor& y) {
+    const Pad2d pad = Pad2d::all(padding);
+    ConvCall c = conv_call(ctx, "conv2d_add_relu", x, w, bias, stride, pad);
+    SDPP_CHECK(y.defined() && y.dtype() == DType::F32 && y.shape() == c.out && (y.is_contiguous() || is_channels_last(y)),
+               "[conv2d_add_relu] output ", y.defined() ? y.shape_str() : "(none)", " must be an f32 ", to_string(c.out),
+               ", contiguous or channels-last");
+    if (y.numel() == 0) return;
+    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, Act::SumReLU, ctx.compute_dtype,
+                    view_of(y));
+}
+
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act) {
+    SDPP_CHECK(act != Act::SumReLU, "[conv2d] SumReLU needs an output to add into (conv2d_add_relu)");
     const Pad2d pad = Pad2d::all(padding);
     ConvCall c = conv_call(ctx, "conv2d", x, w, bias, stride, pad);
     Tensor y = out(ctx, c.out);

@@ -34,6 +34,18 @@ struct Ctx {
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride = 1, int padding = 0);
 // The same with an activation fused after the bias (Act::SiLU, Act::ReLU).
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act);
+// Channels-last activations: a [N, C, H, W] tensor whose memory is NHWC (strides [H*W*C, 1, W*C, C]).
+// conv2d reads them without a copy, and the *_cl forms write them, which spares oneDNN's reorder to
+// and from channels-last around each convolution (the 64-channel TAESD: about a third of its time).
+// Other ops take them as non-contiguous views (a copy first where they need contiguous input).
+bool is_channels_last(const Tensor& x);
+Tensor empty_channels_last(Ctx& ctx, const Shape& nchw);
+// conv2d (+ act) with a channels-last output.
+Tensor conv2d_cl(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act);
+// y = relu(conv2d(x) + y) in place (a residual block's end); y an f32 [N, Cout, Ho, Wo], contiguous or
+// channels-last.
+void conv2d_add_relu(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
+                     const Tensor& y);
 // A conv written into y, with per-side zero padding (e.g. none above or below where x already
 // carries the neighbouring rows: the row bands of the VAE). y: a view of shape
 // [N, Cout, (H + top + bottom - kh) / stride + 1, (W + left + right - kw) / stride + 1] with unit

@@ -29,11 +29,21 @@ TAESDBlock TAESDBlock::load(const WeightScope& w) {
     return b;
 }
 
+// The activations stay channels-last (ops.h) from the first conv to the last: no layout change
+// around the 64-channel convolutions. The block's end, ReLU(conv(h) + skip(x)), is one convolution
+// adding into a copy of the skip path.
 Tensor TAESDBlock::forward(Ctx& ctx, const Tensor& x) const {
-    Tensor h = conv2d(ctx, x, conv0.weight, conv0.bias, 1, 1, Act::ReLU);
-    h = conv2d(ctx, h, conv2.weight, conv2.bias, 1, 1, Act::ReLU);
-    h = conv4(ctx, h);
-    return relu(ctx, add(ctx, h, skip ? (*skip)(ctx, x) : x));  // fuse = ReLU(conv(x) + skip(x))
+    Tensor h = conv2d_cl(ctx, x, conv0.weight, conv0.bias, 1, 1, Act::ReLU);
+    h = conv2d_cl(ctx, h, conv2.weight, conv2.bias, 1, 1, Act::ReLU);
+    Tensor y;
+    if (skip) {
+        y = conv2d_cl(ctx, x, skip->weight, Tensor(), 1, 0, Act::None);
+    } else {
+        y = empty_channels_last(ctx, x.shape());
+        copy_into(ctx, y, x);
+    }
+    conv2d_add_relu(ctx, h, conv4.weight, conv4.bias, 1, 1, y);  // fuse = ReLU(conv(h) + skip(x))
+    return y;
 }
 
 namespace {
@@ -85,9 +95,9 @@ TAESDEncoder TAESDEncoder::load(const WeightScope& w) {
 Tensor TAESDEncoder::forward(Ctx& ctx, const Tensor& image01) const {
     SDPP_CHECK(image01.ndim() == 4 && image01.dim(1) == 3, "TAESD encoder: image ", image01.shape_str(),
                " must be [N, 3, H, W]");
-    Tensor h = conv_in(ctx, image01);
+    Tensor h = conv2d_cl(ctx, image01, conv_in.weight, conv_in.bias, 1, 1, Act::None);
     for (const Stage& s : stages) {
-        if (s.down) h = (*s.down)(ctx, h);
+        if (s.down) h = conv2d_cl(ctx, h, s.down->weight, Tensor(), 2, 1, Act::None);
         for (const TAESDBlock& b : s.blocks) h = b.forward(ctx, h);
     }
     return conv_out(ctx, h);
@@ -123,9 +133,9 @@ Tensor TAESDDecoder::forward(Ctx& ctx, const Tensor& latent) const {
     SDPP_CHECK(latent.ndim() == 4 && latent.dim(1) == latent_channels(), "TAESD decoder: latent ",
                latent.shape_str(), " must be [N, ", latent_channels(), ", h, w]");
     Tensor h = scale(ctx, tanh_act(ctx, scale(ctx, latent, 1.0f / 3.0f)), 3.0f);  // Clamp: tanh(x / 3) * 3
-    h = conv2d(ctx, h, conv_in.weight, conv_in.bias, 1, 1, Act::ReLU);
+    h = conv2d_cl(ctx, h, conv_in.weight, conv_in.bias, 1, 1, Act::ReLU);
     for (const Stage& s : stages) {
-        if (s.up_conv) h = (*s.up_conv)(ctx, upsample_nearest2x(ctx, h));
+        if (s.up_conv) h = conv2d_cl(ctx, upsample_nearest2x(ctx, h), s.up_conv->weight, Tensor(), 1, 1, Act::None);
         for (const TAESDBlock& b : s.blocks) h = b.forward(ctx, h);
     }
     return conv_out(ctx, h);

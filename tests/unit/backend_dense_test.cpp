@@ -74,6 +74,46 @@ TEST_P(BackendConv2d, FusedReLUMatchesReference) {
     }
 }
 
+// Channels-last in and out (conv2d_cl), and the residual end y = relu(conv(x) + y) (conv2d_add_relu)
+// into a channels-last and a contiguous y, against the reference (f32 and bf16 compute).
+TEST_P(BackendConv2d, ChannelsLastAndAddReLUMatchReference) {
+    uint32_t seed = 400;
+    for (DType compute : {DType::F32, DType::BF16}) {
+        const double tol = compute == DType::BF16 ? 2e-2 : 1e-5;
+        Ctx cpu = cpu_ctx(compute), ref = ref_ctx();
+        for (const ConvCase c : {ConvCase{1, 16, 40, 36, 16, 3, 1, 1}, ConvCase{2, 8, 9, 7, 8, 3, 2, 1},
+                                 ConvCase{1, 12, 33, 35, 12, 3, 1, 1}}) {
+            SCOPED_TRACE(::testing::Message() << c.h << "x" << c.w << " s" << c.stride << " " << dtype_name(compute));
+            Tensor x = randn({c.n, c.ci, c.h, c.w}, seed++);
+            Tensor w = randn({c.co, c.ci, c.k, c.k}, seed++, 0.2f);
+            Tensor b = randn({c.co}, seed++);
+            Tensor xcl = empty_channels_last(cpu, x.shape());
+            copy_into(cpu, xcl, x);
+            ASSERT_TRUE(is_channels_last(xcl));
+            Tensor r = conv2d(ref, x, w, b, c.stride, c.pad, Act::ReLU);
+            Tensor y = conv2d_cl(cpu, xcl, w, b, c.stride, c.pad, Act::ReLU);
+            EXPECT_TRUE(is_channels_last(y));
+            EXPECT_LT(rel_err(y.contiguous(), r), tol);
+            EXPECT_LT(rel_err(conv2d(cpu, xcl, w, b, c.stride, c.pad), conv2d(ref, x, w, b, c.stride, c.pad)), tol);
+            // residual: y0 + conv, then relu
+            Tensor y0 = randn(r.shape(), seed++);
+            Tensor want = relu(ref, add(ref, conv2d(ref, x, w, b, c.stride, c.pad), y0));
+            Tensor ycl = empty_channels_last(cpu, r.shape());
+            copy_into(cpu, ycl, y0);
+            conv2d_add_relu(cpu, xcl, w, b, c.stride, c.pad, ycl);
+            EXPECT_LT(rel_err(ycl.contiguous(), want), tol);
+            Tensor yc = y0.clone();
+            conv2d_add_relu(cpu, x, w, b, c.stride, c.pad, yc);
+            EXPECT_LT(rel_err(yc, want), tol);
+            Tensor yr = y0.clone();
+            conv2d_add_relu(ref, x, w, b, c.stride, c.pad, yr);
+            EXPECT_LT(rel_err(yr, want), 1e-6);
+        }
+    }
+    Ctx cpu = cpu_ctx();
+    EXPECT_THROW(conv2d(cpu, randn({1, 2, 4, 4}, 1), randn({2, 2, 3, 3}, 2), Tensor(), 1, 1, Act::SumReLU), Error);
+}
+
 TEST_P(BackendConv2d, NonContiguousInputAndWeightCacheFollowsStorage) {
     Ctx cpu = cpu_ctx(), ref = ref_ctx();
     Tensor x = randn({2, 6, 10, 8}, 1).permute({0, 1, 3, 2});  // [2,6,8,10] non-contiguous

@@ -326,8 +326,9 @@ std::shared_ptr<ConvEntry> conv_entry(DenseState& st, const Shape& xs, const Sha
         post_ops po;
         po.append_eltwise(1.0f, algorithm::eltwise_swish, 1.0f, 0.0f);
         attr.set_post_ops(po);
-    } else if (act == Act::ReLU) {
+    } else if (act == Act::ReLU || act == Act::SumReLU) {
         post_ops po;
+        if (act == Act::SumReLU) po.append_sum(1.0f);  // accumulate into what dst holds
         po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
         attr.set_post_ops(po);
     }
@@ -441,7 +442,8 @@ void Dense::conv2d(const View& x, const View& w, const View& bias, int stride, P
                    const View& y) {
     DenseState& st = *st_;
     try {
-        if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad.zero() && y.is_contiguous()) {
+        if (w.shape[2] == 1 && w.shape[3] == 1 && stride == 1 && pad.zero() && y.is_contiguous() && x.is_contiguous() &&
+            act != Act::SumReLU) {
             conv1x1(st, x, w, bias, act, compute, y);
             return;
         }
@@ -450,7 +452,12 @@ void Dense::conv2d(const View& x, const View& w, const View& bias, int stride, P
         const memory::desc y_user = y.is_contiguous() ? e->dst_user
                                                       : memory::desc(e->dst_user.dims(), dt::f32,
                                                                      memory::dims(y.strides.begin(), y.strides.end()));
-        memory xm(e->src_user, eng(), x.data), ym(y_user, eng(), y.data);
+        // x may be a channels-last view (ops.h is_channels_last): described by its own strides, it
+        // needs no reorder when the primitive runs channels-last too.
+        const memory::desc x_user = x.is_contiguous() ? e->src_user
+                                                      : memory::desc(e->src_user.dims(), dt::f32,
+                                                                     memory::dims(x.strides.begin(), x.strides.end()));
+        memory xm(x_user, eng(), x.data), ym(y_user, eng(), y.data);
         Tensor xs, ys;
         memory src = to_layout(xm, e->pd.src_desc(), xs);
         memory wei = get_weight(st, w, e->w_plain, e->pd.weights_desc());
@@ -459,6 +466,7 @@ void Dense::conv2d(const View& x, const View& w, const View& bias, int stride, P
         if (dst_reorder) {
             ys = Tensor::empty({int64_t((e->pd.dst_desc().get_size() + 3) / 4)});
             dst = memory(e->pd.dst_desc(), eng(), ys.raw());
+            if (act == Act::SumReLU) reorder(ym, dst).execute(strm(), ym, dst);  // the addend
         }
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
         if (bias.defined()) args[DNNL_ARG_BIAS] = memory(memory::desc({w.shape[0]}, dt::f32, tag::x), eng(), bias.data);

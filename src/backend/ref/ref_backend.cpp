@@ -81,6 +81,7 @@ public:
                             }
                         if (act == Act::SiLU) acc *= sigmoid(acc);
                         if (act == Act::ReLU) acc = std::max(acc, 0.0);
+                        if (act == Act::SumReLU) acc = std::max(acc + double(out[offset(y, {b, o, oy, ox})]), 0.0);
                         out[offset(y, {b, o, oy, ox})] = float(acc);
                     }
     }
