@@ -40,7 +40,8 @@ Tensor TAESDBlock::forward(Ctx& ctx, const Tensor& x) const {
         y = conv2d_cl(ctx, x, skip->weight, Tensor(), 1, 0, Act::None);
     } else {
         y = empty_channels_last(ctx, x.shape());
-        copy_into(ctx, y, x);
+        if (is_channels_last(x)) copy_into(ctx, y.permute({0, 2, 3, 1}), x.permute({0, 2, 3, 1}));  // NHWC: a flat copy
+        else copy_into(ctx, y, x);
     }
     conv2d_add_relu(ctx, h, conv4.weight, conv4.bias, 1, 1, y);  // fuse = ReLU(conv(h) + skip(x))
     return y;
