@@ -8,6 +8,7 @@
 #include "pipeline/pipeline.h"
 
 #include "core/error.h"
+#include "core/log.h"
 #include "text/prompt_parser.h"
 #include "text/prompt_schedule.h"
 
@@ -20,6 +21,20 @@ namespace {
 Tensor adm_vector(const Tensor& pooled, const std::vector<float>& ids, int64_t adm_in) {
     Tensor time_ids = Tensor::from_vector(ids, {1, int64_t(ids.size())});
     return sdxl_adm_vector(pooled, time_ids, adm_in);
+}
+
+// What A1111 accepts silently but users rarely mean: an edit that never switches, a '|' that
+// turns every edit of the prompt into plain text.
+void warn_about_schedule(const PromptTexts& t) {
+    for (const std::string* p : {&t.prompt, &t.negative_prompt}) {
+        const char* what = p == &t.prompt ? "prompt" : "negative prompt";
+        if (p->find('[') != std::string::npos && !text::prompt_parses(*p))
+            log_warn("the ", what, " has a '|' outside [a|b] (or a '\\' at its end): A1111's parser then keeps it "
+                     "literally, edits included, and so does sdpp");
+        for (const std::string& n : text::out_of_range_edits(*p, t.schedule))
+            log_warn("the ", what, "'s edit at ", n, " is outside steps 1..", t.schedule.steps - 1, " of ",
+                     t.schedule.steps, " denoiser calls: it never switches (as in A1111)");
+    }
 }
 
 }  // namespace
@@ -67,6 +82,7 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
     for (const text::SubPrompt& sp : text::split_subprompts(t.prompt))
         out.positive.push_back({float(sp.weight), refs(text::prompt_schedule(sp.text, t.schedule), false)});
     if (!skip_uncond) out.negative = refs(text::prompt_schedule(t.negative_prompt, t.schedule), true);
+    if (t.schedule.hires_steps == 0 && !r.hires) warn_about_schedule(t);
 
     TextEncoders enc = TextEncoders::load(m.weights(), fam, m.hints);
     // Pad ids: CLIP-L (HF tokenizer) pads with the end token, OpenCLIP towers with 0.

@@ -351,6 +351,11 @@ PromptSchedule prompt_schedule(std::string_view prompt, const ScheduleOptions& o
     return out;
 }
 
+bool prompt_parses(std::string_view prompt) {
+    const std::u32string s = utf8_decode(prompt);
+    return Parser(s).parse_start().has_value();
+}
+
 bool has_prompt_editing(std::string_view prompt) {
     const std::u32string s = utf8_decode(prompt);
     Parser parser(s);

@@ -37,6 +37,10 @@ struct ScheduleOptions {
 // the negative prompt and with each AND part).
 PromptSchedule prompt_schedule(std::string_view prompt, const ScheduleOptions& opt);
 
+// False when A1111's grammar has no parse for the prompt (a '|' outside [a|b], a '\' at the end):
+// the prompt is then used literally, with every edit in it ignored.
+bool prompt_parses(std::string_view prompt);
+
 // True when the prompt parses and contains an edit or alternation (its schedule may vary).
 bool has_prompt_editing(std::string_view prompt);
 
