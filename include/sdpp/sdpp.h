@@ -75,6 +75,16 @@ typedef struct {
        instead of init_image; they must have the target size (no resize, outpaint or only-masked) */
     const float* init_pixels;
     int init_pixels_width, init_pixels_height;
+    /* hires fix (txt2img, A1111 enable_hr): 0 = off */
+    int hires;
+    float hires_scale;             /* used when hires_width and hires_height are 0 */
+    int hires_width, hires_height; /* 0 = from the other side, or the scale */
+    int hires_steps;               /* 0 = steps */
+    float hires_denoise;           /* second pass's denoising strength, (0, 1] */
+    const char* hires_upscaler;    /* NULL = "Latent" */
+    const char* hires_sampler;     /* NULL = the first pass's */
+    const char* hires_prompt;      /* NULL = prompt */
+    const char* hires_negative_prompt; /* NULL = negative_prompt */
 } sdpp_request;
 
 typedef struct {

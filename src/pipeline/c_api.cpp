@@ -92,6 +92,8 @@ void sdpp_request_init(sdpp_request* r) {
     r->only_masked_padding = d.only_masked_padding;
     r->overlay_original = d.overlay_original ? 1 : 0;
     r->decode = 1;
+    r->hires_scale = d.hires_scale;
+    r->hires_denoise = d.hires_denoise;
 }
 
 sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
@@ -155,6 +157,16 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
             q.target_size = pair_or_default(r->target_size);
             q.crop_coords = {r->crop_coords[0], r->crop_coords[1]};
             if (r->init_pixels) q.init_pixels = to_pixels(r->init_pixels, r->init_pixels_width, r->init_pixels_height);
+            q.hires = r->hires != 0;
+            q.hires_scale = r->hires_scale;
+            q.hires_width = r->hires_width;
+            q.hires_height = r->hires_height;
+            q.hires_steps = r->hires_steps;
+            q.hires_denoise = r->hires_denoise;
+            if (r->hires_upscaler) q.hires_upscaler = r->hires_upscaler;
+            q.hires_sampler = str(r->hires_sampler);
+            q.hires_prompt = str(r->hires_prompt);
+            q.hires_negative_prompt = str(r->hires_negative_prompt);
             sdpp::ProgressCallback cb;
             if (progress)
                 cb = [progress, user](const sdpp::Progress& p) {
