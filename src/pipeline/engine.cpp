@@ -2,6 +2,7 @@
 //   text     prompts -> contexts (text encoders bound for the call, then released)
 //   encode   init image / masks -> VAE latents (img2img, inpainting; the VAE is bound for the call)
 //   sample   per batch: seeds -> noise -> sigmas -> sampler over the CFG denoiser -> final latents
+//   hires    (hires fix) upscale the latents, then an img2img pass at the larger size (hires.cpp)
 //   decode   latents / scaling -> VAE decoder -> 8-bit images (diffusers rounding) -> overlay
 // Memory (issue 8): weights are mmap views of the file; the backend keeps prepared (f32, reordered)
 // copies within ModelOptions::weight_cache_mb and converts the rest on each use. The U-Net stays
@@ -383,6 +384,7 @@ Tensor Engine::Impl::sample_batch(Ctx& ctx, const GenerateRequest& r, const Samp
 // The hires pass's conditioning is encoded with the first pass's: the prompt schedule on the hires
 // timeline (first-pass calls, hires calls), SDXL conditioned on the hires size.
 Engine::Impl::HiresRun Engine::Impl::prepare_hires(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& first) {
+    if (model.inpaint) throw Error("hires fix with an inpainting (9-channel) model is not supported yet");
     HiresRun h;
     h.plan = plan_hires(r, vae_cfg.downscale());
     h.sampler = r.hires_sampler.empty() ? first : resolve_sampler(r.hires_sampler, r.scheduler);
