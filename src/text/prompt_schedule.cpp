@@ -75,7 +75,10 @@ double py_float(const std::string& s) {
     if (!t.empty() && t[0] == '+') t.erase(0, 1);
     double v = 0;
     auto r = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (r.ec == std::errc::result_out_of_range) v = (t[0] == '-') ? -HUGE_VAL : HUGE_VAL;
+    if (r.ec == std::errc::result_out_of_range) {  // Python: overflow -> inf, underflow -> 0
+        const bool tiny = t.find("e-") != std::string::npos || t.find("E-") != std::string::npos;
+        v = tiny ? 0.0 : (t[0] == '-') ? -HUGE_VAL : HUGE_VAL;
+    }
     return v;
 }
 

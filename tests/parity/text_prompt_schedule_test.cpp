@@ -168,3 +168,25 @@ TEST(PromptSchedule, HostileInputTerminates) {
     EXPECT_EQ(text::prompt_schedule(many, {20, 0, false}).size(), 1u);
     EXPECT_EQ(text::prompt_schedule("a \\", {20, 0, false})[0].text, "a \\");
 }
+
+// Random text from the grammar's special characters: always a schedule ending at the step count,
+// ascending, and sub-prompts for every AND.
+TEST(PromptSchedule, RandomTextAlwaysSchedules) {
+    const std::string alphabet = "ab [](){}:|\\,.0123-e AND\n";
+    uint32_t state = 12345;
+    auto next = [&] { return state = state * 1664525u + 1013904223u; };
+    for (int n = 0; n < 3000; ++n) {
+        std::string p;
+        const int len = int(next() >> 27);
+        for (int i = 0; i < len; ++i) p += alphabet[(next() >> 16) % alphabet.size()];
+        for (int steps : {1, 7}) {
+            text::PromptSchedule s = text::prompt_schedule(p, {steps, 0, false});
+            ASSERT_FALSE(s.empty()) << p;
+            EXPECT_EQ(s.back().end_at_step, steps) << p;
+            for (size_t i = 1; i < s.size(); ++i) EXPECT_LT(s[i - 1].end_at_step, s[i].end_at_step) << p;
+            text::PromptSchedule h = text::prompt_schedule(p, {steps, 5, false});
+            EXPECT_EQ(h.back().end_at_step, 5) << p;
+        }
+        EXPECT_FALSE(text::split_subprompts(p).empty()) << p;
+    }
+}
