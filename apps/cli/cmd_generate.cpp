@@ -93,13 +93,14 @@ public:
         if (g_interrupted) return false;
         if (quiet_) return true;
         const std::string tag = batches_ > 1 ? " [" + std::to_string(batch + 1) + "/" + std::to_string(batches_) + "]" : "";
-        if (p.stage == "sample" && tty_) {
+        const bool sampling = p.stage == "sample" || p.stage == "hires";  // hires: the hires fix's second pass
+        if (sampling && tty_) {
             if (p.step == 0 && p.elapsed == 0) return true;
             const double rate = p.elapsed > 0 ? p.step / p.elapsed : 0;
             const double eta = rate > 0 ? (p.total - p.step) / rate : 0;
             const int width = 30;
             const int filled = p.total > 0 ? p.step * width / p.total : width;
-            std::fprintf(stderr, "\rsample%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", tag.c_str(),
+            std::fprintf(stderr, "\r%s%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", p.stage.c_str(), tag.c_str(),
                          std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(), p.step,
                          p.total, rate, eta);
             if (p.step == p.total) std::fprintf(stderr, "\n");
@@ -107,8 +108,8 @@ public:
             return true;
         }
         if (p.step == p.total && p.total > 0) {  // stage finished
-            if (p.stage == "sample")
-                std::fprintf(stderr, "sample%s: %d steps in %.2fs (%.2f it/s)\n", tag.c_str(), p.total, p.elapsed,
+            if (sampling)
+                std::fprintf(stderr, "%s%s: %d steps in %.2fs (%.2f it/s)\n", p.stage.c_str(), tag.c_str(), p.total, p.elapsed,
                              p.elapsed > 0 ? p.total / p.elapsed : 0.0);
             else
                 std::fprintf(stderr, "%s%s: %.2fs\n", p.stage.c_str(), tag.c_str(), p.elapsed);
