@@ -98,15 +98,22 @@ std::string run_case(const std::string& name, const json& c) {
     r.hires_scale = st.at("hr_scale").get<float>();
     r.hires_upscaler = st.at("hr_upscaler");
     r.hires_denoise = st.at("denoising_strength").get<float>();
-    r.hires_steps = st.at("hr_second_pass_steps");
-    const pipeline::HiresPlan plan = pipeline::plan_hires(r, 8);
+    r.hires_steps = st.value("hr_second_pass_steps", 0);
+    r.hires_width = st.value("hr_resize_x", 0);  // optional fields of other fixture sets
+    r.hires_height = st.value("hr_resize_y", 0);
+    if (st.contains("hr_sampler_name") && st.at("hr_sampler_name").is_string()) r.hires_sampler = st.at("hr_sampler_name");
+    if (st.contains("hr_prompt") && st.at("hr_prompt").is_string()) r.hires_prompt = st.at("hr_prompt");
+    if (st.contains("hr_negative_prompt") && st.at("hr_negative_prompt").is_string())
+        r.hires_negative_prompt = st.at("hr_negative_prompt");
+    const pipeline::HiresPlan plan = pipeline::plan_hires(engine.resolve(r), 8);
     if (!plan.pixel) {
         CompareResult up = close(pipeline::hires_latent(ref.get("first_pass.latent").to(DType::F32), plan, 8),
                                  ref.get("upscaled_latent"), name + " upscaled latent");
         if (!up.ok) fail(up.report);
     }
     const GenerateRequest resolved = engine.resolve(r);
-    const SamplerChoice sampler = resolve_sampler(resolved.sampler, resolved.scheduler);
+    const SamplerChoice sampler =
+        resolve_sampler(r.hires_sampler.empty() ? resolved.sampler : r.hires_sampler, resolved.scheduler);
     std::vector<float> sig = pipeline::hires_sigmas(sampler, plan.steps, r.hires_denoise, DiscreteSchedule::ldm());
     CompareResult cs = close(Tensor::from_vector(sig, {int64_t(sig.size())}), ref.get("second_pass.sigmas"), name + " second-pass sigmas");
     if (!cs.ok) fail(cs.report);
