@@ -50,6 +50,11 @@ struct Args {
     bool overwrite = false, json = false, quiet = false;
     int verbose = 0;  // -v, -vv
     PreviewArgs pv;   // --vae-decoder, --taesd, --preview*, --inpaint-fill (cli/preview_options.h)
+    // hires fix (A1111 enable_hr)
+    bool hires = false;
+    float hires_scale = 2.0f, hires_denoise = 0.7f;
+    int hires_width = 0, hires_height = 0, hires_steps = 0;
+    std::string hires_upscaler = "Latent", hires_sampler, hires_prompt, hires_negative;
     // which options were given (CLI11 options, for --from-png overrides)
     std::map<std::string, CLI::Option*> opt;
     bool given(const std::string& name) const {
@@ -90,13 +95,14 @@ public:
         if (g_interrupted) return false;
         if (quiet_) return true;
         const std::string tag = batches_ > 1 ? " [" + std::to_string(batch + 1) + "/" + std::to_string(batches_) + "]" : "";
-        if (p.stage == "sample" && tty_) {
+        const bool sampling = p.stage == "sample" || p.stage == "hires";  // hires: the hires fix's second pass
+        if (sampling && tty_) {
             if (p.step == 0 && p.elapsed == 0) return true;
             const double rate = p.elapsed > 0 ? p.step / p.elapsed : 0;
             const double eta = rate > 0 ? (p.total - p.step) / rate : 0;
             const int width = 30;
             const int filled = p.total > 0 ? p.step * width / p.total : width;
-            std::fprintf(stderr, "\rsample%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", tag.c_str(),
+            std::fprintf(stderr, "\r%s%s [%s%s] %d/%d  %.2f it/s  ETA %.1fs ", p.stage.c_str(), tag.c_str(),
                          std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(), p.step,
                          p.total, rate, eta);
             if (p.step == p.total) std::fprintf(stderr, "\n");
@@ -104,8 +110,8 @@ public:
             return true;
         }
         if (p.step == p.total && p.total > 0) {  // stage finished
-            if (p.stage == "sample")
-                std::fprintf(stderr, "sample%s: %d steps in %.2fs (%.2f it/s)\n", tag.c_str(), p.total, p.elapsed,
+            if (sampling)
+                std::fprintf(stderr, "%s%s: %d steps in %.2fs (%.2f it/s)\n", p.stage.c_str(), tag.c_str(), p.total, p.elapsed,
                              p.elapsed > 0 ? p.total / p.elapsed : 0.0);
             else
                 std::fprintf(stderr, "%s%s: %.2fs\n", p.stage.c_str(), tag.c_str(), p.elapsed);
@@ -117,6 +123,28 @@ private:
     bool quiet_, tty_;
     int batches_;
 };
+
+// --hires* flags onto the request (any of --hires, --hires-scale, --hires-width/-height turns it on).
+void apply_hires_flags(const Args& a, GenerateRequest& r) {
+    const bool on = a.given("hires") || a.given("hires-scale") || a.given("hires-width") || a.given("hires-height");
+    if (on) r.hires = true;
+    for (const char* f : {"hires-steps", "hires-denoise", "hires-upscaler", "hires-sampler", "hires-prompt",
+                          "hires-negative-prompt"})
+        if (a.given(f) && !r.hires) throw error("--", f, " needs --hires, --hires-scale or --hires-width/--hires-height");
+    if (a.given("hires-width") && a.hires_width == 0) throw Error("--hires-width 0 is out of range (8..16384)");
+    if (a.given("hires-height") && a.hires_height == 0) throw Error("--hires-height 0 is out of range (8..16384)");
+    if (a.given("hires-scale")) r.hires_scale = a.hires_scale;
+    if (a.given("hires-width") || a.given("hires-height")) {
+        r.hires_width = a.hires_width;
+        r.hires_height = a.hires_height;
+    }
+    if (a.given("hires-steps")) r.hires_steps = a.hires_steps;
+    if (a.given("hires-denoise")) r.hires_denoise = a.hires_denoise;
+    if (a.given("hires-upscaler")) r.hires_upscaler = a.hires_upscaler;
+    if (a.given("hires-sampler")) r.hires_sampler = a.hires_sampler;
+    if (a.given("hires-prompt")) r.hires_prompt = a.hires_prompt;
+    if (a.given("hires-negative-prompt")) r.hires_negative_prompt = a.hires_negative;
+}
 
 // The request from --from-png, then the flags given (which override it), with the images loaded.
 GenerateRequest build_request(const Args& a) {
@@ -165,6 +193,7 @@ GenerateRequest build_request(const Args& a) {
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0} && a.init_image.empty()) throw Error("--outpaint needs --init-image");
     if (a.given("strength") && a.init_image.empty()) throw Error("--strength needs --init-image");
     a.pv.apply(r, !a.from_png.empty());
+    apply_hires_flags(a, r);
     return r;
 }
 
@@ -409,6 +438,20 @@ CommandRun setup(CLI::App& app) {
     app.add_flag("--sample-posterior", a->sample_posterior, "Sample the VAE posterior for the init latent (A1111) instead of its mean");
     o["clip-skip"] = app.add_option("--clip-skip", a->clip_skip, "CLIP skip (A1111; 2 = penultimate layer)");
     o["eta"] = app.add_option("--eta", a->eta, "Noise multiplier of ancestral/SDE samplers")->capture_default_str();
+    o["hires"] = app.add_flag("--hires", a->hires, "Hires fix (A1111): generate, upscale (default x2), refine in a second pass");
+    o["hires-scale"] = app.add_option("--hires-scale", a->hires_scale, "Hires fix: upscale factor (1..8; turns hires fix on)");
+    o["hires-width"] = app.add_option("--hires-width", a->hires_width, "Hires fix: target width (multiple of 8; 0 = from the height)");
+    o["hires-height"] = app.add_option("--hires-height", a->hires_height, "Hires fix: target height (multiple of 8; 0 = from the width)");
+    o["hires-steps"] = app.add_option("--hires-steps", a->hires_steps, "Hires fix: second-pass steps (0 = --steps)");
+    o["hires-denoise"] = app.add_option("--hires-denoise", a->hires_denoise, "Hires fix: denoising strength of the second pass")->capture_default_str();
+    o["hires-upscaler"] = app.add_option("--hires-upscaler", a->hires_upscaler,
+                                         "Hires fix upscaler: Latent, \"Latent (antialiased)\", \"Latent (bicubic)\", "
+                                         "\"Latent (bicubic antialiased)\", \"Latent (nearest)\", \"Latent (nearest-exact)\", "
+                                         "Lanczos, Nearest")->capture_default_str();
+    o["hires-sampler"] = app.add_option("--hires-sampler", a->hires_sampler, "Hires fix: second-pass sampler (default: --sampler)");
+    o["hires-prompt"] = app.add_option("--hires-prompt", a->hires_prompt, "Hires fix: second-pass prompt (default: --prompt)");
+    o["hires-negative-prompt"] = app.add_option("--hires-negative-prompt", a->hires_negative,
+                                                "Hires fix: second-pass negative prompt (default: --negative-prompt)");
     app.add_option("--prediction", a->prediction, "Override the prediction type: eps or v")->check(CLI::IsMember({"eps", "v"}));
     app.add_option("--dtype", a->dtype, "Compute precision: f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
     app.add_option("--threads", a->threads, "CPU threads (0 = all cores)");

@@ -79,6 +79,16 @@ typedef struct {
     int inpaint_fill;              /* A1111 masked content: 0 fill, 1 original (default), 2 latent noise, 3 latent nothing */
     const char* vae_decoder;       /* NULL / "full" = the model's VAE, "taesd" = the engine's TAESD */
     const char* preview_method;    /* NULL / "auto", "taesd", "cheap", "none" (preview_image) */
+    /* hires fix (txt2img, A1111 enable_hr): 0 = off */
+    int hires;
+    float hires_scale;             /* used when hires_width and hires_height are 0 */
+    int hires_width, hires_height; /* 0 = from the other side, or the scale */
+    int hires_steps;               /* 0 = steps */
+    float hires_denoise;           /* second pass's denoising strength, (0, 1] */
+    const char* hires_upscaler;    /* NULL = "Latent" */
+    const char* hires_sampler;     /* NULL = the first pass's */
+    const char* hires_prompt;      /* NULL = prompt */
+    const char* hires_negative_prompt; /* NULL = negative_prompt */
 } sdpp_request;
 
 typedef struct {

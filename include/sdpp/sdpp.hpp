@@ -151,6 +151,18 @@ struct GenerateRequest {
     // "cheap" (A1111's "Approx cheap": a fixed linear latent -> RGB map, latent-sized); "taesd";
     // "none" (latents only).
     std::string preview_method = "auto";
+    // Hires fix (txt2img; A1111 enable_hr): generate at width x height, upscale, then refine with a
+    // second img2img pass at the larger size (docs/cli.md). Infotext "Size" stays the first pass's.
+    bool hires = false;
+    float hires_scale = 2.0f;         // hr_scale, used when hires_width and hires_height are 0
+    int hires_width = 0;              // hr_resize_x / hr_resize_y (0 = from the other, or the scale)
+    int hires_height = 0;
+    int hires_steps = 0;              // hr_second_pass_steps: 0 = steps
+    float hires_denoise = 0.7f;       // the second pass's denoising strength (0, 1]
+    std::string hires_upscaler = "Latent";  // Latent, Latent (antialiased|bicubic|bicubic antialiased|nearest|nearest-exact), Lanczos, Nearest
+    std::string hires_sampler;        // "" = the first pass's sampler
+    std::string hires_prompt;         // "" = the prompt
+    std::string hires_negative_prompt;  // "" = the negative prompt
 };
 
 // ---- progress -------------------------------------------------------------------------------

@@ -93,6 +93,8 @@ void sdpp_request_init(sdpp_request* r) {
     r->overlay_original = d.overlay_original ? 1 : 0;
     r->decode = 1;
     r->inpaint_fill = int(d.inpaint_fill);
+    r->hires_scale = d.hires_scale;
+    r->hires_denoise = d.hires_denoise;
 }
 
 sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
@@ -161,6 +163,16 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
             q.inpaint_fill = static_cast<sdpp::InpaintFill>(r->inpaint_fill);
             q.vae_decoder = str(r->vae_decoder);
             if (r->preview_method) q.preview_method = r->preview_method;
+            q.hires = r->hires != 0;
+            q.hires_scale = r->hires_scale;
+            q.hires_width = r->hires_width;
+            q.hires_height = r->hires_height;
+            q.hires_steps = r->hires_steps;
+            q.hires_denoise = r->hires_denoise;
+            if (r->hires_upscaler) q.hires_upscaler = r->hires_upscaler;
+            q.hires_sampler = str(r->hires_sampler);
+            q.hires_prompt = str(r->hires_prompt);
+            q.hires_negative_prompt = str(r->hires_negative_prompt);
             sdpp::ProgressCallback cb;
             if (progress)
                 cb = [progress, user](const sdpp::Progress& p) {

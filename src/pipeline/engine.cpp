@@ -2,6 +2,7 @@
 //   text     prompts -> contexts (text encoders bound for the call, then released)
 //   encode   init image / masks -> VAE latents (img2img, inpainting; the VAE is bound for the call)
 //   sample   per batch: seeds -> noise -> sigmas -> sampler over the CFG denoiser -> final latents
+//   hires    (hires fix) upscale the latents, then an img2img pass at the larger size (hires.cpp)
 //   decode   latents / scaling -> VAE decoder -> 8-bit images (diffusers rounding) -> overlay
 // Memory (issue 8): weights are mmap views of the file; the backend keeps prepared (f32, reordered)
 // copies within ModelOptions::weight_cache_mb and converts the rest on each use. The U-Net stays
@@ -196,7 +197,7 @@ struct SDPP_LOCAL Engine::Impl {
     // One request, in the steps below (each one stage of the progress report).
     void run_resolved(GenerateResult& res, const SamplerChoice& sampler);
     void hash_files_once();
-    PromptConditioning encode_text(Ctx& ctx, const GenerateRequest& r);
+    PromptConditioning encode_text(Ctx& ctx, const GenerateRequest& r, const PromptTexts& texts);
     LatentInputs encode_inputs(Ctx& vctx, const GenerateRequest& r, const ImageInputs& images, int64_t lh, int64_t lw);
     struct BatchStart {
         std::vector<int64_t> seeds, subseeds;  // per image; subseeds only with a variation strength
@@ -207,7 +208,18 @@ struct SDPP_LOCAL Engine::Impl {
     BatchStart start_batch(const GenerateRequest& r, const LatentInputs& lat, const std::vector<float>& sigmas,
                            bool from_noise, int64_t lh, int64_t lw);
     Tensor sample_batch(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& sampler, const PromptConditioning& cond,
-                        const LatentInputs& lat, BatchStart& b, const std::vector<float>& sigmas);
+                        const LatentInputs& lat, BatchStart& b, const std::vector<float>& sigmas,
+                        const std::string& stage = "sample");
+    // Hires fix: the second pass's plan, sampler, sigmas and conditioning, and the pass itself.
+    struct HiresRun {
+        HiresPlan plan;
+        SamplerChoice sampler;
+        std::vector<float> sigmas;
+        PromptConditioning cond;
+    };
+    HiresRun prepare_hires(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& first_sampler);
+    Tensor hires_pass(Ctx& ctx, Ctx& vctx, const GenerateRequest& r, const HiresRun& h, const Tensor& first,
+                      const BatchStart& b);
     void decode_batch(Ctx& vctx, VAE* decoder, const Tensor& out, const GenerateRequest& r, const ImageInputs& images,
                       const BatchStart& b, GenerateResult& res);
 };
@@ -311,11 +323,11 @@ void Engine::Impl::hash_files_once() {
 }
 
 // Both prompts through the text encoders, whose file pages go back afterwards (refetched if needed).
-PromptConditioning Engine::Impl::encode_text(Ctx& ctx, const GenerateRequest& r) {
+PromptConditioning Engine::Impl::encode_text(Ctx& ctx, const GenerateRequest& r, const PromptTexts& texts) {
     auto t0 = Clock::now();
     emit("text", 0, 1, 0);
     TextSetup ts{&model, tokenizer.get(), unet_cfg.adm_in_channels};
-    PromptConditioning cond = encode_prompts(ctx, ts, r);
+    PromptConditioning cond = encode_prompts(ctx, ts, r, texts);
     add_time("text", seconds_since(t0));
     release_pages("te1.");
     release_pages("te2.");
@@ -364,10 +376,10 @@ Engine::Impl::BatchStart Engine::Impl::start_batch(const GenerateRequest& r, con
 // The sampler loop over one batch, with progress (and previews) per step.
 Tensor Engine::Impl::sample_batch(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& sampler,
                                   const PromptConditioning& cond, const LatentInputs& lat, BatchStart& b,
-                                  const std::vector<float>& sigmas) {
+                                  const std::vector<float>& sigmas, const std::string& stage) {
     auto t0 = Clock::now();
     const int total = int(sigmas.size()) - 1;
-    emit("sample", 0, total, 0);
+    emit(stage, 0, total, 0);
     DenoiseSetup ds;
     ds.unet = &bound_unet();
     ds.schedule = &schedule;
@@ -386,13 +398,69 @@ Tensor Engine::Impl::sample_batch(Ctx& ctx, const GenerateRequest& r, const Samp
             preview = to_latent(sr.x);
             picture = preview_image(r, sr.x);
         }
-        emit("sample", sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr, picture ? &*picture : nullptr);
+        emit(stage, sr.step, sr.total, seconds_since(t0), preview ? &*preview : nullptr, picture ? &*picture : nullptr);
     };
     Tensor out = run_sampling(ctx, ds, sampler, r.eta, b.x, sigmas, b.noise, report);
-    add_time("sample", seconds_since(t0));
-    log_allocator("sample");
-    emit("sample", total, total, seconds_since(t0));
+    add_time(stage, seconds_since(t0));
+    log_allocator(stage.c_str());
+    emit(stage, total, total, seconds_since(t0));
     return out;
+}
+
+// The hires pass's conditioning is encoded with the first pass's: the prompt schedule on the hires
+// timeline (first-pass calls, hires calls), SDXL conditioned on the hires size.
+Engine::Impl::HiresRun Engine::Impl::prepare_hires(Ctx& ctx, const GenerateRequest& r, const SamplerChoice& first) {
+    if (model.inpaint) throw Error("hires fix with an inpainting (9-channel) model is not supported yet");
+    HiresRun h;
+    h.plan = plan_hires(r, vae_cfg.downscale());
+    h.sampler = r.hires_sampler.empty() ? first : resolve_sampler(r.hires_sampler, r.scheduler);
+    h.sigmas = hires_sigmas(h.sampler, h.plan.steps, r.hires_denoise, schedule);
+    PromptTexts t;
+    t.prompt = r.hires_prompt.empty() ? r.prompt : r.hires_prompt;
+    t.negative_prompt = r.hires_negative_prompt.empty() ? r.negative_prompt : r.hires_negative_prompt;
+    t.schedule = {schedule_calls(first.kind(), r.steps), schedule_calls(h.sampler.kind(), h.plan.steps), false};
+    t.width = int(h.plan.latent_w * vae_cfg.downscale());
+    t.height = int(h.plan.latent_h * vae_cfg.downscale());
+    GenerateRequest hr = r;
+    hr.original_size.reset();
+    hr.target_size.reset();
+    h.cond = encode_text(ctx, hr, t);
+    return h;
+}
+
+// Upscale the first pass (in latent space, or decode -> resize -> encode), then img2img at the
+// new size from the seeds' fresh noise, with its own call counter.
+Tensor Engine::Impl::hires_pass(Ctx& ctx, Ctx& vctx, const GenerateRequest& r, const HiresRun& h, const Tensor& first,
+                                const BatchStart& b) {
+    const int ds = vae_cfg.downscale();
+    Tensor up;
+    if (!h.plan.pixel) {
+        up = hires_latent(first, h.plan, ds);
+    } else {
+        auto t0 = Clock::now();
+        emit("upscale", 0, 1, 0);
+        VAE vae = bind_vae();
+        std::vector<Tensor> parts;
+        for (int64_t i = 0; i < first.dim(0); ++i) {
+            Tensor z = scale(vctx, first.slice(0, i, i + 1), 1.0f / vae_cfg.scaling_factor);
+            const bool tiled = z.dim(2) * z.dim(3) * ds * ds > kVAEBandedMaxPixels;
+            Tensor img = tiled ? vae.decode_tiled(vctx, z) : vae.decode_banded(vctx, z);
+            Image hi = hires_image(decoded_to_uint8_truncated(img), h.plan);
+            Tensor mean, sd;
+            encode_image(vctx, vae, image_to_tensor(hi), mean, sd);
+            parts.push_back(crop_hires_latent(mean, h.plan));
+        }
+        up = parts.size() == 1 ? parts[0] : concat(vctx, parts, 0);
+        add_time("upscale", seconds_since(t0));
+        emit("upscale", 1, 1, seconds_since(t0));
+    }
+    allocator.trim();  // the first pass's cached activation blocks go before the larger second pass
+    BatchStart b2{b.seeds, b.subseeds, BatchNoise(b.seeds, b.subseeds, r.subseed_strength), {}, {}};
+    Tensor n0 = b2.noise.first(up.shape());
+    b2.init_latent = up;
+    b2.x = noised_latent(up, n0, h.sigmas[0]);
+    LatentInputs none;
+    return sample_batch(ctx, r, h.sampler, h.cond, none, b2, h.sigmas, "hires");
 }
 
 // One batch's latents to pictures (one image at a time through row bands: exact, about half the
@@ -403,7 +471,8 @@ void Engine::Impl::decode_batch(Ctx& vctx, VAE* decoder, const Tensor& out, cons
     auto t0 = Clock::now();
     emit("decode", 0, 1, 0);
     Tensor z = scale(vctx, out, 1.0f / vae_cfg.scaling_factor);
-    const bool tiled = r.width * int64_t(r.height) > kVAEBandedMaxPixels;
+    const int64_t ds = vae_cfg.downscale();
+    const bool tiled = z.dim(2) * z.dim(3) * ds * ds > kVAEBandedMaxPixels;
     std::vector<Image> pics;
     Ctx tctx = make_ctx(dtype);  // TAESD runs at the model's compute precision
     for (int64_t i = 0; i < z.dim(0); ++i) {
@@ -438,7 +507,15 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     Ctx ctx = make_ctx(dtype);
     Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
 
-    const PromptConditioning cond = encode_text(ctx, r);
+    PromptTexts texts;
+    texts.prompt = r.prompt;
+    texts.negative_prompt = r.negative_prompt;
+    texts.schedule.steps = schedule_calls(sampler.kind(), r.steps);
+    texts.width = r.width;
+    texts.height = r.height;
+    const PromptConditioning cond = encode_text(ctx, r, texts);
+    std::optional<HiresRun> hires;
+    if (r.hires) hires = prepare_hires(ctx, r, sampler);
     const int64_t lh = r.height / vae_cfg.downscale(), lw = r.width / vae_cfg.downscale();
     const ImageInputs images = prepare_images(r);
     const LatentInputs lat = encode_inputs(vctx, r, images, lh, lw);
@@ -457,6 +534,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
         for (batch = 0; batch < r.batch_count; ++batch) {
             BatchStart b = start_batch(r, lat, sigmas, from_noise, lh, lw);
             Tensor out = sample_batch(ctx, r, sampler, cond, lat, b, sigmas);
+            if (hires) out = hires_pass(ctx, vctx, r, *hires, out, b);
             finals.push_back(out);
             const bool last = batch + 1 == r.batch_count;
             if (last) {

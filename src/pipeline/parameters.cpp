@@ -315,6 +315,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     }
     const bool img2img = r.init_image || r.init_pixels;
     if (img2img) info.set("Denoising strength", format_number(r.strength));
+    else if (r.hires) info.set("Denoising strength", format_number(r.hires_denoise));
     if (r.clip_skip > 1) info.set("Clip skip", std::to_string(r.clip_skip));
     if (r.eta != 1.0f) info.set("Eta", format_number(r.eta));
     if (img2img && r.mask) {
@@ -328,6 +329,17 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0})
         info.set("Outpaint", std::to_string(r.outpaint[0]) + "," + std::to_string(r.outpaint[1]) + "," +
                                  std::to_string(r.outpaint[2]) + "," + std::to_string(r.outpaint[3]));
+    if (r.hires && !img2img) {  // A1111 StableDiffusionProcessingTxt2Img.init's extra_generation_params
+        if (!r.hires_sampler.empty() && r.hires_sampler != r.sampler)
+            info.set("Hires sampler", sampler_display_name(parse_sampler_name(r.hires_sampler).sampler));
+        if (!r.hires_prompt.empty() && r.hires_prompt != r.prompt) info.set("Hires prompt", r.hires_prompt);
+        if (!r.hires_negative_prompt.empty() && r.hires_negative_prompt != r.negative_prompt)
+            info.set("Hires negative prompt", r.hires_negative_prompt);
+        if (r.hires_width == 0 && r.hires_height == 0) info.set("Hires upscale", format_number(r.hires_scale));
+        else info.set("Hires resize", std::to_string(r.hires_width) + "x" + std::to_string(r.hires_height));
+        if (r.hires_steps > 0) info.set("Hires steps", std::to_string(r.hires_steps));
+        info.set("Hires upscaler", r.hires_upscaler);
+    }
     return format_infotext(info);
 }
 
@@ -379,8 +391,31 @@ GenerateRequest request_from_parameters(const std::string& text) {
             if (std::sscanf(v.c_str(), "%d,%d,%d,%d", &l, &t, &rr, &b) != 4)
                 throw error("parameters: 'Outpaint: ", v, "' is not L,T,R,B");
             r.outpaint = {l, t, rr, b};
+        } else if (k == "Hires upscale") {
+            r.hires = true;
+            r.hires_scale = parse_float(k, v);
+        } else if (k == "Hires resize") {
+            r.hires = true;
+            if (std::sscanf(v.c_str(), "%dx%d", &r.hires_width, &r.hires_height) != 2)
+                throw error("parameters: 'Hires resize: ", v, "' is not WxH");
+        } else if (k == "Hires steps") {
+            r.hires = true;
+            r.hires_steps = int(parse_int(k, v));
+        } else if (k == "Hires upscaler") {
+            r.hires = true;
+            r.hires_upscaler = v;
+        } else if (k == "Hires sampler") {
+            r.hires_sampler = parse_sampler_name(v).sampler;
+        } else if (k == "Hires prompt") {
+            r.hires_prompt = v;
+        } else if (k == "Hires negative prompt") {
+            r.hires_negative_prompt = v;
         }
         // Other fields (Model, Model hash, VAE, Version, extensions' keys) do not change the request.
+    }
+    if (r.hires) {  // txt2img with hires fix: "Denoising strength" is the second pass's
+        if (info.get("Denoising strength")) r.hires_denoise = r.strength;
+        r.strength = GenerateRequest{}.strength;
     }
     return r;
 }

@@ -19,6 +19,7 @@
 #include "sample/sampler_registry.h"
 #include "sample/schedule.h"
 #include "text/bpe.h"
+#include "text/prompt_schedule.h"
 
 #include <sdpp/sdpp.hpp>
 
@@ -29,11 +30,51 @@
 namespace sdpp::pipeline {
 
 // ---- prompt_encode.cpp --------------------------------------------------------------------------
+// One entry of a prompt schedule: denoiser calls up to end_at_step use entries[index].
+struct CondRef {
+    int end_at_step = 0;
+    int index = 0;
+};
+
 struct PromptConditioning {
     Tensor cond;     // [1, S, C]
     Tensor uncond;   // [1, S, C] (same S: the shorter prompt is padded with empty chunks)
     Tensor cond_y;   // SDXL adm vectors [1, adm_in] (undefined for SD1/SD2)
     Tensor uncond_y;
+
+    // Prompt editing, alternation and AND (A1111 reconstruct_cond_batch /
+    // reconstruct_multicond_batch). cond / uncond above are the first entries; a plain prompt has
+    // one positive part with one entry and one negative entry.
+    struct Entry {
+        Tensor context;  // [1, S, C], one S for all entries
+        Tensor y;        // SDXL adm vector [1, adm_in]
+    };
+    std::vector<Entry> entries;  // every distinct (text, positive/negative) encoded once
+    struct Part {
+        float weight = 1.0f;            // AND weight
+        std::vector<CondRef> schedule;  // by end step
+    };
+    std::vector<Part> positive;      // AND parts
+    std::vector<CondRef> negative;   // empty when CFG is off
+    // True when some call uses other entries than the first or there are several AND parts.
+    bool scheduled() const {
+        if (positive.size() > 1 || negative.size() > 1) return true;
+        return !positive.empty() && (positive[0].schedule.size() > 1 || positive[0].weight != 1.0f);
+    }
+};
+// The entry denoiser call `call` (0-based) uses: the first with call <= end_at_step, else the first.
+inline int cond_index_at(const std::vector<CondRef>& s, int call) {
+    for (const CondRef& c : s)
+        if (call <= c.end_at_step) return c.index;
+    return s.empty() ? 0 : s[0].index;
+}
+
+// What one pass encodes: the prompts and the schedule's steps (the pass's denoiser calls; the
+// hires pass's calls with the first pass's in `schedule.steps`), and the size SDXL is conditioned on.
+struct PromptTexts {
+    std::string prompt, negative_prompt;
+    text::ScheduleOptions schedule;
+    int width = 0, height = 0;
 };
 
 struct TextSetup {
@@ -45,6 +86,8 @@ struct TextSetup {
 // Tokenises and encodes both prompts, binding the text encoders for the call only (they are
 // released before returning, which keeps the peak low while the U-Net runs).
 PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const GenerateRequest& r);
+// The same for explicit texts and schedule (prompt_encode.cpp; hires passes, prompt editing).
+PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const GenerateRequest& r, const PromptTexts& t);
 
 // ---- txt2img.cpp --------------------------------------------------------------------------------
 // A1111's ImageRNG: one torch CPU generator per image, seeded with that image's seed. The first draw
@@ -108,6 +151,32 @@ Tensor batch_init_latents(const LatentInputs& lat, const std::vector<int64_t>& s
 // [1, ...] -> [n, ...] by copying (the U-Net gets contiguous batches).
 Tensor repeat_batch(Ctx& ctx, const Tensor& t, int64_t n);
 
+// ---- hires.cpp ----------------------------------------------------------------------------------
+// A1111 SamplerData.total_steps: the denoiser calls of `steps` (2x for second-order samplers);
+// what prompt schedules count in.
+int schedule_calls(SamplerKind kind, int steps);
+// Hires-fix request checks (validate_request calls it).
+void validate_hires(const GenerateRequest& r);
+
+struct HiresPlan {
+    int upscale_w = 0, upscale_h = 0;    // A1111 hr_upscale_to_x / _y
+    int truncate_x = 0, truncate_y = 0;  // latent columns / rows cropped after upscaling (hr_resize_x and _y)
+    int64_t latent_w = 0, latent_h = 0;  // the second pass's latent size
+    int steps = 0;                       // hr_second_pass_steps or steps
+    bool pixel = false;                  // Lanczos / Nearest: decode, resize, encode
+    std::string upscaler;
+};
+HiresPlan plan_hires(const GenerateRequest& r, int downscale);
+// The second pass's sigmas (hr_steps + 1 values): setup_img2img_steps with explicit steps.
+std::vector<float> hires_sigmas(const SamplerChoice& sampler, int hr_steps, float denoise, const DiscreteSchedule& schedule);
+// Latent upscalers: first-pass latent -> upscaled and cropped latent.
+Tensor hires_latent(const Tensor& first, const HiresPlan& p, int downscale);
+Tensor crop_hires_latent(const Tensor& upscaled, const HiresPlan& p);
+// Pixel upscalers: the first pass's uint8 image -> upscale_w x upscale_h.
+Image hires_image(const Image& lowres, const HiresPlan& p);
+// A decoded [1, 3, H, W] image in [-1, 1] -> uint8 as A1111's hires pass makes it (truncation).
+Image decoded_to_uint8_truncated(const Tensor& decoded);
+
 // ---- sampling.cpp -------------------------------------------------------------------------------
 struct DenoiseSetup {
     const UNet* unet = nullptr;
@@ -125,6 +194,12 @@ struct StepReport {
     const Tensor& x;  // x at the start of step `step`
 };
 using StepReporter = std::function<void(const StepReport&)>;
+
+// sampling_multicond.cpp: the U-Net on x_in [N, ...] with contexts / adm vectors [N, ...].
+using UNetCallFn = std::function<Tensor(const Tensor& x_in, float t, const Tensor& context, const Tensor& y)>;
+// The guided denoiser for prompt schedules and AND parts (A1111 CFGDenoiser + combine_denoised):
+// each call picks its entries by a call counter that starts at 0 with the denoiser.
+DenoiseFn make_scheduled_denoiser(Ctx& ctx, const DenoiseSetup& s, int64_t batch, UNetCallFn unet_call);
 
 // Runs the resolved sampler (with the request's eta) from x over sigmas; returns the final latent.
 Tensor run_sampling(Ctx& ctx, const DenoiseSetup& setup, const SamplerChoice& sampler, float eta, Tensor x,

@@ -1,6 +1,7 @@
 // Request checks that need no model (the CLI runs them before loading anything heavy) and the
 // defaults a model gives a request (the references' defaults per family).
 #include "pipeline/request.h"
+#include "pipeline/pipeline.h"
 
 #include "core/error.h"
 
@@ -83,6 +84,7 @@ void validate_request(const GenerateRequest& r) {
     }
     for (const auto& s : {r.original_size, r.target_size})
         if (s && ((*s)[0] <= 0 || (*s)[1] <= 0)) throw Error("SDXL size conditioning must be positive");
+    pipeline::validate_hires(r);
 }
 
 int64_t random_seed() {

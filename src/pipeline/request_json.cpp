@@ -195,6 +195,28 @@ const Field kFields[] = {
                     [](const GenerateRequest& r, Json& o) { o["vae_decoder"] = r.vae_decoder; }},
     {"preview_method", [](GenerateRequest& r, const std::string& k, const Json& v) { r.preview_method = as_string(k, v); },
                        [](const GenerateRequest& r, Json& o) { o["preview_method"] = r.preview_method; }},
+    // Hires fix (A1111 /sdapi/v1/txt2img); with enable_hr, denoising_strength is the second pass's.
+    {"enable_hr", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires = as_bool(k, v); },
+                  [](const GenerateRequest& r, Json& o) {
+                      o["enable_hr"] = r.hires;
+                      if (r.hires && !r.init_image) o["denoising_strength"] = float_json(r.hires_denoise);
+                  }},
+    {"hr_scale", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_scale = as_float(k, v); },
+                 [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_scale"] = float_json(r.hires_scale); }},
+    {"hr_upscaler", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_upscaler = as_string(k, v); },
+                    [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_upscaler"] = r.hires_upscaler; }},
+    {"hr_second_pass_steps", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_steps = as_int(k, v); },
+                             [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_second_pass_steps"] = r.hires_steps; }},
+    {"hr_resize_x", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_width = as_int(k, v); },
+                    [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_resize_x"] = r.hires_width; }},
+    {"hr_resize_y", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_height = as_int(k, v); },
+                    [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_resize_y"] = r.hires_height; }},
+    {"hr_sampler_name", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_sampler = as_string(k, v); },
+                        [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_sampler_name"] = r.hires_sampler; }},
+    {"hr_prompt", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_prompt = as_string(k, v); },
+                  [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_prompt"] = r.hires_prompt; }},
+    {"hr_negative_prompt", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_negative_prompt = as_string(k, v); },
+                           [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_negative_prompt"] = r.hires_negative_prompt; }},
 };
 // clang-format on
 
@@ -237,6 +259,10 @@ GenerateRequest request_from_json(const std::string& text, std::vector<std::stri
             read_overrides(r, value, unknown);
         else
             unknown.push_back(key);
+    }
+    if (r.hires && !r.init_image && j.contains("denoising_strength") && !j.at("denoising_strength").is_null()) {
+        r.hires_denoise = r.strength;  // A1111 txt2img: the hires pass's strength
+        r.strength = GenerateRequest{}.strength;
     }
     if (unknown_fields)
         unknown_fields->insert(unknown_fields->end(), unknown.begin(), unknown.end());

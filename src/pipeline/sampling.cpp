@@ -69,9 +69,23 @@ Tensor run_sampling(Ctx& ctx, const DenoiseSetup& s, const SamplerChoice& sample
 
     const bool blend = lat && lat->keep_mask.defined();
     SDPP_CHECK(!blend || s.init_latent.defined(), "run_sampling: mask blending needs the init latent");
+    // Prompt editing / alternation / AND: contexts chosen per call (sampling_multicond.cpp).
+    DenoiseFn scheduled;
+    if (pc.scheduled()) {
+        scheduled = make_scheduled_denoiser(ctx, s, B, [&](const Tensor& x_in, float t, const Tensor& c, const Tensor& y) {
+            Tensor inp = x_in;
+            if (concat_in) {
+                std::vector<Tensor> parts = {x_in, repeat_batch(ctx, lat->c_concat, x_in.dim(0))};
+                inp = concat(ctx, parts, 1);
+            }
+            return unet.forward(ctx, inp, Tensor::full({x_in.dim(0)}, t), c, y);
+        });
+    }
     DenoiseFn denoise = [&](const Tensor& xx, float sigma) -> Tensor {
         Tensor d;
-        if (!guided) {
+        if (scheduled) {
+            d = scheduled(xx, sigma);
+        } else if (!guided) {
             d = inner(xx, sigma);
         } else {
             std::vector<Tensor> parts = {xx, xx};
