@@ -36,6 +36,7 @@ typedef struct {
     int threads;             /* 0 = all cores */
     int keep_weights;        /* 1 (default): keep the U-Net bound between requests */
     long long weight_cache_mb; /* prepared-weight memory: -1 (default) auto, -2 all, 0 none, N MiB */
+    const char* embeddings_dir; /* textual-inversion embeddings; NULL = "embeddings" beside the model */
 } sdpp_model_options;
 
 typedef struct {

@@ -52,6 +52,10 @@ struct ModelOptions {
     // (each has its own backend).
     static constexpr int64_t kWeightCacheAuto = -1, kWeightCacheAll = -2;
     int64_t weight_cache_mb = kWeightCacheAuto;
+    // Textual-inversion embeddings (.pt, .bin, .safetensors; searched recursively) called by file
+    // stem in prompts. "" = the folder "embeddings" beside the model file (beside a diffusers
+    // folder), used when it exists; a folder given here must exist.
+    std::string embeddings_dir;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).
@@ -128,6 +132,11 @@ struct GenerateRequest {
 
     bool decode = true;               // false: latents only, no images
     int preview_every = 0;            // > 0: Progress::preview holds x every N sampling steps
+
+    // A1111 "TI hashes": "name: <12 hex of the file's sha256>, ..." of the textual-inversion
+    // embeddings the prompts used. The engine writes it (GenerateResult::request, the infotext);
+    // given (e.g. read from a PNG), an embedding whose file hash differs from it is a warning.
+    std::string ti_hashes;
 };
 
 // ---- progress -------------------------------------------------------------------------------

@@ -123,6 +123,7 @@ struct SDPP_LOCAL Engine::Impl {
     bool hash_done = false;
     InfotextExtras infotext;  // the --vae override's name and hash
     size_t weight_budget = SIZE_MAX;  // bytes of prepared weights the backend may keep
+    std::unique_ptr<text::EmbeddingLibrary> embeddings;  // textual inversion, rescanned per request
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
     bool unet_fits_budget() const {
@@ -226,6 +227,7 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     s.vae_cfg = VAEConfig::detect(s.model.weights(), s.model.hints, s.model.family);
     std::string vocab = text::find_clip_vocab(options.model, options.vocab);
     s.tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipVocab::load(vocab));
+    s.embeddings = std::make_unique<text::EmbeddingLibrary>(embeddings_folder(options.model, options.embeddings_dir));
     s.load_s = seconds_since(t0);
     if (s.weight_budget != SIZE_MAX) log_debug("prepared-weight budget ", s.weight_budget >> 20, " MiB");
     log_debug("model ", s.desc.name, ": ", s.desc.family, ", ", s.desc.prediction, s.desc.inpaint ? ", inpainting" : "",
@@ -295,6 +297,8 @@ PromptConditioning Engine::Impl::encode_text(Ctx& ctx, const GenerateRequest& r)
     auto t0 = Clock::now();
     emit("text", 0, 1, 0);
     TextSetup ts{&model, tokenizer.get(), unet_cfg.adm_in_channels};
+    embeddings->scan(*tokenizer);
+    ts.embeddings = embeddings.get();
     PromptConditioning cond = encode_prompts(ctx, ts, r);
     add_time("text", seconds_since(t0));
     release_pages("te1.");
@@ -406,6 +410,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
 
     const PromptConditioning cond = encode_text(ctx, r);
+    res.request.ti_hashes = run_ti_hashes(r.ti_hashes, cond.embeddings_used);  // `r` is res.request
     const int64_t lh = r.height / vae_cfg.downscale(), lw = r.width / vae_cfg.downscale();
     const ImageInputs images = prepare_images(r);
     const LatentInputs lat = encode_inputs(vctx, r, images, lh, lw);

@@ -327,6 +327,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0})
         info.set("Outpaint", std::to_string(r.outpaint[0]) + "," + std::to_string(r.outpaint[1]) + "," +
                                  std::to_string(r.outpaint[2]) + "," + std::to_string(r.outpaint[3]));
+    if (!r.ti_hashes.empty()) info.set("TI hashes", r.ti_hashes);  // A1111: an extra_generation_param
     return format_infotext(info);
 }
 
@@ -376,6 +377,8 @@ GenerateRequest request_from_parameters(const std::string& text) {
             if (std::sscanf(v.c_str(), "%d,%d,%d,%d", &l, &t, &rr, &b) != 4)
                 throw error("parameters: 'Outpaint: ", v, "' is not L,T,R,B");
             r.outpaint = {l, t, rr, b};
+        } else if (k == "TI hashes") {
+            r.ti_hashes = v;
         }
         // Other fields (Model, Model hash, VAE, Version, extensions' keys) do not change the request.
     }

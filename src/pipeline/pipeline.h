@@ -19,6 +19,7 @@
 #include "sample/sampler_registry.h"
 #include "sample/schedule.h"
 #include "text/bpe.h"
+#include "text/embeddings.h"
 
 #include <sdpp/sdpp.hpp>
 
@@ -34,17 +35,28 @@ struct PromptConditioning {
     Tensor uncond;   // [1, S, C] (same S: the shorter prompt is padded with empty chunks)
     Tensor cond_y;   // SDXL adm vectors [1, adm_in] (undefined for SD1/SD2)
     Tensor uncond_y;
+    // Textual-inversion embeddings the prompts used (positive first), for "TI hashes".
+    std::vector<text::UsedEmbedding> embeddings_used;
 };
 
 struct TextSetup {
     const LoadedModel* model = nullptr;
     const text::ClipTokenizer* tokenizer = nullptr;
     int64_t adm_in_channels = 0;  // U-Net label_emb input width (SDXL), 0 otherwise
+    text::EmbeddingLibrary* embeddings = nullptr;  // scanned folder of embeddings; nullptr = none
 };
 
 // Tokenises and encodes both prompts, binding the text encoders for the call only (they are
 // released before returning, which keeps the peak low while the U-Net runs).
 PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const GenerateRequest& r);
+
+// ---- embeddings_setup.cpp ------------------------------------------------------------------------
+// ModelOptions::embeddings_dir: the option's folder (which must exist), else "embeddings" beside
+// the model file or diffusers folder (which may be absent: no embeddings then).
+std::string embeddings_folder(const std::string& model_path, const std::string& option);
+// The run's "TI hashes" from the embeddings used; a hash in `requested` (a PNG's) that differs
+// from the file found is a warning.
+std::string run_ti_hashes(const std::string& requested, const std::vector<text::UsedEmbedding>& used);
 
 // ---- txt2img.cpp --------------------------------------------------------------------------------
 // A1111's ImageRNG: one torch CPU generator per image, seeded with that image's seed. The first draw

@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "text/prompt_parser.h"
 
+#include <algorithm>
+
 namespace sdpp::pipeline {
 
 namespace {
@@ -33,21 +35,37 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
     const int32_t pad1 = fam == Family::SD2 ? 0 : tok.eot_id();
     const int32_t pad2 = 0;
 
+    // Textual-inversion embeddings: names matched on token ids, per encoder (text/embeddings.h).
+    const text::TextEncoderWidths widths{enc.te1 ? enc.te1->config.width : 0, enc.te2 ? enc.te2->config.width : 0};
+    std::optional<text::EmbeddingMatcher> emb1, emb2;
+    if (setup.embeddings && setup.embeddings->size() > 0) {
+        emb1.emplace(*setup.embeddings, widths, 1);
+        emb2.emplace(*setup.embeddings, widths, 2);
+    }
+    text::ChunkOptions co1, co2;
+    co1.embeddings = emb1 ? &*emb1 : nullptr;
+    co2.embeddings = emb2 ? &*emb2 : nullptr;
+
     text::PromptChunks pos1, neg1, pos2, neg2;
     if (enc.te1) {
-        pos1 = text::tokenize_prompt(tok, r.prompt, pad1);
-        neg1 = text::tokenize_prompt(tok, r.negative_prompt, pad1);
+        pos1 = text::tokenize_prompt(tok, r.prompt, pad1, co1);
+        neg1 = text::tokenize_prompt(tok, r.negative_prompt, pad1, co1);
         text::equalize_chunk_counts(pos1, neg1, tok, pad1, pad1);
     }
     if (enc.te2) {
-        pos2 = text::tokenize_prompt(tok, r.prompt, pad2);
-        neg2 = text::tokenize_prompt(tok, r.negative_prompt, pad2);
+        pos2 = text::tokenize_prompt(tok, r.prompt, pad2, co2);
+        neg2 = text::tokenize_prompt(tok, r.negative_prompt, pad2, co2);
         text::equalize_chunk_counts(pos2, neg2, tok, pad2, pad2);
     }
     ConditioningOptions opt;
     opt.clip_skip = std::max(1, r.clip_skip);
 
     PromptConditioning out;
+    for (const auto* m : {emb1 ? &*emb1 : nullptr, emb2 ? &*emb2 : nullptr})
+        for (const text::UsedEmbedding& u : m ? m->used() : std::vector<text::UsedEmbedding>{})
+            if (std::none_of(out.embeddings_used.begin(), out.embeddings_used.end(),
+                             [&](const text::UsedEmbedding& o) { return o.path == u.path; }))
+                out.embeddings_used.push_back(u);
     Conditioning c = encode_chunks(ctx, enc, pos1.chunks, pos2.chunks, opt);
     out.cond = c.context;
     Conditioning u;

@@ -175,6 +175,8 @@ const Field kFields[] = {
                [](const GenerateRequest& r, Json& o) { o["decode"] = r.decode; }},
     {"preview_every", [](GenerateRequest& r, const std::string& k, const Json& v) { r.preview_every = as_int(k, v); },
                       [](const GenerateRequest& r, Json& o) { o["preview_every"] = r.preview_every; }},
+    {"ti_hashes", [](GenerateRequest& r, const std::string& k, const Json& v) { r.ti_hashes = as_string(k, v); },
+                  [](const GenerateRequest& r, Json& o) { if (!r.ti_hashes.empty()) o["ti_hashes"] = r.ti_hashes; }},
 };
 // clang-format on
 
