@@ -97,15 +97,16 @@ EmbeddingData read_embedding_memory(std::shared_ptr<const void> owner, const std
                     kMaxEmbeddingFileBytes >> 20, " MiB)");
     if (size == 0) throw error(name, ": empty file");
     const bool zip = size >= 4 && std::memcmp(data, "PK\x03\x04", 4) == 0;
-    const bool legacy = is_legacy_torch_file(data, size) || uint8_t(data[0]) == 0x80;
-    if (zip || legacy) {
+    // safetensors: an 8-byte header length, then the JSON header ('{'); its first byte can be 0x80.
+    if (!zip && size >= 9 && uint8_t(data[8]) == '{')
+        return interpret(safetensors_tensors(owner, data, size, name), false, name);
+    if (zip || is_legacy_torch_file(data, size) || uint8_t(data[0]) == 0x80) {
         CkptLimits lim;
         lim.max_pickle_bytes = kMaxEmbeddingFileBytes;
         lim.max_owned_bytes = kMaxEmbeddingFileBytes;
         CkptFile f = CkptFile::from_memory(owner, data, size, name, lim);  // refuses legacy formats by name
         return interpret(f.tensors(), f.nesting() == "string_to_param", name);
     }
-    if (size >= 9 && uint8_t(data[8]) == '{') return interpret(safetensors_tensors(owner, data, size, name), false, name);
     throw error(name, ": not an embedding file (neither a torch.save zip nor safetensors)");
 }
 
