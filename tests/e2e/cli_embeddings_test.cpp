@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 using namespace sdpp;
@@ -20,6 +21,32 @@ using namespace sdpp::testing;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Up to two single-encoder embeddings of lora/manifest.json made for the same model, and that
+// model's file (everything from the manifest).
+struct Picked {
+    std::vector<std::pair<std::string, std::string>> emb;  // (name, a1111 hash)
+    std::vector<std::string> files;
+    std::string model;
+};
+Picked pick() {
+    std::ifstream f(fixture_path("lora/manifest.json"));
+    const nlohmann::json m = nlohmann::json::parse(f);
+    Picked p;
+    std::string model;
+    for (const auto& [name, e] : m.at("embedding_files").items()) {
+        const std::string mdl = e.at("model");
+        if (m.at("models").at(mdl).at("family") == "sdxl" || (!model.empty() && mdl != model) || p.emb.size() == 2)
+            continue;
+        model = mdl;
+        p.emb.emplace_back(name, e.at("a1111_shorthash"));
+        p.files.push_back(fixture_path("lora/" + e.at("file").get<std::string>()));
+    }
+    if (p.emb.empty()) throw Error("lora/manifest.json has no SD 1.x / 2.x embedding");
+    if (p.emb.size() == 1) p.emb.push_back(p.emb[0]);
+    p.model = fixture_path("lora/" + m.at("models").at(model).at("file").get<std::string>());
+    return p;
+}
 
 std::string quote(const std::string& s) {
     std::string q = "'";
@@ -35,9 +62,10 @@ protected:
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_ / "emb");
-        // The fixture's SD1 embeddings in a folder of our own (bad files get added next to them).
-        for (const char* f : {"sdpptok.pt", "sdppstyle.safetensors"})
-            fs::copy_file(fixture_path(std::string("lora/embeddings/") + f), dir_ / "emb" / f);
+        // The fixture's embeddings in a folder of our own (bad files get added next to them).
+        p_ = pick();
+        for (const std::string& f : p_.files)
+            if (!fs::exists(dir_ / "emb" / fs::path(f).filename())) fs::copy_file(f, dir_ / "emb" / fs::path(f).filename());
     }
     void TearDown() override { fs::remove_all(dir_); }
 
@@ -45,7 +73,7 @@ protected:
     std::string out(const std::string& name) const { return (dir_ / name).string(); }
 
     CliRun gen(const std::string& args, const std::string& model = "") const {
-        const std::string m = model.empty() ? fixture_path("models/sd1-tiny/sd1-tiny.safetensors") : model;
+        const std::string m = model.empty() ? p_.model : model;
         return run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + quote(m) + " --vocab " +
                              quote(fixture_path("clip/vocab.json")) +
                              " -W 64 -H 64 --steps 2 --threads 1 --seed 7 --sampler euler -q " + args,
@@ -64,23 +92,27 @@ protected:
     }
 
     fs::path dir_;
+    Picked p_;
 };
 
 }  // namespace
 
 TEST_F(CliEmbeddings, NamesInBothPromptsWriteTiHashesAndChangeTheImage) {
-    CliRun plain = gen("-p 'a photo of sdpptok' -n 'blurry, sdppstyle' -o " + quote(out("plain.png")));
+    const auto& [a, ha] = p_.emb[0];
+    const auto& [b, hb] = p_.emb[1];
+    const std::string prompts = "-p 'a photo of " + a + "' -n 'blurry, " + b + "' ";
+    CliRun plain = gen(prompts + "-o " + quote(out("plain.png")));
     ASSERT_EQ(plain.code, 0) << plain.err;
     EXPECT_EQ(params(out("plain.png")).find("TI hashes"), std::string::npos);  // no folder: plain text
 
-    CliRun r = gen("--embeddings-dir " + quote(emb()) + " -p 'a photo of sdpptok' -n 'blurry, sdppstyle' -o " +
-                   quote(out("ti.png")));
+    CliRun r = gen("--embeddings-dir " + quote(emb()) + " " + prompts + "-o " + quote(out("ti.png")));
     ASSERT_EQ(r.code, 0) << r.err;
     const std::string p = params(out("ti.png"));
     const InfoText info = parse_infotext(p);
     ASSERT_TRUE(info.get("TI hashes")) << p;
-    EXPECT_EQ(*info.get("TI hashes"), "sdpptok: 989957616e1f, sdppstyle: d923b23d7dd9");
-    EXPECT_NE(p.find("TI hashes: \"sdpptok: 989957616e1f, sdppstyle: d923b23d7dd9\""), std::string::npos) << p;
+    const std::string want = a == b ? a + ": " + ha : a + ": " + ha + ", " + b + ": " + hb;  // positive first
+    EXPECT_EQ(*info.get("TI hashes"), want);
+    EXPECT_NE(p.find("TI hashes: \"" + want + "\""), std::string::npos) << p;
     EXPECT_NE(read_file(out("plain.png")), read_file(out("ti.png")));
 
     // --from-png: same prompt, same embeddings, same pixels, the hashes read back and written again.
@@ -93,12 +125,13 @@ TEST_F(CliEmbeddings, NamesInBothPromptsWriteTiHashesAndChangeTheImage) {
 
 TEST_F(CliEmbeddings, DefaultFolderBesideTheModel) {
     fs::create_directories(dir_ / "models");
-    fs::copy_file(fixture_path("models/sd1-tiny/sd1-tiny.safetensors"), dir_ / "models" / "sd1-tiny.safetensors");
-    fs::copy_file(fixture_path("models/sd1-tiny/sd1-tiny.yaml"), dir_ / "models" / "sd1-tiny.yaml");
+    const fs::path model = fs::path(p_.model), yaml = fs::path(p_.model).replace_extension(".yaml");
+    fs::copy_file(model, dir_ / "models" / model.filename());
+    if (fs::exists(yaml)) fs::copy_file(yaml, dir_ / "models" / yaml.filename());
     fs::rename(dir_ / "emb", dir_ / "models" / "embeddings");
-    CliRun r = gen("-p 'sdppstyle, a cat' -o " + quote(out("d.png")), (dir_ / "models" / "sd1-tiny.safetensors").string());
+    CliRun r = gen("-p '" + p_.emb[1].first + ", a cat' -o " + quote(out("d.png")), (dir_ / "models" / model.filename()).string());
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(*parse_infotext(params(out("d.png"))).get("TI hashes"), "sdppstyle: d923b23d7dd9");
+    EXPECT_EQ(*parse_infotext(params(out("d.png"))).get("TI hashes"), p_.emb[1].first + ": " + p_.emb[1].second);
 }
 
 TEST_F(CliEmbeddings, BadInputsExitTwoWithOneLine) {
@@ -108,7 +141,7 @@ TEST_F(CliEmbeddings, BadInputsExitTwoWithOneLine) {
         expect_one_line_error(r, "embedding 'sdppbroken'");
         EXPECT_FALSE(fs::exists(out("x.png")));
         // Unused, the broken file changes nothing.
-        CliRun ok = gen("--embeddings-dir " + quote(emb()) + " -p 'a sdpptok cat' -o " + quote(out("ok.png")));
+        CliRun ok = gen("--embeddings-dir " + quote(emb()) + " -p 'a " + p_.emb[0].first + " cat' -o " + quote(out("ok.png")));
         EXPECT_EQ(ok.code, 0) << ok.err;
     }
     {  // hostile: a bare pickle calling os.system (refused as a legacy format before it is parsed;
@@ -119,9 +152,9 @@ TEST_F(CliEmbeddings, BadInputsExitTwoWithOneLine) {
         expect_one_line_error(r, "sdppevil");
     }
     {  // too many vectors for a chunk
-        std::vector<float> v(76 * 16, 0.1f);
+        std::vector<float> v(76 * 4, 0.1f);  // refused when read, before its width matters
         save_safetensors((dir_ / "emb" / "sdpplong.safetensors").string(),
-                         {{"emb_params", Tensor::from_vector(v, {76, 16})}});
+                         {{"emb_params", Tensor::from_vector(v, {76, 4})}});
         CliRun r = gen("--embeddings-dir " + quote(emb()) + " -p 'sdpplong' -o " + quote(out("l.png")));
         expect_one_line_error(r, "76 vectors");
     }

@@ -163,13 +163,14 @@ TEST(Embeddings, TokenizeExpandsNamesIntoSlots) {
     const text::ClipTokenizer& tok = tokenizer();
     save_safetensors(d.file("sdppstyle.safetensors"), {{"emb_params", ramp(3, 8)}});
     save_safetensors(d.file("sdpp.safetensors"), {{"emb_params", ramp(1, 8, 5.0f)}});
+    save_safetensors(d.file("sdpp cat.safetensors"), {{"emb_params", ramp(2, 8, 7.0f)}});  // ids start as sdpp's
     std::filesystem::create_directories(d.dir / "sub");
     write_pt(d.file("sub/sdpptok.pt"), 2, 8);
     write_bytes(d.file(".hidden.pt"), "junk");
     write_bytes(d.file("broken.safetensors"), "junk that is never read");
     text::EmbeddingLibrary lib(d.dir.string());
     lib.scan(tok);
-    EXPECT_EQ(lib.names(), (std::vector<std::string>{"broken", "sdpp", "sdppstyle", "sdpptok"}));
+    EXPECT_EQ(lib.names(), (std::vector<std::string>{"broken", "sdpp", "sdpp cat", "sdppstyle", "sdpptok"}));
 
     text::EmbeddingMatcher m(lib, {8, 0}, 1);
     text::ChunkOptions o;
@@ -186,7 +187,7 @@ TEST(Embeddings, TokenizeExpandsNamesIntoSlots) {
     EXPECT_FLOAT_EQ(c.weights[4], 1.5f);
     EXPECT_FLOAT_EQ(c.weights[5], 1.0f);
     ASSERT_EQ(c.fixes.size(), 3u);
-    EXPECT_EQ(c.fixes[0].name, "sdppstyle");  // longest first: not "sdpp" + "style"
+    EXPECT_EQ(c.fixes[0].name, "sdppstyle");
     EXPECT_EQ(c.fixes[0].offset, 1);
     EXPECT_EQ(c.fixes[1].name, "sdpptok");
     EXPECT_EQ(c.fixes[1].offset, 5);
@@ -195,6 +196,15 @@ TEST(Embeddings, TokenizeExpandsNamesIntoSlots) {
     EXPECT_EQ(p.token_count, 9);  // slots count toward the chunk
     ASSERT_EQ(m.used().size(), 3u);
     EXPECT_EQ(m.used()[0].shorthash, sha256_file(d.file("sdppstyle.safetensors")).substr(0, 12));
+
+    // Longest name first: "sdpp cat" wins over "sdpp" where both match.
+    text::EmbeddingMatcher ml(lib, {8, 0}, 1);
+    o.embeddings = &ml;
+    text::PromptChunks l = text::tokenize_prompt(tok, "sdpp cat, sdpp dog", eot, o);
+    ASSERT_EQ(l.chunks[0].fixes.size(), 2u);
+    EXPECT_EQ(l.chunks[0].fixes[0].name, "sdpp cat");
+    EXPECT_EQ(l.chunks[0].fixes[1].name, "sdpp");
+    EXPECT_EQ(l.chunks[0].fixes[1].offset, 3);  // 2 slots + ","
 
     // A name glued to other letters is text unless BPE gives its own ids.
     text::EmbeddingMatcher m2(lib, {8, 0}, 1);
