@@ -164,3 +164,23 @@ TEST_F(CliEmbeddings, BadInputsExitTwoWithOneLine) {
         EXPECT_FALSE(fs::exists(out("n.png")));
     }
 }
+
+// `sdpp inspect` names an embedding file's kind, vectors and A1111 hash (from the manifest).
+TEST(CliInspectEmbedding, EveryManifestEmbedding) {
+    std::ifstream f(fixture_path("lora/manifest.json"));
+    const nlohmann::json m = nlohmann::json::parse(f);
+    const std::string scratch = (fs::temp_directory_path() / ("sdpp_cli_inspect_emb_" + std::to_string(::getpid()))).string();
+    fs::create_directories(scratch);
+    for (const auto& [name, e] : m.at("embedding_files").items()) {
+        CliRun r = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect --json " +
+                                 quote(fixture_path("lora/" + e.at("file").get<std::string>())),
+                             scratch);
+        ASSERT_EQ(r.code, 0) << r.err;
+        const nlohmann::json j = nlohmann::json::parse(r.out);
+        EXPECT_EQ(j.at("kind"), "embedding") << name;
+        EXPECT_EQ(j.at("name"), name);
+        EXPECT_EQ(j.at("vectors"), e.at("vectors")) << name;
+        EXPECT_EQ(j.at("hash"), e.at("a1111_shorthash")) << name;
+    }
+    fs::remove_all(scratch);
+}
