@@ -279,3 +279,29 @@ TEST(Embeddings, SameNameTwiceIsAmbiguousWhenUsed) {
     EXPECT_THROW(text::tokenize_prompt(tok, "sdppstyle", tok.eot_id(), o), Error);
     EXPECT_NO_THROW(text::tokenize_prompt(tok, "a cat", tok.eot_id(), o));
 }
+
+// A1111's comma backtrack moves the slots of an embedding into the next chunk but leaves its fix
+// with the chunk it was made in (tokenize_line relocates tokens and multipliers only): replicated.
+TEST(Embeddings, CommaBacktrackMovesSlotsButNotTheFixAsA1111) {
+    TempDir d;
+    const text::ClipTokenizer& tok = tokenizer();
+    save_safetensors(d.file("sdppstyle.safetensors"), {{"emb_params", ramp(3, 8)}});
+    text::EmbeddingLibrary lib(d.dir.string());
+    lib.scan(tok);
+    text::EmbeddingMatcher m(lib, {8, 0}, 1);
+    text::ChunkOptions o;
+    o.embeddings = &m;
+    std::string prompt;
+    for (int i = 0; i < 60; ++i) prompt += "cat ";
+    prompt += ", ";
+    for (int i = 0; i < 11; ++i) prompt += "cat ";
+    prompt += "sdppstyle dog";  // 72 tokens + 3 slots = 75; "dog" then moves everything after the comma
+    text::PromptChunks p = text::tokenize_prompt(tok, prompt, tok.eot_id(), o);
+    ASSERT_EQ(p.chunks.size(), 2u);
+    ASSERT_EQ(p.chunks[0].fixes.size(), 1u);
+    EXPECT_EQ(p.chunks[0].fixes[0].offset, 72);
+    EXPECT_EQ(p.chunks[0].ids[62], tok.eot_id());  // chunk 1 ends after the comma
+    EXPECT_TRUE(p.chunks[1].fixes.empty());
+    EXPECT_EQ(std::vector<int32_t>(p.chunks[1].ids.begin() + 12, p.chunks[1].ids.begin() + 15),
+              (std::vector<int32_t>{0, 0, 0}));
+}
