@@ -23,7 +23,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 using namespace sdpp;
 using namespace sdpp::testing;
@@ -73,8 +75,25 @@ void run_conditioning(Check& ck, const nlohmann::json& c, bool bf16) {
     LoadedModel m = load_model(model_file(c.at("model")));
     const bool xl = m.family == Family::SDXL;
     text::ClipTokenizer tok = text::ClipTokenizer::from_path(vocab_file());
-    text::EmbeddingLibrary lib(embeddings_dir());
+    // A folder with exactly the case's embeddings (manifest "embeddings" -> embedding_files.*.file).
+    const std::filesystem::path folder = std::filesystem::temp_directory_path() /
+                                         ("sdpp_parity_emb_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(folder);
+    std::filesystem::create_directories(folder);
+    for (const auto& name : c.at("embeddings")) {
+        const std::string file = lora_path(lora_manifest().at("embedding_files").at(name.get<std::string>()).at("file"));
+        std::filesystem::copy_file(file, folder / std::filesystem::path(file).filename());
+    }
+    text::EmbeddingLibrary lib(folder.string());
     lib.scan(tok);
+    for (size_t k = 0; k < lib.size(); ++k) lib.load(k);  // read now: the folder goes at the end of this scope
+    struct Cleanup {
+        std::filesystem::path p;
+        ~Cleanup() {
+            std::error_code ec;
+            std::filesystem::remove_all(p, ec);
+        }
+    } cleanup{folder};
     TextEncoders enc = TextEncoders::load(m.weights(), m.family, m.hints);
     const text::TextEncoderWidths widths{enc.te1 ? enc.te1->config.width : 0, enc.te2 ? enc.te2->config.width : 0};
     SafetensorsFile ref = SafetensorsFile::open(lora_path(c.at("file")));
