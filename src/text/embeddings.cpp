@@ -83,7 +83,10 @@ void EmbeddingLibrary::scan(const ClipTokenizer& tok) {
     by_first_id_.clear();
     warned_.clear();
     std::error_code ec;
-    if (dir_.empty() || !fs::is_directory(dir_, ec)) return;
+    if (dir_.empty() || !fs::is_directory(dir_, ec)) {
+        if (!dir_.empty()) log_debug("embeddings: no folder ", dir_);
+        return;
+    }
     std::vector<std::pair<std::string, std::string>> found;  // (stem, path)
     fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
     if (ec) throw error("embeddings folder ", dir_, ": ", ec.message());
@@ -108,6 +111,7 @@ void EmbeddingLibrary::scan(const ClipTokenizer& tok) {
         if (e.ids.empty()) continue;  // a name with no tokens can never match
         entries_.push_back(std::move(e));
     }
+    log_debug("embeddings: ", entries_.size(), " files in ", dir_);
     for (size_t i = 0; i < entries_.size(); ++i) by_first_id_[entries_[i].ids[0]].push_back(i);
     for (auto& [id, list] : by_first_id_)
         std::stable_sort(list.begin(), list.end(),
