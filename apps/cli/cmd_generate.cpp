@@ -55,6 +55,7 @@ struct Args {
     float hires_scale = 2.0f, hires_denoise = 0.7f;
     int hires_width = 0, hires_height = 0, hires_steps = 0;
     std::string hires_upscaler = "Latent", hires_sampler, hires_prompt, hires_negative;
+    std::string embeddings_dir;  // textual-inversion embeddings ("" = "embeddings" beside the model)
     // which options were given (CLI11 options, for --from-png overrides)
     std::map<std::string, CLI::Option*> opt;
     bool given(const std::string& name) const {
@@ -210,6 +211,8 @@ void check_flags(const Args& a) {
     if (!a.model.empty() && !fs::exists(a.model, ec)) throw error("model ", a.model, ": no such file or folder");
     if (!a.vae.empty() && !fs::exists(a.vae, ec)) throw error("--vae ", a.vae, ": no such file or folder");
     if (!a.vocab.empty() && !fs::exists(a.vocab, ec)) throw error("--vocab ", a.vocab, ": no such file or folder");
+    if (!a.embeddings_dir.empty() && !fs::is_directory(a.embeddings_dir, ec))
+        throw error("--embeddings-dir ", a.embeddings_dir, ": no such folder");
     if (!a.model.empty()) check_model_file(a.model, "model");
     if (!a.vae.empty()) check_model_file(a.vae, "--vae");
     a.pv.check(a.overwrite, !a.mask.empty() || !a.outpaint.empty());
@@ -257,6 +260,7 @@ ModelOptions model_options(const Args& a, int64_t weight_cache_mb, const std::st
     mo.keep_weights = false;  // release the U-Net before each decode (peak = the larger stage)
     mo.name = name;
     mo.taesd = a.pv.taesd_path();
+    mo.embeddings_dir = a.embeddings_dir;
     return mo;
 }
 
@@ -408,6 +412,8 @@ CommandRun setup(CLI::App& app) {
                    "Checkpoint (.safetensors/.ckpt) or diffusers folder (default: SD-Turbo from the cache, pulled on first use)");
     app.add_option("--vae", a->vae, "VAE file or folder replacing the checkpoint's");
     app.add_option("--vocab", a->vocab, "CLIP vocabulary (vocab.json, merges.txt, bpe_simple_vocab_16e6.txt.gz or folder)");
+    app.add_option("--embeddings-dir", a->embeddings_dir,
+                   "Textual-inversion embeddings folder (default: 'embeddings' beside the model); use them by file stem in a prompt");
     o["prompt"] = app.add_option("-p,--prompt", a->prompt, "Prompt (A1111 syntax: (word:1.2), [word], BREAK)");
     o["negative"] = app.add_option("-n,--negative-prompt", a->negative, "Negative prompt");
     o["steps"] = app.add_option("--steps", a->steps, "Sampling steps (default: 20; Turbo 1, LCM 4)");

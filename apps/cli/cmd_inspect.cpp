@@ -3,6 +3,7 @@
 // component's architecture as read from its shapes, parameter counts, dtypes, and the keys that
 // were dropped or not recognised. An unusable file is one "error: ..." line and exit code 2.
 #include "cli/command.h"
+#include "cli/inspect_embedding.h"
 #include "core/error.h"
 #include "model/detect.h"
 #include "model/loader.h"
@@ -137,6 +138,7 @@ CommandRun setup(CLI::App& app) {
     app.add_flag("--json", a->json, "Print JSON instead of text");
     app.add_option("--list", a->list, "How many unrecognised keys to list")->capture_default_str();
     return [a] {
+        if (inspect_embedding(a->path, a->json)) return kExitOk;  // a textual-inversion embedding
         LoadOptions o;
         if (!a->vae.empty()) o.vae_path = a->vae;
         if (!a->config.empty()) o.config_path = a->config;

@@ -37,6 +37,7 @@ typedef struct {
     int keep_weights;        /* 1 (default): keep the U-Net bound between requests */
     long long weight_cache_mb; /* prepared-weight memory: -1 (default) auto, -2 all, 0 none, N MiB */
     const char* taesd;       /* TAESD weights (previews, vae_decoder "taesd"); NULL = none */
+    const char* embeddings_dir; /* textual-inversion embeddings; NULL = "embeddings" beside the model */
 } sdpp_model_options;
 
 typedef struct {

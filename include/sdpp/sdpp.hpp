@@ -57,6 +57,10 @@ struct ModelOptions {
     // itself. Loaded with the model (a bad path throws); used for previews and, with
     // GenerateRequest::vae_decoder = "taesd", for the final decode. "" = none.
     std::string taesd;
+    // Textual-inversion embeddings (.pt, .bin, .safetensors; searched recursively) called by file
+    // stem in prompts. "" = the folder "embeddings" beside the model file (beside a diffusers
+    // folder), used when it exists; a folder given here must exist.
+    std::string embeddings_dir;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).
@@ -163,6 +167,10 @@ struct GenerateRequest {
     std::string hires_sampler;        // "" = the first pass's sampler
     std::string hires_prompt;         // "" = the prompt
     std::string hires_negative_prompt;  // "" = the negative prompt
+    // A1111 "TI hashes": "name: <12 hex of the file's sha256>, ..." of the textual-inversion
+    // embeddings the prompts used. The engine writes it (GenerateResult::request, the infotext);
+    // given (e.g. read from a PNG), an embedding whose file hash differs from it is a warning.
+    std::string ti_hashes;
 };
 
 // ---- progress -------------------------------------------------------------------------------

@@ -156,13 +156,14 @@ size_t count_tensors(const pickle::Value* d) {
 }
 
 // The dict of tensors: the top level, or the one under state_dict / model / module (whose key goes
-// to `nesting`); training checkpoints keep optimizer state and the like next to it.
+// to `nesting`); training checkpoints keep optimizer state and the like next to it. A1111
+// textual-inversion embeddings keep theirs under string_to_param ({'*': [N, W]}).
 const pickle::Value* find_state_dict(const pickle::Value* root, const std::string& name, std::string& nesting) {
     using pickle::Kind;
     if (root->kind != Kind::Dict)
         throw error(name, ": the checkpoint holds a ", pickle::describe(root), ", not a dict of tensors");
     const pickle::Value* sd = nullptr;
-    for (const char* key : {"state_dict", "model", "module"}) {
+    for (const char* key : {"state_dict", "model", "module", "string_to_param"}) {
         const pickle::Value* v = pickle::dict_get(root, key);
         if (v && v->kind == Kind::Dict && count_tensors(v) > 0 && (count_tensors(root) == 0 || key == std::string("state_dict"))) {
             sd = v;

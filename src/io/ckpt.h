@@ -38,7 +38,8 @@ public:
     // Tensor name -> tensor, in the order of the checkpoint's state dict. Taken from the
     // top-level "state_dict" (or "model"/"module") dict when the file nests it.
     const std::vector<std::pair<std::string, Tensor>>& tensors() const { return tensors_; }
-    // Where the tensors were found: "" (top level), "state_dict", "model" or "module".
+    // Where the tensors were found: "" (top level), "state_dict", "model", "module" or
+    // "string_to_param" (an A1111 textual-inversion embedding).
     const std::string& nesting() const { return nesting_; }
     // The archive's top folder ("archive" for torch >= 2.0).
     const std::string& archive_name() const { return archive_name_; }

@@ -94,15 +94,17 @@ ClipTextModel ClipTextModel::load(const WeightScope& w, const ClipTextConfig& c)
 }
 
 ClipTextOutput ClipTextModel::forward(Ctx& ctx, std::span<const int32_t> ids, int64_t batch, int n_run) const {
+    return forward_embeds(ctx, embed_tokens(ids, batch), ids, batch, n_run);
+}
+
+Tensor ClipTextModel::embed_tokens(std::span<const int32_t> ids, int64_t batch) const {
     const ClipTextConfig& c = config;
     SDPP_CHECK(batch > 0 && !ids.empty() && ids.size() % size_t(batch) == 0, "text encoder: ", ids.size(),
                " token ids do not form ", batch, " rows");
     const int64_t seq = int64_t(ids.size()) / batch;
     if (seq > c.n_positions)
         throw error("text encoder: ", seq, " tokens per row, but the model has ", c.n_positions, " positions");
-    if (n_run < 0 || n_run > int(c.n_layers)) n_run = int(c.n_layers);
-
-    // Embeddings: token rows gathered (and converted to f32) plus the first `seq` positions.
+    // Token rows gathered (and converted to f32).
     Tensor tok = Tensor::empty({batch, seq, c.width});
     for (int64_t b = 0; b < batch; ++b)
         for (int64_t s = 0; s < seq; ++s) {
@@ -111,6 +113,22 @@ ClipTextOutput ClipTextModel::forward(Ctx& ctx, std::span<const int32_t> ids, in
                 throw error("text encoder: token id ", id, " outside the vocabulary of ", c.vocab_size);
             tok.select(0, b).select(0, s).copy_from(token_embedding.select(0, id));
         }
+    return tok;
+}
+
+ClipTextOutput ClipTextModel::forward_embeds(Ctx& ctx, const Tensor& tok, std::span<const int32_t> ids, int64_t batch,
+                                             int n_run) const {
+    const ClipTextConfig& c = config;
+    SDPP_CHECK(batch > 0 && !ids.empty() && ids.size() % size_t(batch) == 0, "text encoder: ", ids.size(),
+               " token ids do not form ", batch, " rows");
+    const int64_t seq = int64_t(ids.size()) / batch;
+    SDPP_CHECK((tok.shape() == Shape{batch, seq, c.width}), "text encoder: inputs_embeds ", tok.shape_str(),
+               " do not match ", batch, " rows of ", seq, " tokens of width ", c.width);
+    if (seq > c.n_positions)
+        throw error("text encoder: ", seq, " tokens per row, but the model has ", c.n_positions, " positions");
+    if (n_run < 0 || n_run > int(c.n_layers)) n_run = int(c.n_layers);
+
+    // Embeddings: the token rows plus the first `seq` positions.
     ClipTextOutput out;
     Tensor x = add(ctx, tok, position_embedding.slice(0, 0, seq));  // [B, S, W]
     out.hidden_states.push_back(x);

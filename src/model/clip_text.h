@@ -73,6 +73,14 @@ struct ClipTextModel {
     // (-1 = all; fewer when only an earlier hidden state is needed). Ids outside the vocabulary
     // are an sdpp::Error.
     ClipTextOutput forward(Ctx& ctx, std::span<const int32_t> ids, int64_t batch, int n_run = -1) const;
+
+    // The two halves of forward, for callers that change the token embeddings in between
+    // (textual-inversion embeddings, model/embedding_fixes.h):
+    // token_embedding rows of `ids`, [batch, S, W] f32 (HF inputs_embeds)
+    Tensor embed_tokens(std::span<const int32_t> ids, int64_t batch) const;
+    // forward from inputs_embeds [batch, S, W]; `ids` still pick the pooled (end-token) position.
+    ClipTextOutput forward_embeds(Ctx& ctx, const Tensor& inputs_embeds, std::span<const int32_t> ids, int64_t batch,
+                                  int n_run = -1) const;
 };
 
 }  // namespace sdpp

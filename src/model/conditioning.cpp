@@ -10,6 +10,7 @@
 #include "core/assert.h"
 
 #include "core/error.h"
+#include "model/embedding_fixes.h"
 
 #include <cstdlib>
 
@@ -117,6 +118,15 @@ Tensor stack_chunks(Ctx& ctx, const Tensor& z, std::span<const TokenChunk> chunk
     return parts.size() == 1 ? parts[0].contiguous() : concat(ctx, parts, 1);
 }
 
+// The encoder over the chunks' ids, with textual-inversion vectors in their slots when any.
+ClipTextOutput encode_with_fixes(Ctx& ctx, const ClipTextModel& te, std::span<const int32_t> ids,
+                                 std::span<const TokenChunk> chunks, int64_t n_chunks, int n_run) {
+    if (!has_embedding_fixes(chunks)) return te.forward(ctx, ids, n_chunks, n_run);
+    Tensor tok = te.embed_tokens(ids, n_chunks);  // [n, 77, W]
+    apply_embedding_fixes(tok, chunks);
+    return te.forward_embeds(ctx, tok, ids, n_chunks, n_run);
+}
+
 }  // namespace
 
 Conditioning encode_chunks(Ctx& ctx, const TextEncoders& enc, std::span<const TokenChunk> chunks1,
@@ -129,7 +139,7 @@ Conditioning encode_chunks(Ctx& ctx, const TextEncoders& enc, std::span<const To
         n_chunks = int64_t(chunks1.size());
         LayerChoice lc = te1_layer(enc, opt);
         std::vector<int32_t> ids = flat_ids(chunks1);
-        ClipTextOutput o = enc.te1->forward(ctx, ids, n_chunks, lc.index);
+        ClipTextOutput o = encode_with_fixes(ctx, *enc.te1, ids, chunks1, n_chunks, lc.index);
         Tensor z = lc.final_ln ? o.last_hidden_state : o.hidden_states.back();  // [n, 77, C]
         contexts.push_back(stack_chunks(ctx, z, chunks1, opt));
     }
@@ -141,7 +151,7 @@ Conditioning encode_chunks(Ctx& ctx, const TextEncoders& enc, std::span<const To
         n_chunks = int64_t(chunks2.size());
         std::vector<int32_t> ids = flat_ids(chunks2);
         // All blocks run: the pooled output needs the last one; the context is the penultimate.
-        ClipTextOutput o = enc.te2->forward(ctx, ids, n_chunks);
+        ClipTextOutput o = encode_with_fixes(ctx, *enc.te2, ids, chunks2, n_chunks, -1);
         const auto& hs = o.hidden_states;
         Tensor z = hs[hs.size() - 2];
         contexts.push_back(stack_chunks(ctx, z, chunks2, opt));

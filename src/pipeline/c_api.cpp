@@ -111,6 +111,7 @@ sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
             mo.keep_weights = o->keep_weights != 0;
             mo.weight_cache_mb = o->weight_cache_mb;
             mo.taesd = str(o->taesd);
+            mo.embeddings_dir = str(o->embeddings_dir);
             return new sdpp_engine{sdpp::Engine(mo)};
         },
         nullptr);

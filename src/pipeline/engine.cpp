@@ -136,6 +136,7 @@ struct SDPP_LOCAL Engine::Impl {
         }
         return cheap_preview(x, model.family == Family::SDXL || model.family == Family::SDXLRefiner);
     }
+    std::unique_ptr<text::EmbeddingLibrary> embeddings;  // textual inversion, rescanned per request
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
     bool unet_fits_budget() const {
@@ -258,6 +259,7 @@ Engine::Engine(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
     }
     std::string vocab = text::find_clip_vocab(options.model, options.vocab);
     s.tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipVocab::load(vocab));
+    s.embeddings = std::make_unique<text::EmbeddingLibrary>(embeddings_folder(options.model, options.embeddings_dir));
     s.load_s = seconds_since(t0);
     if (s.weight_budget != SIZE_MAX) log_debug("prepared-weight budget ", s.weight_budget >> 20, " MiB");
     log_debug("model ", s.desc.name, ": ", s.desc.family, ", ", s.desc.prediction, s.desc.inpaint ? ", inpainting" : "",
@@ -327,6 +329,8 @@ PromptConditioning Engine::Impl::encode_text(Ctx& ctx, const GenerateRequest& r,
     auto t0 = Clock::now();
     emit("text", 0, 1, 0);
     TextSetup ts{&model, tokenizer.get(), unet_cfg.adm_in_channels};
+    embeddings->scan(*tokenizer);
+    ts.embeddings = embeddings.get();
     PromptConditioning cond = encode_prompts(ctx, ts, r, texts);
     add_time("text", seconds_since(t0));
     release_pages("te1.");
@@ -516,6 +520,12 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     const PromptConditioning cond = encode_text(ctx, r, texts);
     std::optional<HiresRun> hires;
     if (r.hires) hires = prepare_hires(ctx, r, sampler);
+    std::vector<text::UsedEmbedding> used = cond.embeddings_used;
+    if (hires)
+        for (const text::UsedEmbedding& u : hires->cond.embeddings_used)
+            if (std::none_of(used.begin(), used.end(), [&](const text::UsedEmbedding& o) { return o.path == u.path; }))
+                used.push_back(u);
+    res.request.ti_hashes = run_ti_hashes(r.ti_hashes, used);  // `r` is res.request
     const int64_t lh = r.height / vae_cfg.downscale(), lw = r.width / vae_cfg.downscale();
     const ImageInputs images = prepare_images(r);
     const LatentInputs lat = encode_inputs(vctx, r, images, lh, lw);

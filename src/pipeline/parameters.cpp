@@ -340,6 +340,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
         if (r.hires_steps > 0) info.set("Hires steps", std::to_string(r.hires_steps));
         info.set("Hires upscaler", r.hires_upscaler);
     }
+    if (!r.ti_hashes.empty()) info.set("TI hashes", r.ti_hashes);  // A1111: an extra_generation_param
     return format_infotext(info);
 }
 
@@ -410,6 +411,8 @@ GenerateRequest request_from_parameters(const std::string& text) {
             r.hires_prompt = v;
         } else if (k == "Hires negative prompt") {
             r.hires_negative_prompt = v;
+        } else if (k == "TI hashes") {
+            r.ti_hashes = v;
         }
         // Other fields (Model, Model hash, VAE, Version, extensions' keys) do not change the request.
     }

@@ -19,6 +19,7 @@
 #include "sample/sampler_registry.h"
 #include "sample/schedule.h"
 #include "text/bpe.h"
+#include "text/embeddings.h"
 #include "text/prompt_schedule.h"
 
 #include <sdpp/sdpp.hpp>
@@ -61,6 +62,8 @@ struct PromptConditioning {
         if (positive.size() > 1 || negative.size() > 1) return true;
         return !positive.empty() && (positive[0].schedule.size() > 1 || positive[0].weight != 1.0f);
     }
+    // Textual-inversion embeddings the prompts used (positive first), for "TI hashes".
+    std::vector<text::UsedEmbedding> embeddings_used;
 };
 // The entry denoiser call `call` (0-based) uses: the first with call <= end_at_step, else the first.
 inline int cond_index_at(const std::vector<CondRef>& s, int call) {
@@ -81,6 +84,7 @@ struct TextSetup {
     const LoadedModel* model = nullptr;
     const text::ClipTokenizer* tokenizer = nullptr;
     int64_t adm_in_channels = 0;  // U-Net label_emb input width (SDXL), 0 otherwise
+    text::EmbeddingLibrary* embeddings = nullptr;  // scanned folder of embeddings; nullptr = none
 };
 
 // Tokenises and encodes both prompts, binding the text encoders for the call only (they are
@@ -88,6 +92,14 @@ struct TextSetup {
 PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const GenerateRequest& r);
 // The same for explicit texts and schedule (prompt_encode.cpp; hires passes, prompt editing).
 PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const GenerateRequest& r, const PromptTexts& t);
+
+// ---- embeddings_setup.cpp ------------------------------------------------------------------------
+// ModelOptions::embeddings_dir: the option's folder (which must exist), else "embeddings" beside
+// the model file or diffusers folder (which may be absent: no embeddings then).
+std::string embeddings_folder(const std::string& model_path, const std::string& option);
+// The run's "TI hashes" from the embeddings used; a hash in `requested` (a PNG's) that differs
+// from the file found is a warning.
+std::string run_ti_hashes(const std::string& requested, const std::vector<text::UsedEmbedding>& used);
 
 // ---- txt2img.cpp --------------------------------------------------------------------------------
 // A1111's ImageRNG: one torch CPU generator per image, seeded with that image's seed. The first draw

@@ -89,6 +89,17 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
     const int32_t pad1 = fam == Family::SD2 ? 0 : tok.eot_id();
     const int32_t pad2 = 0;
 
+    // Textual-inversion embeddings: names matched on token ids, per encoder (text/embeddings.h).
+    const text::TextEncoderWidths widths{enc.te1 ? enc.te1->config.width : 0, enc.te2 ? enc.te2->config.width : 0};
+    std::optional<text::EmbeddingMatcher> emb1, emb2;
+    if (setup.embeddings && setup.embeddings->size() > 0) {
+        emb1.emplace(*setup.embeddings, widths, 1);
+        emb2.emplace(*setup.embeddings, widths, 2);
+    }
+    text::ChunkOptions co1, co2;
+    co1.embeddings = emb1 ? &*emb1 : nullptr;
+    co2.embeddings = emb2 ? &*emb2 : nullptr;
+
     // Each distinct text tokenised once per encoder, all padded to the longest chunk count.
     std::vector<std::string> texts;
     std::vector<int> text_of(wanted.size());
@@ -100,8 +111,8 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
     std::vector<text::PromptChunks> ch1(texts.size()), ch2(texts.size());
     size_t n_chunks = 1;
     for (size_t i = 0; i < texts.size(); ++i) {
-        if (enc.te1) ch1[i] = text::tokenize_prompt(tok, texts[i], pad1);
-        if (enc.te2) ch2[i] = text::tokenize_prompt(tok, texts[i], pad2);
+        if (enc.te1) ch1[i] = text::tokenize_prompt(tok, texts[i], pad1, co1);
+        if (enc.te2) ch2[i] = text::tokenize_prompt(tok, texts[i], pad2, co2);
         n_chunks = std::max({n_chunks, ch1[i].chunks.size(), ch2[i].chunks.size()});
     }
     text::PromptChunks longest1, longest2;
@@ -111,6 +122,11 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
         if (enc.te1) text::equalize_chunk_counts(ch1[i], longest1, tok, pad1, pad1);
         if (enc.te2) text::equalize_chunk_counts(ch2[i], longest2, tok, pad2, pad2);
     }
+    for (const auto* em : {emb1 ? &*emb1 : nullptr, emb2 ? &*emb2 : nullptr})
+        for (const text::UsedEmbedding& u : em ? em->used() : std::vector<text::UsedEmbedding>{})
+            if (std::none_of(out.embeddings_used.begin(), out.embeddings_used.end(),
+                             [&](const text::UsedEmbedding& o) { return o.path == u.path; }))
+                out.embeddings_used.push_back(u);
     ConditioningOptions opt;
     opt.clip_skip = std::max(1, r.clip_skip);
     std::vector<Conditioning> encoded;

@@ -217,6 +217,8 @@ const Field kFields[] = {
                   [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_prompt"] = r.hires_prompt; }},
     {"hr_negative_prompt", [](GenerateRequest& r, const std::string& k, const Json& v) { r.hires_negative_prompt = as_string(k, v); },
                            [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_negative_prompt"] = r.hires_negative_prompt; }},
+    {"ti_hashes", [](GenerateRequest& r, const std::string& k, const Json& v) { r.ti_hashes = as_string(k, v); },
+                  [](const GenerateRequest& r, Json& o) { if (!r.ti_hashes.empty()) o["ti_hashes"] = r.ti_hashes; }},
 };
 // clang-format on
 

@@ -1,11 +1,13 @@
 // A1111 prompt syntax and chunking, mirroring stable-diffusion-webui:
 //   modules/prompt_parser.py  re_attention, re_break, parse_prompt_attention
 //   modules/sd_hijack_clip.py FrozenCLIPEmbedderWithCustomWordsBase.tokenize_line (next_chunk,
-//                             comma_padding_backtrack), process_tokens (id_pad after the first end)
+//                             comma_padding_backtrack, embeddings), process_tokens (id_pad after
+//                             the first end)
 // The regexes are evaluated by hand over code points with Python's \s, \d and \w classes.
 #include "text/prompt_parser.h"
 
 #include "core/error.h"
+#include "text/embeddings.h"
 #include "text/unicode.h"
 
 #include <cstdlib>
@@ -166,6 +168,7 @@ PromptChunks tokenize_prompt(const ClipTokenizer& tok, std::string_view prompt, 
     PromptChunks out;
     std::vector<int32_t> ids;
     std::vector<double> mults;
+    std::vector<TokenChunk::Fix> fixes;
     int last_comma = -1;
 
     auto next_chunk = [&](bool is_last) {
@@ -188,6 +191,8 @@ PromptChunks tokenize_prompt(const ClipTokenizer& tok, std::string_view prompt, 
             if (seen) id = pad_id;
             else if (id == eot) seen = true;
         }
+        c.fixes = std::move(fixes);
+        fixes.clear();
         out.chunks.push_back(std::move(c));
         last_comma = -1;
         ids.clear();
@@ -200,7 +205,8 @@ PromptChunks tokenize_prompt(const ClipTokenizer& tok, std::string_view prompt, 
             continue;
         }
         std::vector<int32_t> tokens = tok.encode(frag.text);
-        for (int32_t token : tokens) {
+        for (size_t position = 0; position < tokens.size();) {
+            const int32_t token = tokens[position];
             if (token == comma) {
                 last_comma = int(ids.size());
             } else if (opt.comma_backtrack != 0 && ids.size() == len && last_comma != -1 &&
@@ -216,8 +222,23 @@ PromptChunks tokenize_prompt(const ClipTokenizer& tok, std::string_view prompt, 
                 mults = std::move(reloc_mults);
             }
             if (ids.size() == len) next_chunk(false);
-            ids.push_back(token);
-            mults.push_back(frag.weight);
+            std::optional<EmbeddingMatch> emb = opt.embeddings ? opt.embeddings->match(tokens, position) : std::nullopt;
+            if (!emb) {
+                ids.push_back(token);
+                mults.push_back(frag.weight);
+                ++position;
+                continue;
+            }
+            // An embedding: N slots (id 0) with the fragment's weight, in one chunk. As in A1111,
+            // a later comma relocation moves slots but not their fix (it stays with its chunk).
+            const size_t n = size_t(emb->vectors.dim(0));
+            if (n > len)
+                throw error("embedding '", emb->name, "' has ", n, " vectors; a prompt chunk holds ", len, " tokens");
+            if (ids.size() + n > len) next_chunk(false);
+            fixes.push_back({int(ids.size()), emb->vectors, emb->name});
+            ids.insert(ids.end(), n, 0);
+            mults.insert(mults.end(), n, frag.weight);
+            position += emb->n_tokens;
         }
     }
     if (!ids.empty() || out.chunks.empty()) next_chunk(true);

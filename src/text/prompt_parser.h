@@ -15,6 +15,8 @@
 
 namespace sdpp::text {
 
+class EmbeddingMatcher;  // text/embeddings.h
+
 struct WeightedText {
     std::string text;
     double weight = 1.0;  // -1 (exactly) marks a BREAK
@@ -29,6 +31,9 @@ struct ChunkOptions {
     int chunk_length = 75;        // prompt tokens per chunk (77 - start - end)
     int comma_backtrack = 20;     // opts.comma_padding_backtrack (0 = off)
     bool emphasis = true;         // opts.emphasis != "None"
+    // Textual-inversion embeddings (text/embeddings.h): a name's tokens become N slots with the
+    // embedding's vectors (TokenChunk::fixes); nullptr = none.
+    EmbeddingMatcher* embeddings = nullptr;
 };
 
 struct PromptChunks {

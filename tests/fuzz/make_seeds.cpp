@@ -97,6 +97,25 @@ int main(int argc, char** argv) {
     w.proto(4).op('\x95').raw(std::string(8, '\0')).op('(').str("a").integer(-5).binfloat(1.5).none();
     w.boolean(true).op(']').op(')').op('\x8f').mark().integer(1).op('\x90').tuple(7).stop();
     put(out / "fuzz_unpickle", "seed_misc", w.bytes());
+    // textual-inversion embeddings: A1111 .pt (string_to_param), safetensors emb_params, SDXL.
+    {
+        CkptSpec e;
+        e.nesting = "string_to_param";
+        CkptTensor t;
+        t.name = "*";
+        t.storage_key = "0";
+        t.storage_numel = 8;
+        t.size = {2, 4};
+        t.parameter = true;
+        e.tensors.push_back(t);
+        e.storages["0"] = storage_bytes({0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}, DType::F32);
+        write_ckpt((tmp / "e.pt").string(), e);
+        put(out / "fuzz_embedding_file", "seed_pt", slurp(tmp / "e.pt"));
+        save_safetensors((tmp / "e.safetensors").string(), {{"emb_params", a.to(DType::F16)}});
+        put(out / "fuzz_embedding_file", "seed_emb_params", slurp(tmp / "e.safetensors"));
+        save_safetensors((tmp / "x.safetensors").string(), {{"clip_g", a}, {"clip_l", a.slice(1, 0, 2).contiguous()}});
+        put(out / "fuzz_embedding_file", "seed_sdxl", slurp(tmp / "x.safetensors"));
+    }
     // Inputs that once crashed a target (regressions).
     put(out / "fuzz_ckpt_zip", "regress_empty_zip", "\x86");  // empty zip: memcpy from a null buffer in the harness
     fs::remove_all(tmp);
