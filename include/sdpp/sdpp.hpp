@@ -52,6 +52,10 @@ struct ModelOptions {
     // (each has its own backend).
     static constexpr int64_t kWeightCacheAuto = -1, kWeightCacheAll = -2;
     int64_t weight_cache_mb = kWeightCacheAuto;
+    // Folder of LoRA / LyCORIS networks that <lora:NAME:...> tags name ("" = a `Lora` or `loras`
+    // folder beside the model, as A1111's models/Lora). Searched recursively; NAME is a file stem
+    // or a safetensors file's ss_output_name.
+    std::string lora_dir;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).
@@ -78,6 +82,14 @@ struct FloatTensor {
 using Latent = FloatTensor;
 
 // ---- one request ----------------------------------------------------------------------------
+// A LoRA / LyCORIS network for one request (docs/cli.md "Networks"): merged into the weights as
+// W + m * scale * delta, the text encoders with te_multiplier, the U-Net with unet_multiplier.
+struct LoraSpec {
+    std::string file;              // a network file, or a NAME looked up in ModelOptions::lora_dir
+    float te_multiplier = 1.0f;
+    float unet_multiplier = 1.0f;
+};
+
 struct GenerateRequest {
     std::string prompt;
     std::string negative_prompt;
@@ -128,6 +140,10 @@ struct GenerateRequest {
 
     bool decode = true;               // false: latents only, no images
     int preview_every = 0;            // > 0: Progress::preview holds x every N sampling steps
+
+    // Networks applied before the prompt's <lora:NAME:...> / <lyco:...> tags (which are removed
+    // from the text that is encoded; the infotext keeps them). Several networks add up, in order.
+    std::vector<LoraSpec> loras;
 };
 
 // ---- progress -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 // Orchestration only; the stage pieces live in prompt_encode / txt2img / img2img / inpaint / sampling.
 #include "pipeline/pipeline.h"
 #include "pipeline/model_files.h"
+#include "pipeline/networks.h"
 #include "pipeline/parameters.h"
 #include "pipeline/request.h"
 #include "pipeline/seed.h"
@@ -123,6 +124,7 @@ struct SDPP_LOCAL Engine::Impl {
     bool hash_done = false;
     InfotextExtras infotext;  // the --vae override's name and hash
     size_t weight_budget = SIZE_MAX;  // bytes of prepared weights the backend may keep
+    NetworkSession networks;          // LoRA / LyCORIS merged into the weights (pipeline/networks.h)
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
     bool unet_fits_budget() const {
@@ -405,7 +407,21 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     Ctx ctx = make_ctx(dtype);
     Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
 
-    const PromptConditioning cond = encode_text(ctx, r);
+    // Networks: tags out of the prompts, the set merged (or the last one reused); a changed U-Net
+    // is bound again (its merged weights are new tensors).
+    PreparedNetworks nets;
+    try {
+        nets = networks.prepare(ctx, model, opts, r);
+    } catch (...) {
+        unet.reset();
+        throw;
+    }
+    if (nets.unet_changed) unet.reset();
+    infotext.lora_hashes = nets.lora_hashes;
+    GenerateRequest text_request = r;
+    text_request.prompt = nets.prompt;
+    text_request.negative_prompt = nets.negative_prompt;
+    const PromptConditioning cond = encode_text(ctx, text_request);
     const int64_t lh = r.height / vae_cfg.downscale(), lw = r.width / vae_cfg.downscale();
     const ImageInputs images = prepare_images(r);
     const LatentInputs lat = encode_inputs(vctx, r, images, lh, lw);

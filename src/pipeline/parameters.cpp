@@ -327,6 +327,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
     if (r.outpaint != std::array<int, 4>{0, 0, 0, 0})
         info.set("Outpaint", std::to_string(r.outpaint[0]) + "," + std::to_string(r.outpaint[1]) + "," +
                                  std::to_string(r.outpaint[2]) + "," + std::to_string(r.outpaint[3]));
+    if (!extras.lora_hashes.empty()) info.set("Lora hashes", extras.lora_hashes);  // A1111 extra_generation_params
     return format_infotext(info);
 }
 

@@ -45,6 +45,7 @@ std::vector<std::pair<std::string, std::string>> parse_infotext_fields(const std
 struct InfotextExtras {
     std::string vae_name;
     std::string vae_hash;
+    std::string lora_hashes;  // A1111 "Lora hashes": "name: 0123456789ab, ..." ("" = none)
 };
 // `subseed`: this image's variation seed (written when resolved.subseed_strength is set).
 std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model,
