@@ -36,6 +36,7 @@ typedef struct {
     int threads;             /* 0 = all cores */
     int keep_weights;        /* 1 (default): keep the U-Net bound between requests */
     long long weight_cache_mb; /* prepared-weight memory: -1 (default) auto, -2 all, 0 none, N MiB */
+    const char* lora_dir;    /* folder <lora:NAME> tags name; NULL = Lora or loras beside the model */
 } sdpp_model_options;
 
 typedef struct {
@@ -75,6 +76,12 @@ typedef struct {
        instead of init_image; they must have the target size (no resize, outpaint or only-masked) */
     const float* init_pixels;
     int init_pixels_width, init_pixels_height;
+    /* LoRA / LyCORIS networks applied before the prompt's <lora:...> tags: n_loras files (or NAMEs
+       in lora_dir) with their text-encoder and U-Net multipliers (NULL arrays = 1 each) */
+    const char* const* lora_files;
+    const float* lora_te_multipliers;
+    const float* lora_unet_multipliers;
+    int n_loras;
 } sdpp_request;
 
 typedef struct {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sdpp {
@@ -144,6 +145,10 @@ struct GenerateRequest {
     // Networks applied before the prompt's <lora:NAME:...> / <lyco:...> tags (which are removed
     // from the text that is encoded; the infotext keeps them). Several networks add up, in order.
     std::vector<LoraSpec> loras;
+    // A1111 "Lora hashes" of an infotext (--from-png): NAME -> 12-hex short hash. A tag NAME not
+    // found by name is looked up by this hash among the LoRA folder's files (A1111 does the same
+    // when pasting infotext); a NAME found whose file has another hash gets a warning.
+    std::vector<std::pair<std::string, std::string>> lora_hashes;
 };
 
 // ---- progress -------------------------------------------------------------------------------

@@ -107,6 +107,7 @@ sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
             mo.threads = o->threads;
             mo.keep_weights = o->keep_weights != 0;
             mo.weight_cache_mb = o->weight_cache_mb;
+            mo.lora_dir = str(o->lora_dir);
             return new sdpp_engine{sdpp::Engine(mo)};
         },
         nullptr);
@@ -155,6 +156,15 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
             q.target_size = pair_or_default(r->target_size);
             q.crop_coords = {r->crop_coords[0], r->crop_coords[1]};
             if (r->init_pixels) q.init_pixels = to_pixels(r->init_pixels, r->init_pixels_width, r->init_pixels_height);
+            if (r->n_loras < 0 || (r->n_loras > 0 && !r->lora_files))
+                throw std::invalid_argument("sdpp_request: n_loras without lora_files");
+            for (int i = 0; i < r->n_loras; ++i) {
+                sdpp::LoraSpec l;
+                l.file = str(r->lora_files[i]);
+                if (r->lora_te_multipliers) l.te_multiplier = r->lora_te_multipliers[i];
+                if (r->lora_unet_multipliers) l.unet_multiplier = r->lora_unet_multipliers[i];
+                q.loras.push_back(std::move(l));
+            }
             sdpp::ProgressCallback cb;
             if (progress)
                 cb = [progress, user](const sdpp::Progress& p) {

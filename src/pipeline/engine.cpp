@@ -418,6 +418,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     }
     if (nets.unet_changed) unet.reset();
     infotext.lora_hashes = nets.lora_hashes;
+    infotext.lora_tags = nets.lora_tags;
     GenerateRequest text_request = r;
     text_request.prompt = nets.prompt;
     text_request.negative_prompt = nets.negative_prompt;

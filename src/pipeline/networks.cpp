@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "io/safetensors.h"
 #include "model/model_info.h"
+#include "pipeline/parameters.h"
 #include "text/extra_networks.h"
 
 #include <algorithm>
@@ -81,13 +82,24 @@ std::vector<std::string> NetworkSession::lora_dirs(const ModelOptions& opts) {
     return {(base / "Lora").string(), (base / "loras").string()};
 }
 
-std::string NetworkSession::resolve(const std::string& name, const ModelOptions& opts) {
+std::string NetworkSession::resolve(const std::string& name, const ModelOptions& opts, const std::string& hash) {
     const std::vector<std::string> dirs = lora_dirs(opts);
     const std::vector<fs::path> files = network_files(dirs);
     for (const fs::path& p : files)
         if (p.stem().string() == name) return p.string();
     for (const fs::path& p : files)
         if (network_alias(p) == name) return p.string();
+    if (!hash.empty())
+        for (const fs::path& p : files) {
+            try {
+                if (hash_of(*open(p.string())) == hash) {
+                    log_info("network '", name, "' found by its hash ", hash, ": ", p.string());
+                    return p.string();
+                }
+            } catch (const Error&) {
+                // not a readable network: not this one
+            }
+        }
     std::string where;
     for (const std::string& d : dirs) where += (where.empty() ? "" : ", ") + d;
     if (files.empty()) throw error("network '", name, "' not found: no network files in ", where);
@@ -110,6 +122,12 @@ std::shared_ptr<const NetworkFile> NetworkSession::open(const std::string& path)
     return nf;
 }
 
+const std::string& NetworkSession::hash_of(const NetworkFile& f) {
+    auto it = hashes_.find(f.path);
+    if (it == hashes_.end()) it = hashes_.emplace(f.path, f.short_hash()).first;
+    return it->second;
+}
+
 PreparedNetworks NetworkSession::prepare(Ctx& ctx, LoadedModel& model, const ModelOptions& opts,
                                          const GenerateRequest& r) {
     PreparedNetworks out;
@@ -120,16 +138,27 @@ PreparedNetworks NetworkSession::prepare(Ctx& ctx, LoadedModel& model, const Mod
     if (!text::lora_tags(neg.tags).empty()) log_warn("network tags in the negative prompt are removed, not applied");
 
     std::vector<NetworkUse> uses;
+    auto known_hash = [&](const std::string& name) -> std::string {
+        for (const auto& [n, h] : r.lora_hashes)
+            if (n == hash_alias(name)) return h;
+        return "";
+    };
     auto add = [&](const std::string& file_or_name, const std::string& name, float te, float unet) {
         std::error_code ec;
-        const std::string path = fs::is_regular_file(file_or_name, ec) ? file_or_name : resolve(file_or_name, opts);
+        const std::string want = known_hash(name);
+        const std::string path =
+            fs::is_regular_file(file_or_name, ec) ? file_or_name : resolve(file_or_name, opts, want);
         uses.push_back(NetworkUse{open(path), name, te, unet});
+        if (!want.empty() && hash_of(*uses.back().file) != want)
+            log_warn("network '", name, "' (", path, ") has hash ", hash_of(*uses.back().file), ", the parameters say ", want);
     };
     for (const LoraSpec& l : r.loras) {
         if (l.file.empty()) throw Error("a LoRA with no file or name");
         std::error_code ec;
         const std::string mentioned = fs::is_regular_file(l.file, ec) ? fs::path(l.file).stem().string() : l.file;
         add(l.file, mentioned, l.te_multiplier, l.unet_multiplier);
+        out.lora_tags += " <lora:" + mentioned + ":" + format_number(l.te_multiplier) +
+                         (l.unet_multiplier != l.te_multiplier ? ":" + format_number(l.unet_multiplier) : "") + ">";
     }
     for (const text::LoraTag& t : text::lora_tags(pos.tags)) add(t.name, t.name, t.te_multiplier, t.unet_multiplier);
 
@@ -144,10 +173,8 @@ PreparedNetworks NetworkSession::prepare(Ctx& ctx, LoadedModel& model, const Mod
             log_debug("networks: ", rep.modules_applied, " module(s) merged into ", merger_.merged_weights(), " weight(s)");
     }
     for (const NetworkUse& u : uses) {
-        auto it = hashes_.find(u.file->path);
-        if (it == hashes_.end()) it = hashes_.emplace(u.file->path, u.file->short_hash()).first;
-        if (it->second.empty()) continue;
-        out.lora_hashes += (out.lora_hashes.empty() ? "" : ", ") + hash_alias(u.name) + ": " + it->second;
+        const std::string& h = hash_of(*u.file);
+        if (!h.empty()) out.lora_hashes += (out.lora_hashes.empty() ? "" : ", ") + hash_alias(u.name) + ": " + h;
     }
     return out;
 }

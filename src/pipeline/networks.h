@@ -24,6 +24,7 @@ struct PreparedNetworks {
     std::string prompt;           // without extra-network tags
     std::string negative_prompt;  // without extra-network tags (tags there are not applied)
     std::string lora_hashes;      // A1111 infotext "Lora hashes" value ("" without networks)
+    std::string lora_tags;        // " <lora:NAME:MULT>" for GenerateRequest::loras (infotext prompt)
     bool unet_changed = false;    // the U-Net's weights changed: bind it again
 };
 
@@ -33,10 +34,12 @@ public:
     // The folders a NAME is looked up in, in order.
     static std::vector<std::string> lora_dirs(const ModelOptions& opts);
     // NAME -> file (stem, then ss_output_name); throws naming the folders searched and the closest names.
-    std::string resolve(const std::string& name, const ModelOptions& opts);
+    // With `hash` (an infotext's "Lora hashes"), a NAME not found is looked up by its short hash.
+    std::string resolve(const std::string& name, const ModelOptions& opts, const std::string& hash = "");
 
 private:
     std::shared_ptr<const NetworkFile> open(const std::string& path);
+    const std::string& hash_of(const NetworkFile& f);
     std::map<std::string, std::shared_ptr<const NetworkFile>> files_;
     std::map<std::string, std::string> hashes_;  // path -> short hash
     std::vector<std::tuple<std::string, float, float>> applied_;

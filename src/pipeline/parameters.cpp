@@ -297,7 +297,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
 std::string format_parameters(const GenerateRequest& r, const ModelDescription& model, const InfotextExtras& extras,
                               int64_t seed, int64_t subseed) {
     InfoText info;
-    info.prompt = r.prompt;
+    info.prompt = r.prompt + extras.lora_tags;
     info.negative_prompt = r.negative_prompt;
     info.set("Steps", std::to_string(r.steps));
     info.set("Sampler", sampler_display_name(r.sampler));
@@ -377,10 +377,29 @@ GenerateRequest request_from_parameters(const std::string& text) {
             if (std::sscanf(v.c_str(), "%d,%d,%d,%d", &l, &t, &rr, &b) != 4)
                 throw error("parameters: 'Outpaint: ", v, "' is not L,T,R,B");
             r.outpaint = {l, t, rr, b};
+        } else if (k == "Lora hashes") {
+            r.lora_hashes = parse_lora_hashes(v);
         }
         // Other fields (Model, Model hash, VAE, Version, extensions' keys) do not change the request.
     }
     return r;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_lora_hashes(const std::string& value) {
+    std::vector<std::pair<std::string, std::string>> out;
+    size_t start = 0;
+    while (start <= value.size()) {
+        size_t comma = value.find(',', start);
+        const std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const size_t colon = item.rfind(':');
+        if (colon != std::string::npos) {
+            std::string name = strip(item.substr(0, colon)), hash = strip(item.substr(colon + 1));
+            if (!name.empty() && !hash.empty()) out.emplace_back(std::move(name), std::move(hash));
+        }
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
 }
 
 bool parameters_are_img2img(const std::string& text) {
