@@ -174,7 +174,7 @@ struct GeneratedImage {
 };
 
 struct StageTiming {
-    std::string stage;           // "text", "encode", "bind" (U-Net weights), "sample", "decode"
+    std::string stage;           // "text", "encode", "bind" (U-Net weights), "sample", "decode", "networks" (LoRA read + merge, only when the set changed)
     double seconds = 0;
 };
 

@@ -410,6 +410,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     // Networks: tags out of the prompts, the set merged (or the last one reused); a changed U-Net
     // is bound again (its merged weights are new tensors).
     PreparedNetworks nets;
+    const auto tn = Clock::now();
     try {
         nets = networks.prepare(ctx, model, opts, r);
     } catch (...) {
@@ -417,6 +418,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
         throw;
     }
     if (nets.unet_changed) unet.reset();
+    if (nets.merged) add_time("networks", seconds_since(tn));  // read + merge (or rebind); absent when reused
     infotext.lora_hashes = nets.lora_hashes;
     infotext.lora_tags = nets.lora_tags;
     GenerateRequest text_request = r;

@@ -169,6 +169,7 @@ PreparedNetworks NetworkSession::prepare(Ctx& ctx, LoadedModel& model, const Mod
         MergeReport rep = merger_.apply(ctx, *model.store, family_name(model.family), uses);
         applied_ = wanted;
         out.unet_changed = rep.unet_changed;
+        out.merged = true;
         if (!uses.empty())
             log_debug("networks: ", rep.modules_applied, " module(s) merged into ", merger_.merged_weights(), " weight(s)");
     }

@@ -26,6 +26,7 @@ struct PreparedNetworks {
     std::string lora_hashes;      // A1111 infotext "Lora hashes" value ("" without networks)
     std::string lora_tags;        // " <lora:NAME:MULT>" for GenerateRequest::loras (infotext prompt)
     bool unet_changed = false;    // the U-Net's weights changed: bind it again
+    bool merged = false;          // the set changed: weights were rebound / merged in this call
 };
 
 class NetworkSession {
