@@ -103,9 +103,9 @@ Tensor as_matrix(const Tensor& t, int64_t rows, const std::string& what) {
 }
 
 // a [m, k] @ b [k, n], checking the inner sizes (a network made for another model has others).
-Tensor mm(Ctx& ctx, const Tensor& a, const Tensor& b, const std::string& what) {
+Tensor mm(Ctx& ctx, const Tensor& a, const Tensor& b, const std::string& what, float alpha = 1.0f) {
     SDPP_CHECK(a.dim(1) == b.dim(0), what, ": factors ", a.shape_str(), " and ", b.shape_str(), " do not multiply");
-    return matmul(ctx, a, b);
+    return matmul(ctx, a, b, false, false, alpha);
 }
 
 // torch.kron of two matrices: out[i * o2 + j, k * n2 + l] = w1[i, k] * w2[j, l].
@@ -256,16 +256,19 @@ std::string NetworkFile::short_hash() const {
     return h.hex_digest().substr(0, 12);
 }
 
-Tensor network_delta(Ctx& ctx, const NetModule& m, const Shape& ws) {
+Tensor network_delta(Ctx& ctx, const NetModule& m, const Shape& ws, float factor) {
     const int64_t out = ws.at(0), numel = numel_of(ws);
     const std::string what = "module '" + m.name + "'";
+    const float s = m.scale() * factor;
+    bool scaled = false;  // s already applied (LoRA: the matmul's alpha)
     Tensor updown;
     switch (m.kind) {
         case NetKind::LoRA: {
             const Tensor& down = m.at(NetPart::LoraDown);
             const int64_t rank = down.dim(0);
             updown = mm(ctx, as_matrix(m.at(NetPart::LoraUp), out, what + " lora_up"),
-                        as_matrix(down, rank, what + " lora_down"), what);
+                        as_matrix(down, rank, what + " lora_down"), what, s);
+            scaled = true;
             break;
         }
         case NetKind::LoHa: {
@@ -301,8 +304,12 @@ Tensor network_delta(Ctx& ctx, const NetModule& m, const Shape& ws) {
     if (updown.numel() != numel)
         throw error(what, " makes a ", updown.shape_str(), " delta for a weight of shape ", to_string(ws));
     updown = updown.contiguous().view(ws);
-    const float s = m.scale();
-    return s == 1.0f ? updown : scale(ctx, updown, s);
+    if (!scaled && s != 1.0f) {  // in place: updown is a fresh product
+        float* p = updown.data<float>();
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < numel; ++i) p[i] *= s;
+    }
+    return updown;
 }
 
 }  // namespace sdpp

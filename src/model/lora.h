@@ -60,8 +60,9 @@ NetworkFile read_network_file(const std::string& path);
 std::vector<NetModule> group_network_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
                                              std::vector<std::string>* unknown_keys);
 
-// updown * scale of one module (multiplier 1) as an f32 tensor of `weight_shape`. Throws a one-line
-// error when the factors do not multiply out to that shape (a network for another model).
-Tensor network_delta(Ctx& ctx, const NetModule& m, const Shape& weight_shape);
+// updown * scale * factor of one module (factor: the multiplier) as an f32 tensor of
+// `weight_shape` (LoRA: one matmul with the product as its alpha). Throws a one-line error when the
+// factors do not multiply out to that shape (a network for another model).
+Tensor network_delta(Ctx& ctx, const NetModule& m, const Shape& weight_shape, float factor = 1.0f);
 
 }  // namespace sdpp
