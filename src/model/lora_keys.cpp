@@ -85,14 +85,20 @@ std::string dotted_module_path(std::string_view s) {
         for (size_t n = 3; n >= 2; --n) {  // longest known multi-word name first
             if (i + n > parts.size()) continue;
             std::string joined(parts[i]);
-            for (size_t k = 1; k < n; ++k) joined += "_" + std::string(parts[i + k]);
+            for (size_t k = 1; k < n; ++k) {
+                joined += '_';
+                joined += parts[i + k];
+            }
             if (std::find(std::begin(kWords), std::end(kWords), joined) != std::end(kWords)) {
                 take = n;
                 break;
             }
         }
         if (!out.empty()) out += ".";
-        for (size_t k = 0; k < take; ++k) out += (k ? "_" : "") + std::string(parts[i + k]);
+        for (size_t k = 0; k < take; ++k) {
+            if (k) out += '_';
+            out += parts[i + k];
+        }
         i += take;
     }
     return out;

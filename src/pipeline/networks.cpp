@@ -157,8 +157,9 @@ PreparedNetworks NetworkSession::prepare(Ctx& ctx, LoadedModel& model, const Mod
         std::error_code ec;
         const std::string mentioned = fs::is_regular_file(l.file, ec) ? fs::path(l.file).stem().string() : l.file;
         add(l.file, mentioned, l.te_multiplier, l.unet_multiplier);
-        out.lora_tags += " <lora:" + mentioned + ":" + format_number(l.te_multiplier) +
-                         (l.unet_multiplier != l.te_multiplier ? ":" + format_number(l.unet_multiplier) : "") + ">";
+        std::string tag = " <lora:" + mentioned + ":" + format_number(l.te_multiplier);
+        if (l.unet_multiplier != l.te_multiplier) tag.append(":").append(format_number(l.unet_multiplier));
+        out.lora_tags += tag + ">";
     }
     for (const text::LoraTag& t : text::lora_tags(pos.tags)) add(t.name, t.name, t.te_multiplier, t.unet_multiplier);
 
