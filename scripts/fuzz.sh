@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_header fuzz_unpickle fuzz_ckpt_zip fuzz_embedding_file)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_header fuzz_unpickle fuzz_ckpt_zip fuzz_embedding_file fuzz_network_keys)
 build=build-fuzz
 jobs=$(nproc)
 

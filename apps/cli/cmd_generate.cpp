@@ -47,6 +47,8 @@ struct Args {
     std::string init_image, mask, outpaint, output = "sdpp-{seed}-{index}.png", save_latent, from_png;
     bool invert_mask = false, only_masked = false, no_overlay = false, sample_posterior = false;
     int only_masked_padding = 32;
+    std::vector<std::string> loras;  // --lora FILE[:MULT[:UNET_MULT]]
+    std::string lora_dir;
     bool overwrite = false, json = false, quiet = false;
     int verbose = 0;  // -v, -vv
     PreviewArgs pv;   // --vae-decoder, --taesd, --preview*, --inpaint-fill (cli/preview_options.h)
@@ -147,6 +149,30 @@ void apply_hires_flags(const Args& a, GenerateRequest& r) {
     if (a.given("hires-negative-prompt")) r.hires_negative_prompt = a.hires_negative;
 }
 
+// --lora FILE[:MULT[:UNET_MULT]]: MULT sets both multipliers (default 1), UNET_MULT the U-Net's.
+LoraSpec parse_lora_flag(const std::string& s) {
+    LoraSpec l;
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t p; (p = s.find(':', start)) != std::string::npos; start = p + 1) parts.push_back(s.substr(start, p - start));
+    parts.push_back(s.substr(start));
+    // Trailing numbers are multipliers; everything before them is the file (which may hold ':').
+    std::vector<float> nums;
+    while (parts.size() > 1 && nums.size() < 2) {
+        const std::string& t = parts.back();
+        char* end = nullptr;
+        const double v = std::strtod(t.c_str(), &end);
+        if (t.empty() || *end != '\0' || !std::isfinite(v)) break;
+        nums.insert(nums.begin(), float(v));
+        parts.pop_back();
+    }
+    for (size_t i = 0; i < parts.size(); ++i) l.file += (i ? ":" : "") + parts[i];
+    if (l.file.empty()) throw error("--lora '", s, "': no file or name (FILE[:MULT[:UNET_MULT]])");
+    if (!nums.empty()) l.te_multiplier = l.unet_multiplier = nums[0];
+    if (nums.size() > 1) l.unet_multiplier = nums[1];
+    return l;
+}
+
 // The request from --from-png, then the flags given (which override it), with the images loaded.
 GenerateRequest build_request(const Args& a) {
     GenerateRequest r;
@@ -185,6 +211,7 @@ GenerateRequest build_request(const Args& a) {
     r.sample_posterior = a.sample_posterior;
     r.resize_mode = parse_resize_mode(a.resize_mode);
     if (!a.outpaint.empty()) r.outpaint = parse_outpaint(a.outpaint);
+    for (const std::string& l : a.loras) r.loras.push_back(parse_lora_flag(l));
     if (!a.from_png.empty() && !a.given("outpaint")) r.outpaint = {0, 0, 0, 0};  // needs --init-image anyway
     if (!a.init_image.empty()) r.init_image = load_image(a.init_image);
     if (!a.mask.empty()) {
@@ -213,6 +240,7 @@ void check_flags(const Args& a) {
     if (!a.vocab.empty() && !fs::exists(a.vocab, ec)) throw error("--vocab ", a.vocab, ": no such file or folder");
     if (!a.embeddings_dir.empty() && !fs::is_directory(a.embeddings_dir, ec))
         throw error("--embeddings-dir ", a.embeddings_dir, ": no such folder");
+    if (!a.lora_dir.empty() && !fs::is_directory(a.lora_dir, ec)) throw error("--lora-dir ", a.lora_dir, ": no such folder");
     if (!a.model.empty()) check_model_file(a.model, "model");
     if (!a.vae.empty()) check_model_file(a.vae, "--vae");
     a.pv.check(a.overwrite, !a.mask.empty() || !a.outpaint.empty());
@@ -261,6 +289,7 @@ ModelOptions model_options(const Args& a, int64_t weight_cache_mb, const std::st
     mo.name = name;
     mo.taesd = a.pv.taesd_path();
     mo.embeddings_dir = a.embeddings_dir;
+    mo.lora_dir = a.lora_dir;
     return mo;
 }
 
@@ -465,6 +494,11 @@ CommandRun setup(CLI::App& app) {
     app.add_option("-o,--output", a->output, "Output PNG path or pattern with {seed}, {index}")->capture_default_str();
     app.add_flag("--overwrite", a->overwrite, "Replace existing output files");
     app.add_option("--save-latent", a->save_latent, "Also write the final latents to this .safetensors file");
+    app.add_option("--lora", a->loras,
+                   "LoRA / LyCORIS network FILE[:MULT[:UNET_MULT]] (or a NAME in --lora-dir); repeatable. "
+                   "Prompts take <lora:NAME:MULT> tags too")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--lora-dir", a->lora_dir, "Folder of networks that <lora:NAME> tags name (default: Lora or loras beside the model)");
     app.add_option("--from-png", a->from_png, "Re-run the parameters stored in a PNG (flags given override them)");
     app.add_flag("--json", a->json, "Print a JSON result on stdout (paths, seeds, parameters, timings)");
     app.add_flag("-q,--quiet", a->quiet, "No progress output");

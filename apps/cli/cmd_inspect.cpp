@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "model/detect.h"
 #include "model/loader.h"
+#include "tools/network_summary.h"
 #include "tools/summary.h"
 
 #include <nlohmann/json.hpp>
@@ -21,7 +22,7 @@ namespace {
 
 struct Args {
     std::string path, vae, config, prediction;
-    bool hash = false, json = false;
+    bool hash = false, json = false, network = false;
     int list = 10;
 };
 
@@ -130,14 +131,21 @@ void print_text(const LoadedModel& m, const std::vector<ComponentSummary>& comps
 
 CommandRun setup(CLI::App& app) {
     auto a = std::make_shared<Args>();
-    app.add_option("model", a->path, "Checkpoint file (.safetensors, .ckpt) or diffusers folder")->required();
+    app.add_option("model", a->path, "Checkpoint file (.safetensors, .ckpt), diffusers folder, or LoRA / LyCORIS network")->required();
     app.add_option("--vae", a->vae, "Separate VAE file or diffusers vae/ folder to use instead of the model's");
     app.add_option("--config", a->config, "LDM/SGM yaml to read instead of <checkpoint>.yaml");
     app.add_option("--prediction", a->prediction, "Override the prediction type")->check(CLI::IsMember({"v", "eps"}));
     app.add_flag("--hash", a->hash, "Compute the file's sha256 (A1111 'Model hash' = first 10 digits; slow for GB files)");
     app.add_flag("--json", a->json, "Print JSON instead of text");
     app.add_option("--list", a->list, "How many unrecognised keys to list")->capture_default_str();
+    app.add_flag("--network", a->network, "The file is a LoRA / LyCORIS network (.pt / .ckpt; .safetensors networks are recognised)");
     return [a] {
+        if (a->network || is_network_file(a->path)) {  // LoRA / LyCORIS: kind, family, rank, hash
+            const auto s = network_summary(a->path);
+            if (a->json) std::printf("%s\n", s.dump(2).c_str());
+            else std::printf("%s", network_summary_text(s).c_str());
+            return kExitOk;
+        }
         if (inspect_embedding(a->path, a->json)) return kExitOk;  // a textual-inversion embedding
         LoadOptions o;
         if (!a->vae.empty()) o.vae_path = a->vae;
@@ -152,7 +160,7 @@ CommandRun setup(CLI::App& app) {
 }
 
 const bool registered =
-    register_command({"inspect", "Show what a checkpoint or diffusers folder is: family, layout, architecture", setup});
+    register_command({"inspect", "Show what a checkpoint, diffusers folder or network is: family, layout, architecture", setup});
 
 }  // namespace
 }  // namespace sdpp::cli

@@ -38,6 +38,7 @@ typedef struct {
     long long weight_cache_mb; /* prepared-weight memory: -1 (default) auto, -2 all, 0 none, N MiB */
     const char* taesd;       /* TAESD weights (previews, vae_decoder "taesd"); NULL = none */
     const char* embeddings_dir; /* textual-inversion embeddings; NULL = "embeddings" beside the model */
+    const char* lora_dir;    /* folder <lora:NAME> tags name; NULL = Lora or loras beside the model */
 } sdpp_model_options;
 
 typedef struct {
@@ -90,6 +91,12 @@ typedef struct {
     const char* hires_sampler;     /* NULL = the first pass's */
     const char* hires_prompt;      /* NULL = prompt */
     const char* hires_negative_prompt; /* NULL = negative_prompt */
+    /* LoRA / LyCORIS networks applied before the prompt's <lora:...> tags: n_loras files (or NAMEs
+       in lora_dir) with their text-encoder and U-Net multipliers (NULL arrays = 1 each) */
+    const char* const* lora_files;
+    const float* lora_te_multipliers;
+    const float* lora_unet_multipliers;
+    int n_loras;
 } sdpp_request;
 
 typedef struct {

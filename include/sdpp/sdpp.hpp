@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sdpp {
@@ -61,6 +62,10 @@ struct ModelOptions {
     // stem in prompts. "" = the folder "embeddings" beside the model file (beside a diffusers
     // folder), used when it exists; a folder given here must exist.
     std::string embeddings_dir;
+    // Folder of LoRA / LyCORIS networks that <lora:NAME:...> tags name ("" = a `Lora` or `loras`
+    // folder beside the model, as A1111's models/Lora). Searched recursively; NAME is a file stem
+    // or a safetensors file's ss_output_name.
+    std::string lora_dir;
 };
 
 // What was loaded, and the defaults requests get from it (the references' defaults per family).
@@ -97,6 +102,14 @@ SDPP_API InpaintFill parse_inpaint_fill(const std::string& name);
 SDPP_API const char* inpaint_fill_name(InpaintFill fill);  // A1111's label: "fill", "latent noise", ...
 
 // ---- one request ----------------------------------------------------------------------------
+// A LoRA / LyCORIS network for one request (docs/cli.md "Networks"): merged into the weights as
+// W + m * scale * delta, the text encoders with te_multiplier, the U-Net with unet_multiplier.
+struct LoraSpec {
+    std::string file;              // a network file, or a NAME looked up in ModelOptions::lora_dir
+    float te_multiplier = 1.0f;
+    float unet_multiplier = 1.0f;
+};
+
 struct GenerateRequest {
     std::string prompt;
     std::string negative_prompt;
@@ -171,6 +184,13 @@ struct GenerateRequest {
     // embeddings the prompts used. The engine writes it (GenerateResult::request, the infotext);
     // given (e.g. read from a PNG), an embedding whose file hash differs from it is a warning.
     std::string ti_hashes;
+    // Networks applied before the prompt's <lora:NAME:...> / <lyco:...> tags (which are removed
+    // from the text that is encoded; the infotext keeps them). Several networks add up, in order.
+    std::vector<LoraSpec> loras;
+    // A1111 "Lora hashes" of an infotext (--from-png): NAME -> 12-hex short hash. A tag NAME not
+    // found by name is looked up by this hash among the LoRA folder's files (A1111 does the same
+    // when pasting infotext); a NAME found whose file has another hash gets a warning.
+    std::vector<std::pair<std::string, std::string>> lora_hashes;
 };
 
 // ---- progress -------------------------------------------------------------------------------
@@ -199,7 +219,7 @@ struct GeneratedImage {
 };
 
 struct StageTiming {
-    std::string stage;           // "text", "encode", "bind" (U-Net weights), "sample", "decode"
+    std::string stage;           // "text", "encode", "bind" (U-Net weights), "sample", "decode", "networks" (LoRA read + merge, only when the set changed)
     double seconds = 0;
 };
 

@@ -7,8 +7,15 @@
 
 namespace sdpp {
 
-Tensor stack_rows(const std::vector<Tensor>& ms) {
-    SDPP_ASSERT(!ms.empty(), "stack_rows: nothing to stack");
+Tensor stack_rows(const std::vector<Tensor>& in) {
+    SDPP_ASSERT(!in.empty(), "stack_rows: nothing to stack");
+    // Mixed dtypes (a LoRA merged into q only: f32 beside the file's f16 k, v) stack in f32.
+    std::vector<Tensor> ms = in;
+    for (const Tensor& m : in)
+        if (m.dtype() != in[0].dtype()) {
+            for (Tensor& t : ms) t = t.to(DType::F32);
+            break;
+        }
     Shape shape = ms[0].shape();
     shape[0] = 0;
     for (auto& m : ms) {

@@ -112,6 +112,7 @@ sdpp_engine* sdpp_engine_new(const sdpp_model_options* o) {
             mo.weight_cache_mb = o->weight_cache_mb;
             mo.taesd = str(o->taesd);
             mo.embeddings_dir = str(o->embeddings_dir);
+            mo.lora_dir = str(o->lora_dir);
             return new sdpp_engine{sdpp::Engine(mo)};
         },
         nullptr);
@@ -174,6 +175,15 @@ sdpp_result* sdpp_generate(sdpp_engine* e, const sdpp_request* r, sdpp_progress_
             q.hires_sampler = str(r->hires_sampler);
             q.hires_prompt = str(r->hires_prompt);
             q.hires_negative_prompt = str(r->hires_negative_prompt);
+            if (r->n_loras < 0 || (r->n_loras > 0 && !r->lora_files))
+                throw std::invalid_argument("sdpp_request: n_loras without lora_files");
+            for (int i = 0; i < r->n_loras; ++i) {
+                sdpp::LoraSpec l;
+                l.file = str(r->lora_files[i]);
+                if (r->lora_te_multipliers) l.te_multiplier = r->lora_te_multipliers[i];
+                if (r->lora_unet_multipliers) l.unet_multiplier = r->lora_unet_multipliers[i];
+                q.loras.push_back(std::move(l));
+            }
             sdpp::ProgressCallback cb;
             if (progress)
                 cb = [progress, user](const sdpp::Progress& p) {

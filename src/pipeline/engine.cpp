@@ -13,6 +13,8 @@
 #include "pipeline/masked_content.h"
 #include "pipeline/previews.h"
 #include "pipeline/model_files.h"
+#include "pipeline/networks.h"
+#include "text/extra_networks.h"
 #include "pipeline/parameters.h"
 #include "pipeline/request.h"
 #include "pipeline/seed.h"
@@ -137,6 +139,7 @@ struct SDPP_LOCAL Engine::Impl {
         return cheap_preview(x, model.family == Family::SDXL || model.family == Family::SDXLRefiner);
     }
     std::unique_ptr<text::EmbeddingLibrary> embeddings;  // textual inversion, rescanned per request
+    NetworkSession networks;          // LoRA / LyCORIS merged into the weights (pipeline/networks.h)
 
     // True when every U-Net matrix stays prepared (f32) within the budget.
     bool unet_fits_budget() const {
@@ -511,15 +514,38 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     Ctx ctx = make_ctx(dtype);
     Ctx vctx = make_ctx(DType::F32);  // the VAE runs in f32 whatever the U-Net's precision
 
+    // Networks: tags out of the prompts, the set merged (or the last one reused); a changed U-Net
+    // is bound again (its merged weights are new tensors).
+    PreparedNetworks nets;
+    const auto tn = Clock::now();
+    try {
+        nets = networks.prepare(ctx, model, opts, r);
+    } catch (...) {
+        unet.reset();
+        throw;
+    }
+    if (nets.unet_changed) unet.reset();
+    if (nets.merged) add_time("networks", seconds_since(tn));  // read + merge (or rebind); absent when reused
+    infotext.lora_hashes = nets.lora_hashes;
+    infotext.lora_tags = nets.lora_tags;
+    // The text encoders see the prompts without their tags (the hires prompts' tags go too: the
+    // networks of the first pass stay for the second, as in A1111).
+    GenerateRequest text_request = r;
+    text_request.prompt = nets.prompt;
+    text_request.negative_prompt = nets.negative_prompt;
+    if (!r.hires_prompt.empty()) text_request.hires_prompt = text::parse_extra_networks(r.hires_prompt).text;
+    if (!r.hires_negative_prompt.empty())
+        text_request.hires_negative_prompt = text::parse_extra_networks(r.hires_negative_prompt).text;
+
     PromptTexts texts;
-    texts.prompt = r.prompt;
-    texts.negative_prompt = r.negative_prompt;
+    texts.prompt = text_request.prompt;
+    texts.negative_prompt = text_request.negative_prompt;
     texts.schedule.steps = schedule_calls(sampler.kind(), r.steps);
     texts.width = r.width;
     texts.height = r.height;
-    const PromptConditioning cond = encode_text(ctx, r, texts);
+    const PromptConditioning cond = encode_text(ctx, text_request, texts);
     std::optional<HiresRun> hires;
-    if (r.hires) hires = prepare_hires(ctx, r, sampler);
+    if (r.hires) hires = prepare_hires(ctx, text_request, sampler);
     std::vector<text::UsedEmbedding> used = cond.embeddings_used;
     if (hires)
         for (const text::UsedEmbedding& u : hires->cond.embeddings_used)

@@ -297,7 +297,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
 std::string format_parameters(const GenerateRequest& r, const ModelDescription& model, const InfotextExtras& extras,
                               int64_t seed, int64_t subseed) {
     InfoText info;
-    info.prompt = r.prompt;
+    info.prompt = r.prompt + extras.lora_tags;
     info.negative_prompt = r.negative_prompt;
     info.set("Steps", std::to_string(r.steps));
     info.set("Sampler", sampler_display_name(r.sampler));
@@ -341,6 +341,7 @@ std::string format_parameters(const GenerateRequest& r, const ModelDescription& 
         info.set("Hires upscaler", r.hires_upscaler);
     }
     if (!r.ti_hashes.empty()) info.set("TI hashes", r.ti_hashes);  // A1111: an extra_generation_param
+    if (!extras.lora_hashes.empty()) info.set("Lora hashes", extras.lora_hashes);  // A1111 extra_generation_params
     return format_infotext(info);
 }
 
@@ -413,6 +414,8 @@ GenerateRequest request_from_parameters(const std::string& text) {
             r.hires_negative_prompt = v;
         } else if (k == "TI hashes") {
             r.ti_hashes = v;
+        } else if (k == "Lora hashes") {
+            r.lora_hashes = parse_lora_hashes(v);
         }
         // Other fields (Model, Model hash, VAE, Version, extensions' keys) do not change the request.
     }
@@ -421,6 +424,23 @@ GenerateRequest request_from_parameters(const std::string& text) {
         r.strength = GenerateRequest{}.strength;
     }
     return r;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_lora_hashes(const std::string& value) {
+    std::vector<std::pair<std::string, std::string>> out;
+    size_t start = 0;
+    while (start <= value.size()) {
+        size_t comma = value.find(',', start);
+        const std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const size_t colon = item.rfind(':');
+        if (colon != std::string::npos) {
+            std::string name = strip(item.substr(0, colon)), hash = strip(item.substr(colon + 1));
+            if (!name.empty() && !hash.empty()) out.emplace_back(std::move(name), std::move(hash));
+        }
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
 }
 
 bool parameters_are_img2img(const std::string& text) {

@@ -45,10 +45,17 @@ std::vector<std::pair<std::string, std::string>> parse_infotext_fields(const std
 struct InfotextExtras {
     std::string vae_name;
     std::string vae_hash;
+    std::string lora_hashes;  // A1111 "Lora hashes": "name: 0123456789ab, ..." ("" = none)
+    // Tags for the networks a request gave as a list (GenerateRequest::loras), appended to the
+    // infotext's prompt so that the text re-runs them (here and in A1111): " <lora:NAME:MULT>".
+    std::string lora_tags;
 };
 // `subseed`: this image's variation seed (written when resolved.subseed_strength is set).
 std::string format_parameters(const GenerateRequest& resolved, const ModelDescription& model,
                               const InfotextExtras& extras, int64_t seed, int64_t subseed = 0);
+
+// "name: hash, name: hash" (A1111 "Lora hashes") -> pairs; malformed items are skipped.
+std::vector<std::pair<std::string, std::string>> parse_lora_hashes(const std::string& value);
 
 // Shortest decimal form that reads back as the same float: 7 -> "7", 7.5 -> "7.5", 0.75 -> "0.75".
 std::string format_number(double v);

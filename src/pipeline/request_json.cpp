@@ -116,6 +116,35 @@ InpaintFill as_inpaint_fill(const std::string& key, const Json& v) {
     return InpaintFill(m);
 }
 
+// "loras": [{"file": "x.safetensors" or a NAME, "te_multiplier": 1, "unet_multiplier": 1}, ...]
+// ("multiplier" sets both).
+void read_loras(GenerateRequest& r, const std::string& k, const Json& v) {
+    if (!v.is_array()) bad_type(k, "an array of {\"file\", \"te_multiplier\", \"unet_multiplier\"} objects", v);
+    r.loras.clear();
+    for (const Json& e : v) {
+        if (!e.is_object()) bad_type(k, "an array of objects", e);
+        LoraSpec l;
+        for (const auto& [f, x] : e.items()) {
+            const std::string fk = k + "." + f;
+            if (f == "file") l.file = as_string(fk, x);
+            else if (f == "multiplier") l.te_multiplier = l.unet_multiplier = as_float(fk, x);
+            else if (f == "te_multiplier") l.te_multiplier = as_float(fk, x);
+            else if (f == "unet_multiplier") l.unet_multiplier = as_float(fk, x);
+            else throw error("request JSON: unknown field \"", fk, "\"");
+        }
+        if (l.file.empty()) throw error("request JSON: \"", k, "\" entry without a \"file\"");
+        r.loras.push_back(std::move(l));
+    }
+}
+void write_loras(const GenerateRequest& r, Json& o) {
+    if (r.loras.empty()) return;
+    Json a = Json::array();
+    for (const LoraSpec& l : r.loras)
+        a.push_back({{"file", l.file}, {"te_multiplier", float_json(l.te_multiplier)},
+                     {"unet_multiplier", float_json(l.unet_multiplier)}});
+    o["loras"] = a;
+}
+
 struct Field {
     const char* key;
     void (*read)(GenerateRequest& r, const std::string& key, const Json& v);
@@ -219,6 +248,7 @@ const Field kFields[] = {
                            [](const GenerateRequest& r, Json& o) { if (r.hires) o["hr_negative_prompt"] = r.hires_negative_prompt; }},
     {"ti_hashes", [](GenerateRequest& r, const std::string& k, const Json& v) { r.ti_hashes = as_string(k, v); },
                   [](const GenerateRequest& r, Json& o) { if (!r.ti_hashes.empty()) o["ti_hashes"] = r.ti_hashes; }},
+    {"loras", read_loras, write_loras},
 };
 // clang-format on
 

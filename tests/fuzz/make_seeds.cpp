@@ -116,6 +116,18 @@ int main(int argc, char** argv) {
         save_safetensors((tmp / "x.safetensors").string(), {{"clip_g", a}, {"clip_l", a.slice(1, 0, 2).contiguous()}});
         put(out / "fuzz_embedding_file", "seed_sdxl", slurp(tmp / "x.safetensors"));
     }
+    // network key names: a small kohya file and plain name lists.
+    const Tensor d = Tensor::zeros({4, 16});
+    save_safetensors((tmp / "n.safetensors").string(),
+                     {{"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight", d},
+                      {"lora_unet_input_blocks_4_1_proj_in.lora_up.weight", d},
+                      {"lora_te2_text_model_encoder_layers_0_self_attn_q_proj.alpha", Tensor::zeros({1})}});
+    put(out / "fuzz_network_keys", "seed_0", slurp(tmp / "n.safetensors"));
+    put(out / "fuzz_network_keys", "seed_1",
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight\n"
+        "unet.down_blocks.0.resnets.1.conv1.lora_A.weight\n"
+        "text_encoder_2.text_model.encoder.layers.1.self_attn.out_proj.lora_B.weight\n"
+        "lora_unet_output_blocks_2_2_conv.lokr_w2_b\nlora_unet_mid_block_attentions_0_proj_out.hada_w1_a\n");
     // Inputs that once crashed a target (regressions).
     put(out / "fuzz_ckpt_zip", "regress_empty_zip", "\x86");  // empty zip: memcpy from a null buffer in the harness
     fs::remove_all(tmp);
