@@ -154,12 +154,13 @@ async function run() {
     check(dl.png && dl.text.includes("parameters") && dl.text.includes(prompt), "the downloaded file is a PNG with a parameters chunk");
     await shot(page, "02-generated.png");
 
-    // 3. A longer run: progress and preview, then interrupt.
-    await setField(page, "steps", 150);
+    // 3. A long run (more steps than any machine finishes before the interrupt): progress and
+    // preview, then interrupt.
+    await setField(page, "steps", 1000);
     await setField(page, "batch-count", 2);
     await setField(page, "seed", -1);
     await page.click("#generate");
-    await page.waitForFunction(() => /Step \d+ \/ 150/.test(document.getElementById("progress-text").textContent) &&
+    await page.waitForFunction(() => /Step \d+ \/ 1000/.test(document.getElementById("progress-text").textContent) &&
                                      parseFloat(document.getElementById("progress-fill").style.width) > 0,
                                null, { timeout: 30000, polling: 50 });
     const seen = await page.$eval("#progress-text", (e) => e.textContent);
