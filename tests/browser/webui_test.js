@@ -7,7 +7,8 @@
 //   3. starts a longer run, sees the progress bar and the live preview move, interrupts it and
 //      gets the page back within seconds;
 //   4. uploads an image, paints a mask and inpaints it;
-//   5. looks at the page in a narrow window.
+//   5. switches the model with the picker and generates with the new one;
+//   6. looks at the page in a narrow window.
 // Screenshots of each step go to --out. The page may load nothing from outside the server.
 //
 //   node webui_test.js --sdpp BIN --chromium BIN --fixtures DIR --out DIR [--url URL]
@@ -57,8 +58,8 @@ async function waitForServer(url, proc, ms) {
 async function startServer() {
   if (args.url) return { url: args.url.endsWith("/") ? args.url : args.url + "/", proc: null, logs: () => "" };
   const fixtures = path.resolve(args.fixtures);
-  const modelsDir = path.join(fixtures, "models", "sd1-tiny");
-  const model = path.join(modelsDir, "sd1-tiny.safetensors");
+  const modelsDir = path.join(fixtures, "models");
+  const model = path.join(modelsDir, "sd1-tiny", "sd1-tiny.safetensors");
   if (!fs.existsSync(model)) throw new Error("no fixture model at " + model + " (set SDPP_FIXTURES)");
   const port = await freePort();
   const argv = ["serve", "--models-dir", modelsDir, "-m", model, "--vocab", path.join(fixtures, "clip"),
@@ -229,13 +230,32 @@ async function run() {
           "the inpainted image is in the gallery with its denoising strength");
     await shot(page, "05-inpaint.png");
 
-    // 5. A narrow window (a phone): one column, nothing wider than the screen.
+    // 5. The model picker: switch to sd2-tiny-v, generate, see its name in the parameters.
+    const sd2 = await page.$$eval("#model option", (o) => o.map((x) => x.value).find((v) => /sd2-tiny-v\.safetensors$/.test(v)));
+    if (check(!!sd2, "the picker lists the other models of --models-dir: " + sd2)) {
+      await page.selectOption("#model", sd2);
+      await page.waitForFunction(() => document.getElementById("status-text").textContent === "ready" &&
+                                        !document.getElementById("model").disabled, null, { timeout: 30000 });
+      const opts = await page.evaluate(async () => (await (await fetch("/sdapi/v1/options")).json()).sd_model_checkpoint);
+      check(opts === sd2, "the server reports the picked model as sd_model_checkpoint: " + opts);
+      await page.click('#mode-tabs button[data-mode="txt2img"]');
+      await setField(page, "steps", 2);
+      const n = await page.$$eval("#gallery .thumb", (t) => t.length);
+      await page.click("#generate");
+      await page.waitForFunction((k) => document.querySelectorAll("#gallery .thumb").length > k &&
+                                        !document.getElementById("generate").disabled, n, { timeout: 30000 });
+      const info = await page.$eval("#infotext", (e) => e.textContent);
+      check(/Model: sd2-tiny-v/.test(info), "the new image names the picked model: " + (/Model: [^,\n]*/.exec(info) || [""])[0]);
+      await shot(page, "06-model-switched.png");
+    }
+
+    // 6. A narrow window (a phone): one column, nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.click('#mode-tabs button[data-mode="txt2img"]');
     await page.evaluate(() => window.scrollTo(0, 0));
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `no horizontal scrolling at 390 px (overflow ${overflow} px)`);
-    await shot(page, "06-narrow.png");
+    await shot(page, "07-narrow.png");
 
     check(errors.length === 0, "no script errors" + (errors.length ? ": " + errors.join(" | ") : ""));
     check(outside.length === 0, "nothing loaded from outside the server" + (outside.length ? ": " + outside.join(", ") : ""));
