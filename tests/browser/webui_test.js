@@ -84,6 +84,7 @@ async function setField(page, id, value) {
 
 async function shot(page, name) {
   const file = path.join(OUT, name);
+  await page.waitForTimeout(400);  // let the progress bar's 0.3 s transition settle
   await page.screenshot({ path: file });
   log("screenshot " + file);
 }
