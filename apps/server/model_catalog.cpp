@@ -27,8 +27,8 @@ void scan(const fs::path& root, const fs::path& dir, int depth, std::vector<Cata
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) children.push_back(it->path());
     std::sort(children.begin(), children.end());
     for (const fs::path& p : children) {
-        const std::string rel = fs::relative(p, root, ec).generic_string();
-        if (ec || rel.empty()) continue;
+        const std::string rel = p.lexically_relative(root).generic_string();  // symlinks keep their own name
+        if (rel.empty()) continue;
         if (fs::is_directory(p, ec)) {
             if (is_diffusers_folder(p))
                 out.push_back({fs::absolute(p).string(), rel, rel});
@@ -53,7 +53,10 @@ void ModelCatalog::refresh() {
     if (!dir_.empty() && fs::is_directory(dir_, ec)) scan(fs::path(dir_), fs::path(dir_), 0, found);
     if (!extra_.empty()) {
         const std::string abs = fs::absolute(extra_).string();
-        const bool listed = std::any_of(found.begin(), found.end(), [&](const CatalogEntry& e) { return e.path == abs; });
+        const bool listed = std::any_of(found.begin(), found.end(), [&](const CatalogEntry& e) {
+            std::error_code eq;
+            return e.path == abs || fs::equivalent(e.path, abs, eq);
+        });
         if (!listed) {
             fs::path p(abs);
             const std::string file = p.filename().string();

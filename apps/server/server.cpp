@@ -39,7 +39,9 @@ void reply(httplib::Response& res, const std::function<void()>& fn) {
     } catch (const std::bad_alloc&) {
         write_error(res, 500, "out of memory");
     } catch (const std::exception& e) {
-        write_error(res, 500, std::string("internal error: ") + e.what());
+        std::string detail = "internal error: ";
+        detail += e.what();
+        write_error(res, 500, detail);
     }
 }
 
@@ -50,7 +52,9 @@ void add_web_routes(httplib::Server& svr) {
             res.set_content(reinterpret_cast<const char*>(a->data), a->size, a->mime);
             res.set_header("Cache-Control", "no-cache");
         };
-        svr.Get("/" + std::string(a->name), handler);
+        std::string path = "/";
+        path += a->name;
+        svr.Get(path, handler);
         if (std::string(a->name) == "index.html") svr.Get("/", handler);
     }
 }
@@ -87,8 +91,10 @@ bool origin_allowed(const std::string& list, const std::string& origin) {
 // The model served first: -m, else the first checkpoint in --models-dir, else the default model.
 CatalogEntry first_model(const ServeOptions& o, ModelCatalog& catalog, std::string& default_path) {
     if (!o.model.empty()) {
-        std::optional<CatalogEntry> e = catalog.find(fs::absolute(o.model).string());
-        if (e) return *e;
+        for (const CatalogEntry& e : catalog.entries()) {
+            std::error_code ec;
+            if (e.path == fs::absolute(o.model).string() || fs::equivalent(e.path, o.model, ec)) return e;
+        }
     }
     const std::vector<CatalogEntry> all = catalog.entries();
     if (!all.empty()) return all.front();
