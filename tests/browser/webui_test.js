@@ -195,6 +195,7 @@ async function run() {
     await page.click('#mode-tabs button[data-mode="inpaint"]');
     await page.setInputFiles("#init-file", pngPath);
     await page.waitForSelector("#mask-canvas", { state: "visible" });
+    await setField(page, "brush", 12);
     const box = await page.locator("#mask-canvas").boundingBox();
     await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.3);
     await page.mouse.down();
