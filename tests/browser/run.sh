@@ -24,7 +24,9 @@ fixtures="${SDPP_FIXTURES:-$here/../../../shared/fixtures}"
 want="$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' "$here/package-lock.json")"
 have="$(node -e 'try{console.log(require(process.argv[1]).version)}catch(e){console.log("")}' "$here/node_modules/playwright-core/package.json")"
 if [ "$want" != "$have" ]; then
-  until mkdir "$here/.npm-lock" 2>/dev/null; do sleep 1; done
+  # (a lock left by a killed run is taken over after two minutes)
+  for _ in $(seq 120); do mkdir "$here/.npm-lock" 2>/dev/null && break; sleep 1; done
+  mkdir -p "$here/.npm-lock"
   trap 'rmdir "$here/.npm-lock" 2>/dev/null || true' EXIT
   have="$(node -e 'try{console.log(require(process.argv[1]).version)}catch(e){console.log("")}' "$here/node_modules/playwright-core/package.json")"
   if [ "$want" != "$have" ]; then
