@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (tests/fuzz) with clang-14 + ASan/UBSan and runs each one for a
 # bounded time on a seed corpus written by fuzz_make_seeds (kept and grown in build-fuzz/corpus).
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   SECONDS_PER_TARGET defaults to 60; targets default to all three.
+#   SECONDS_PER_TARGET defaults to 60; targets default to all of them.
 # Prints one summary line per target (seconds, executions, crashes); exits 1 when any target
 # crashed, leaks or times out (reproducers go to build-fuzz/artifacts/).
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_header fuzz_unpickle fuzz_ckpt_zip)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_header fuzz_unpickle fuzz_ckpt_zip fuzz_a1111_request)
 build=build-fuzz
 jobs=$(nproc)
 
