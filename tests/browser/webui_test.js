@@ -258,6 +258,7 @@ async function run() {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `no horizontal scrolling at 390 px (overflow ${overflow} px)`);
     await shot(page, "07-narrow.png");
+    await page.screenshot({ path: path.join(OUT, "08-narrow-full-page.png"), fullPage: true });
 
     check(errors.length === 0, "no script errors" + (errors.length ? ": " + errors.join(" | ") : ""));
     check(outside.length === 0, "nothing loaded from outside the server" + (outside.length ? ": " + outside.join(", ") : ""));
