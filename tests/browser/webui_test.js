@@ -249,6 +249,12 @@ async function run() {
       const info = await page.$eval("#infotext", (e) => e.textContent);
       check(/Model: sd2-tiny-v/.test(info), "the new image names the picked model: " + (/Model: [^,\n]*/.exec(info) || [""])[0]);
       await shot(page, "06-model-switched.png");
+      // The arrow keys walk the gallery: the next (older) image is sd1-tiny's inpaint result.
+      await page.evaluate(() => document.activeElement.blur());
+      await page.keyboard.press("ArrowRight");
+      const older = await page.$eval("#infotext", (e) => e.textContent);
+      const sel = await page.$$eval("#gallery .thumb", (t) => t.findIndex((x) => x.classList.contains("selected")));
+      check(sel === 1 && /Model: sd1-tiny/.test(older), "ArrowRight selects the next image in the gallery");
     }
 
     // 6. A narrow window (a phone): one column, nothing wider than the screen.
