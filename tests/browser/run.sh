@@ -10,13 +10,13 @@ sdpp="$1"
 out="$2"
 chromium="${SDPP_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}"
 if ! command -v node >/dev/null 2>&1; then
-  echo "SKIP: node is not installed (bash scripts/setup.sh installs it)"; exit 77
+  echo "SKIP: node is not installed (bash scripts/setup.sh --with-test-tools installs it)"; exit 77
 fi
 if ! command -v npm >/dev/null 2>&1; then
-  echo "SKIP: npm is not installed (bash scripts/setup.sh installs it)"; exit 77
+  echo "SKIP: npm is not installed (bash scripts/setup.sh --with-test-tools installs it)"; exit 77
 fi
 if [ -z "$chromium" ] || [ ! -x "$chromium" ]; then
-  echo "SKIP: chromium is not installed (bash scripts/setup.sh installs Debian's chromium)"; exit 77
+  echo "SKIP: chromium is not installed (bash scripts/setup.sh --with-test-tools installs Debian's chromium)"; exit 77
 fi
 fixtures="${SDPP_FIXTURES:-$here/../../../shared/fixtures}"
 # The driver: installed once, again whenever package-lock.json names another version. A lock
