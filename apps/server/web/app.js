@@ -401,12 +401,11 @@ async function generate() {
   $("progress-text").textContent = "Queued…";
   $("progress-eta").textContent = "";
   $("progress-bar").classList.add("indeterminate");
-  const started = performance.now();
+  const started = performance.now(), mode = state.mode;  // the tabs may change while it runs
   state.pollTimer = setTimeout(poll, 150);
   try {
-    const endpoint = state.mode === "txt2img" ? "/txt2img" : "/img2img";
-    const res = await api(endpoint, body);
-    const added = addResults(res, body, state.mode);
+    const res = await api(mode === "txt2img" ? "/txt2img" : "/img2img", body);
+    const added = addResults(res, body, mode);
     const secs = (performance.now() - started) / 1000;
     $("progress-bar").classList.remove("indeterminate");
     $("progress-bar").classList.toggle("stopped", state.interrupted);
@@ -537,7 +536,8 @@ function fitStage() {
   const w = Math.min(z.w, st.clientWidth - 28, (h - 28) * z.aspect);
   $("preview").style.width = Math.max(16, Math.floor(w)) + "px";
 }
-window.addEventListener("resize", fitStage);
+// Also when the parameters panel below it appears or the window changes.
+new ResizeObserver(() => fitStage()).observe($("stage"));
 
 // Infotext: prompt, "Negative prompt: ...", then "Key: value, ..." (A1111's format).
 function renderInfotext(text) {
