@@ -41,6 +41,9 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
 // POST /v1/images/generations (OpenAI): prompt, n, size "WxH", response_format "b64_json".
 JobSpec parse_openai_body(const std::string& body, const RequestLimits& limits = {});
 
+// A request body that must be a JSON object; anything else throws sdpp::Error ("body: ...").
+nlohmann::json parse_json_object(const std::string& body);
+
 // A1111's inpainting_fill modes: 0 fill, 1 original, 2 latent noise, 3 latent nothing.
 const char* inpainting_fill_name(int mode);
 
