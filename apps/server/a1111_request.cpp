@@ -209,6 +209,7 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
     const Json j = parse_json_object(body);
     JobSpec spec;
     spec.endpoint = endpoint;
+    spec.a1111_defaults = true;
     const bool hires = j.contains("enable_hr") && !j["enable_hr"].is_null() && as_bool("enable_hr", j["enable_hr"]);
     const bool img2img = endpoint == Endpoint::Img2Img;
     Json pass = Json::object();  // what request_from_json reads

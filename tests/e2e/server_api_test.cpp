@@ -125,6 +125,14 @@ TEST_F(ServerApi, Txt2ImgHasA1111FieldsAndTypes) {
     JsonReply none = post_json(c, "/sdapi/v1/txt2img", small({{"send_images", false}}));
     ASSERT_EQ(none.status, 200) << none.raw;
     EXPECT_TRUE(none.body["images"].empty());
+    // Fields left out get A1111's API defaults: 50 steps, CFG 7, Euler.
+    JsonReply defaults = post_json(c, "/sdapi/v1/txt2img", {{"prompt", "x"}, {"width", 64}, {"height", 64}});
+    ASSERT_EQ(defaults.status, 200) << defaults.raw;
+    const Json dinfo = Json::parse(defaults.body["info"].get<std::string>());
+    EXPECT_EQ(dinfo["steps"], 50);
+    EXPECT_EQ(dinfo["cfg_scale"], 7.0);
+    EXPECT_EQ(dinfo["sampler_name"], "Euler");
+    EXPECT_EQ(defaults.body["parameters"]["steps"], 50);
 }
 
 TEST_F(ServerApi, Txt2ImgGivesTheSamePixelsAsGenerate) {
