@@ -217,6 +217,7 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
     bool mask_given = false, full_res_given = false, padding_given = false;
     for (const auto& [key, value] : j.items()) {
         if (value.is_null()) continue;
+        if (key == "sampler_name" && value.is_string() && value.get<std::string>().empty()) continue;  // A1111: sampler_index then
         if (key == "send_images") {
             spec.send_images = as_bool(key, value);
         } else if (key == "save_images") {
