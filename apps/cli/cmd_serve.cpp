@@ -7,6 +7,7 @@
 #include <sdpp/error.hpp>
 #include <sdpp/sdpp.hpp>
 
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -32,7 +33,9 @@ CommandRun setup(CLI::App& app) {
     app.add_option("--vocab", o.model_options.vocab, "CLIP vocabulary (vocab.json, merges.txt or bpe .txt.gz)");
     app.add_option("--host", o.host, "Address to listen on (0.0.0.0 = every interface)")->capture_default_str();
     app.add_option("--port", o.port, "Port (0 = any free port, printed at start)")->capture_default_str();
-    app.add_option("--api-auth", o.api_auth, "HTTP Basic credentials every route needs: user:pass[,user:pass...]");
+    app.add_option("--api-auth", o.api_auth,
+                   "HTTP Basic credentials every route needs: user:pass[,user:pass...] (or $SDPP_API_AUTH, "
+                   "which other users cannot read in the process list)");
     app.add_option("--cors-allow-origins", o.cors_allow_origins,
                    "Origins browsers may call from: comma-separated list, or *");
     app.add_option("--max-queue", a->max_queue, "Requests that may wait while one runs (more get 503)")
@@ -54,6 +57,8 @@ CommandRun setup(CLI::App& app) {
             throw error("--threads ", o.model_options.threads, " is out of range (0..", cores, ")");
         if (o.model_options.dtype != "f32" && o.model_options.dtype != "bf16")
             throw error("--dtype ", o.model_options.dtype, ": expected f32 or bf16");
+        if (o.api_auth.empty())
+            if (const char* env = std::getenv("SDPP_API_AUTH")) o.api_auth = env;
         o.max_queue = size_t(a->max_queue);
         o.max_body_bytes = size_t(a->max_body_mb * 1024 * 1024);
         o.model_options.weight_cache_mb = parse_weight_cache(a->weight_cache);

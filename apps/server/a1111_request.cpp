@@ -91,17 +91,6 @@ void check_float_range(const Json& body, const char* key, double lo, double hi) 
     if (!(v >= lo && v <= hi)) throw error("\"", key, "\" ", it->dump(), " is out of range (", lo, "..", hi, ")");
 }
 
-Json parse_object(const std::string& body) {
-    Json j;
-    try {
-        j = Json::parse(body);
-    } catch (const Json::parse_error& e) {
-        throw error("body: not valid JSON (at byte ", e.byte, ")");
-    }
-    if (!j.is_object()) throw error("body: must be a JSON object, got ", j.type_name());
-    return j;
-}
-
 // override_settings: the checkpoint and the seed delta are the server's; clip skip goes on to
 // request_from_json; anything else is accepted and named.
 Json take_overrides(JobSpec& spec, const Json& v) {
@@ -193,6 +182,19 @@ Json echo_parameters(const Json& body, Endpoint endpoint) {
 
 }  // namespace
 
+nlohmann::json parse_json_object(const std::string& body) {
+    Json j;
+    try {
+        j = Json::parse(body);
+    } catch (const Json::parse_error& e) {
+        throw error("body: not valid JSON (at byte ", e.byte, ")");
+    } catch (const Json::exception&) {  // e.g. a number too large for a double (1e999)
+        throw Error("body: not valid JSON (a number is out of range)");
+    }
+    if (!j.is_object()) throw error("body: must be a JSON object, got ", j.type_name());
+    return j;
+}
+
 const char* inpainting_fill_name(int mode) {
     switch (mode) {
     case 0: return "fill";
@@ -204,9 +206,10 @@ const char* inpainting_fill_name(int mode) {
 }
 
 JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const RequestLimits& limits) {
-    const Json j = parse_object(body);
+    const Json j = parse_json_object(body);
     JobSpec spec;
     spec.endpoint = endpoint;
+    spec.a1111_defaults = true;
     const bool hires = j.contains("enable_hr") && !j["enable_hr"].is_null() && as_bool("enable_hr", j["enable_hr"]);
     const bool img2img = endpoint == Endpoint::Img2Img;
     Json pass = Json::object();  // what request_from_json reads
@@ -214,6 +217,7 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
     bool mask_given = false, full_res_given = false, padding_given = false;
     for (const auto& [key, value] : j.items()) {
         if (value.is_null()) continue;
+        if (key == "sampler_name" && value.is_string() && value.get<std::string>().empty()) continue;  // A1111: sampler_index then
         if (key == "send_images") {
             spec.send_images = as_bool(key, value);
         } else if (key == "save_images") {
@@ -275,7 +279,7 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
 }
 
 JobSpec parse_openai_body(const std::string& body, const RequestLimits& limits) {
-    const Json j = parse_object(body);
+    const Json j = parse_json_object(body);
     JobSpec spec;
     spec.endpoint = Endpoint::OpenAIImages;
     GenerateRequest& r = spec.request;

@@ -33,6 +33,9 @@ struct JobSpec {
     std::string checkpoint;          // override_settings.sd_model_checkpoint ("" = the loaded model)
     bool restore_checkpoint = true;  // override_settings_restore_afterwards
     bool clip_skip_given = false;    // override_settings.CLIP_stop_at_last_layers was set
+    // Fields left out get A1111's API defaults (50 steps, CFG 7, 512x512, Euler) instead of the
+    // model's; the worker keeps the model's for distilled (Turbo/LCM) models, which those break.
+    bool a1111_defaults = false;
     nlohmann::json parameters;       // the body's fields, echoed back as A1111's "parameters"
 };
 
@@ -40,6 +43,9 @@ struct JobSpec {
 JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const RequestLimits& limits = {});
 // POST /v1/images/generations (OpenAI): prompt, n, size "WxH", response_format "b64_json".
 JobSpec parse_openai_body(const std::string& body, const RequestLimits& limits = {});
+
+// A request body that must be a JSON object; anything else throws sdpp::Error ("body: ...").
+nlohmann::json parse_json_object(const std::string& body);
 
 // A1111's inpainting_fill modes: 0 fill, 1 original, 2 latent noise, 3 latent nothing.
 const char* inpainting_fill_name(int mode);

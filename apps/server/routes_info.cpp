@@ -45,13 +45,7 @@ Json options_json(ServerContext& ctx) {
 }
 
 void set_options(ServerContext& ctx, const std::string& body) {
-    Json j;
-    try {
-        j = Json::parse(body);
-    } catch (const Json::parse_error& e) {
-        throw HttpError(422, "body: not valid JSON (at byte " + std::to_string(e.byte) + ")");
-    }
-    if (!j.is_object()) throw HttpError(422, "body: must be a JSON object");
+    const Json j = parse_json_object(body);
     std::optional<CatalogEntry> switch_to;
     std::optional<int> clip_skip;
     // Check everything first, so a bad body changes nothing.
@@ -141,13 +135,8 @@ Json cmd_flags(ServerContext& ctx) {
 
 // POST /sdapi/v1/png-info {"image": base64} -> the PNG's parameters text and its fields.
 Json png_info(const std::string& body) {
-    Json j;
-    try {
-        j = Json::parse(body);
-    } catch (const Json::parse_error& e) {
-        throw HttpError(422, "body: not valid JSON (at byte " + std::to_string(e.byte) + ")");
-    }
-    if (!j.is_object() || !j.contains("image") || !j["image"].is_string())
+    const Json j = parse_json_object(body);
+    if (!j.contains("image") || !j["image"].is_string())
         throw HttpError(422, "\"image\" must be a base64 PNG or JPEG string");
     std::string s = j["image"].get<std::string>();
     if (s.rfind("data:", 0) == 0) s.erase(0, s.find(',') == std::string::npos ? s.size() : s.find(',') + 1);

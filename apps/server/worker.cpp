@@ -248,6 +248,14 @@ void Worker::run_generation(Job& job, JobOutcome& out) {
         if (r.width == 0 && !r.init_image) r.width = d.width;
         if (r.height == 0 && !r.init_image) r.height = d.height;
     }
+    if (job.spec.a1111_defaults && !engine_->model().distilled) {
+        // A1111's API defaults (StableDiffusionProcessing): the same request gives the same image.
+        if (r.steps == 0) r.steps = 50;
+        if (!r.cfg_scale) r.cfg_scale = 7.0f;
+        if (r.width == 0) r.width = 512;
+        if (r.height == 0) r.height = 512;
+        if (r.sampler.empty()) r.sampler = "Euler";  // sampler_index's default
+    }
     if (r.seed == -1) r.seed = random_seed();
     const GenerateRequest resolved = engine_->resolve(r);
     out.resolved = resolved;

@@ -125,6 +125,14 @@ TEST_F(ServerApi, Txt2ImgHasA1111FieldsAndTypes) {
     JsonReply none = post_json(c, "/sdapi/v1/txt2img", small({{"send_images", false}}));
     ASSERT_EQ(none.status, 200) << none.raw;
     EXPECT_TRUE(none.body["images"].empty());
+    // Fields left out get A1111's API defaults: 50 steps, CFG 7, Euler.
+    JsonReply defaults = post_json(c, "/sdapi/v1/txt2img", {{"prompt", "x"}, {"width", 64}, {"height", 64}});
+    ASSERT_EQ(defaults.status, 200) << defaults.raw;
+    const Json dinfo = Json::parse(defaults.body["info"].get<std::string>());
+    EXPECT_EQ(dinfo["steps"], 50);
+    EXPECT_EQ(dinfo["cfg_scale"], 7.0);
+    EXPECT_EQ(dinfo["sampler_name"], "Euler");
+    EXPECT_EQ(defaults.body["parameters"]["steps"], 50);
 }
 
 TEST_F(ServerApi, Txt2ImgGivesTheSamePixelsAsGenerate) {
@@ -317,7 +325,9 @@ TEST_F(ServerApi, InformationRoutes) {
     JsonReply opts = get_json(c, "/sdapi/v1/options");
     expect_type(opts.body, "sd_model_checkpoint", T::string);
     expect_type(opts.body, "CLIP_stop_at_last_layers", T::number_integer);
-    EXPECT_EQ(post_json(c, "/sdapi/v1/refresh-checkpoints", Json::object()).status, 200);
+    EXPECT_TRUE(get_json(c, "/sdapi/v1/sd-vae").body.is_array());
+    for (const char* path : {"/sdapi/v1/refresh-checkpoints", "/sdapi/v1/refresh-loras", "/sdapi/v1/refresh-embeddings"})
+        EXPECT_EQ(post_json(c, path, Json::object()).status, 200) << path;
     // The page is served at /.
     auto page = c.Get("/");
     ASSERT_TRUE(page);
@@ -410,6 +420,16 @@ TEST_F(ServerOptions, BasicAuthOnEveryRoute) {
     EXPECT_EQ(c.Get("/")->status, 200);
     EXPECT_EQ(get_json(c, "/sdapi/v1/cmd-flags").raw.find("secret"), std::string::npos);  // never shown
     EXPECT_EQ(s.terminate(), 0);
+    // The same from $SDPP_API_AUTH.
+    setenv("SDPP_API_AUTH", "carol:pw", 1);
+    ServerProcess e({"-m", sd1(), "--threads", "1"}, dir_.string());
+    unsetenv("SDPP_API_AUTH");
+    ASSERT_TRUE(e.running()) << e.stderr_text();
+    auto ce = e.client();
+    EXPECT_EQ(get_json(ce, "/sdapi/v1/options").status, 401);
+    ce.set_basic_auth("carol", "pw");
+    EXPECT_EQ(get_json(ce, "/sdapi/v1/options").status, 200);
+    EXPECT_EQ(e.terminate(), 0);
 }
 
 TEST_F(ServerOptions, CorsAndBodyLimit) {

@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     put(out / a1111, "img2img", std::string(1, '\1') + R"({"prompt":"p","init_images":[")" + png64 +
         R"("],"mask":"data:image/png;base64,)" + png64 + R"(","inpainting_fill":1,"denoising_strength":0.5,)"
         R"("mask_blur_x":3,"mask_blur_y":3,"inpaint_full_res":false,"resize_mode":1})");
+    put(out / a1111, "regress_number_overflow", std::string(1, '\1') + "2222221e308");  // out_of_range, not parse_error
     put(out / a1111, "openai", std::string(1, '\2') + R"({"prompt":"a cat","n":2,"size":"64x64","response_format":"b64_json"})");
     fs::remove_all(tmp);
     return 0;

@@ -54,6 +54,12 @@ TEST(ServerRequest, Txt2ImgFields) {
     EXPECT_EQ(s.parameters["sampler_index"], "Euler");  // A1111's defaults fill the echo
 }
 
+TEST(ServerRequest, SamplerIndexWhenSamplerNameIsEmpty) {
+    EXPECT_EQ(parse_a1111_body(R"({"sampler_name":"","sampler_index":"Euler a"})", Endpoint::Txt2Img).request.sampler, "Euler a");
+    EXPECT_EQ(parse_a1111_body(R"({"sampler_name":null,"sampler_index":"DDIM"})", Endpoint::Txt2Img).request.sampler, "DDIM");
+    EXPECT_EQ(parse_a1111_body(R"({"sampler_name":"Heun","sampler_index":"DDIM"})", Endpoint::Txt2Img).request.sampler, "Heun");
+}
+
 TEST(ServerRequest, FieldsAtTheirOffValueAreNotReported) {
     JobSpec s = parse_a1111_body(R"({"prompt":"a","restore_faces":false,"tiling":false,"styles":[],"script_args":[],
         "alwayson_scripts":{},"enable_hr":false,"hr_scale":2,"hr_upscaler":"Latent","s_noise":1,"seed_resize_from_h":-1,
@@ -96,6 +102,7 @@ TEST(ServerRequest, ErrorsNameTheField) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"{", "JSON"},
         {"3", "object"},
+        {R"({"steps":1e999})", "JSON"},  // nlohmann's out_of_range, not parse_error (found by fuzzing)
         {R"({"steps":"a"})", "steps"},
         {R"({"steps":-1})", "steps"},
         {R"({"width":12})", "width"},
