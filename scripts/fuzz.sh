@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_header fuzz_unpickle fuzz_ckpt_zip fuzz_embedding_file fuzz_network_keys)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_header fuzz_unpickle fuzz_ckpt_zip fuzz_embedding_file fuzz_network_keys fuzz_a1111_request)
 build=build-fuzz
 jobs=$(nproc)
 

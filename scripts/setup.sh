@@ -15,3 +15,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# With --with-test-tools (scripts/test.sh passes it), also the browser test's tools (tests/browser):
+# Debian's chromium, and node with npm: Debian's, unless a node with npm is already there (a
+# NodeSource nodejs conflicts with Debian's npm). scripts/run.sh does not need them.
+if [ "${1:-}" = "--with-test-tools" ]; then
+  extra=()
+  dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || extra+=(chromium)
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then extra+=(nodejs npm); fi
+  if [ ${#extra[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${extra[@]}"
+  fi
+fi

@@ -8,7 +8,7 @@
 # SDPP_TEST_QUICK=1 skips steps 1 and 2; SDPP_FUZZ_SECONDS sets step 2's time per target (20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --with-test-tools
 jobs=$(nproc)
 # OpenMP threads sleep instead of spinning when idle: parallel test processes share 2 cores.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}

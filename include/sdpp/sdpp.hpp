@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -327,6 +328,12 @@ SDPP_API Image load_image(const std::string& path, std::string* parameters = nul
 // bytes. Bad data throws a one-line sdpp::Error.
 SDPP_API std::vector<uint8_t> encode_png(const GeneratedImage& image);
 SDPP_API Image decode_image(const uint8_t* data, size_t size, std::string* parameters = nullptr);
+
+// Base64 (RFC 4648, '=' padding), as A1111's HTTP API carries images. Decoding accepts missing
+// padding and ignores whitespace; any other character outside the alphabet throws a one-line
+// sdpp::Error naming `what`.
+SDPP_API std::string base64_encode(const uint8_t* data, size_t size);
+SDPP_API std::vector<uint8_t> base64_decode(std::string_view text, const std::string& what);
 
 // Writes latents as a safetensors file (tensor "latent", f32; `parameters` goes in its metadata).
 SDPP_API void save_latent(const std::string& path, const Latent& latent, const std::string& parameters = "",

@@ -277,6 +277,8 @@ GenerateRequest request_from_json(const std::string& text, std::vector<std::stri
         j = Json::parse(text);
     } catch (const Json::parse_error& e) {
         throw error("request JSON: not valid JSON (at byte ", e.byte, ")");
+    } catch (const Json::exception&) {  // a number too large for a double (1e999): found by fuzzing
+        throw Error("request JSON: not valid JSON (a number is out of range)");
     }
     if (!j.is_object()) throw error("request JSON: must be an object, got ", j.type_name());
     GenerateRequest r;

@@ -1,6 +1,8 @@
 // Writes seed corpora for the fuzzers into <out>/<target>/: small valid safetensors files,
 // torch.save-format pickles and checkpoints (tests/common/ckpt_writer), and a few near-misses.
 #include "common/ckpt_writer.h"
+#include "io/base64.h"
+#include "io/image.h"
 #include "io/safetensors.h"
 
 #include <cstdio>
@@ -130,6 +132,20 @@ int main(int argc, char** argv) {
         "lora_unet_output_blocks_2_2_conv.lokr_w2_b\nlora_unet_mid_block_attentions_0_proj_out.hada_w1_a\n");
     // Inputs that once crashed a target (regressions).
     put(out / "fuzz_ckpt_zip", "regress_empty_zip", "\x86");  // empty zip: memcpy from a null buffer in the harness
+
+    // Server request bodies: first byte 0 txt2img, 1 img2img, 2 OpenAI images.
+    const std::vector<uint8_t> png = encode_png(Image::blank(16, 16, 3, 100));
+    const std::string png64 = base64_encode(png.data(), png.size());
+    const std::string a1111 = "fuzz_a1111_request";
+    put(out / a1111, "txt2img", std::string(1, '\0') +
+        R"({"prompt":"a cat","negative_prompt":"dog","seed":-1,"steps":4,"width":64,"height":64,"cfg_scale":7,)"
+        R"("sampler_name":"DPM++ 2M Karras","batch_size":2,"n_iter":1,"restore_faces":false,"enable_hr":true,)"
+        R"("hr_scale":2,"override_settings":{"sd_model_checkpoint":"x","CLIP_stop_at_last_layers":2},"send_images":true})");
+    put(out / a1111, "img2img", std::string(1, '\1') + R"({"prompt":"p","init_images":[")" + png64 +
+        R"("],"mask":"data:image/png;base64,)" + png64 + R"(","inpainting_fill":1,"denoising_strength":0.5,)"
+        R"("mask_blur_x":3,"mask_blur_y":3,"inpaint_full_res":false,"resize_mode":1})");
+    put(out / a1111, "regress_number_overflow", std::string(1, '\1') + "2222221e308");  // out_of_range, not parse_error
+    put(out / a1111, "openai", std::string(1, '\2') + R"({"prompt":"a cat","n":2,"size":"64x64","response_format":"b64_json"})");
     fs::remove_all(tmp);
     return 0;
 }
