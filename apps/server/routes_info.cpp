@@ -196,6 +196,15 @@ void add_info_routes(httplib::Server& svr, ServerContext& ctx) {
         write_json(res, {{"loaded", Json::object()}, {"skipped", Json::object()}});
     });
     svr.Get("/sdapi/v1/loras", [](Req, Res res) { write_json(res, Json::array()); });
+    // Lists of features sdpp does not have: empty, so clients that read them at start work.
+    for (const char* path : {"/sdapi/v1/latent-upscale-modes", "/sdapi/v1/prompt-styles", "/sdapi/v1/face-restorers",
+                             "/sdapi/v1/hypernetworks", "/sdapi/v1/realesrgan-models", "/sdapi/v1/extensions",
+                             "/sdapi/v1/sd-modules", "/sdapi/v1/script-info"})
+        svr.Get(path, [](Req, Res res) { write_json(res, Json::array()); });
+    svr.Get("/sdapi/v1/scripts", [](Req, Res res) {
+        write_json(res, {{"txt2img", Json::array()}, {"img2img", Json::array()}});
+    });
+    svr.Get("/internal/ping", [](Req, Res res) { write_json(res, Json::object()); });
     svr.Post("/sdapi/v1/refresh-loras", [](Req, Res res) { write_json(res, nullptr); });
     svr.Post("/sdapi/v1/refresh-embeddings", [](Req, Res res) { write_json(res, nullptr); });
     svr.Get("/sdapi/v1/memory", [&ctx](Req, Res res) { reply(res, [&] { write_json(res, memory(ctx)); }); });

@@ -326,6 +326,12 @@ TEST_F(ServerApi, InformationRoutes) {
     expect_type(opts.body, "sd_model_checkpoint", T::string);
     expect_type(opts.body, "CLIP_stop_at_last_layers", T::number_integer);
     EXPECT_TRUE(get_json(c, "/sdapi/v1/sd-vae").body.is_array());
+    for (const char* path : {"/sdapi/v1/latent-upscale-modes", "/sdapi/v1/prompt-styles", "/sdapi/v1/face-restorers",
+                             "/sdapi/v1/hypernetworks", "/sdapi/v1/realesrgan-models", "/sdapi/v1/extensions",
+                             "/sdapi/v1/sd-modules", "/sdapi/v1/script-info"})
+        EXPECT_TRUE(get_json(c, path).body.is_array()) << path;
+    EXPECT_TRUE(get_json(c, "/sdapi/v1/scripts").body["txt2img"].is_array());
+    EXPECT_EQ(get_json(c, "/internal/ping").status, 200);
     for (const char* path : {"/sdapi/v1/refresh-checkpoints", "/sdapi/v1/refresh-loras", "/sdapi/v1/refresh-embeddings"})
         EXPECT_EQ(post_json(c, path, Json::object()).status, 200) << path;
     // The page is served at /.

@@ -233,7 +233,9 @@ TEST_F(ServerLoad, EightClientsTwentyFiveEachWhileOthersPoll) {
                 "%.1f req/s, latency p50 %.3f s p99 %.3f s; RSS after warm-up %.1f MiB, after %.1f MiB\n",
                 kClients, kEach, polls.load(), wall, all.size() / wall, p50, p99, rss_warm / 1048576.0,
                 rss_after / 1048576.0);
+#ifndef __SANITIZE_ADDRESS__  // ASan's quarantine keeps freed memory resident on purpose
     EXPECT_LT(double(rss_after), double(rss_warm) * 1.10) << "RSS grew under load";
+#endif
     EXPECT_EQ(s->terminate(), 0);
 }
 
