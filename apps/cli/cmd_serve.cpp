@@ -8,6 +8,8 @@
 #include <sdpp/sdpp.hpp>
 
 #include <cstdlib>
+#include <filesystem>
+#include <utility>
 #include <memory>
 #include <thread>
 
@@ -44,6 +46,15 @@ CommandRun setup(CLI::App& app) {
     app.add_option("--threads", o.model_options.threads, "Compute threads (0 = all cores)")->capture_default_str();
     app.add_option("--dtype", o.model_options.dtype, "Compute precision: f32 or bf16")->capture_default_str();
     app.add_option("--prediction", o.model_options.prediction, "Override prediction type: eps or v");
+    app.add_option("--lora-dir", o.model_options.lora_dir,
+                   "Folder of LoRA / LyCORIS networks that <lora:NAME> tags name (default: Lora or loras beside the model)");
+    app.add_option("--embeddings-dir", o.model_options.embeddings_dir,
+                   "Folder of textual-inversion embeddings (default: embeddings beside the model)");
+    app.add_option("--taesd", o.model_options.taesd,
+                   "TAESD (or TAESDXL) decoder for live previews: a diffusers AutoencoderTiny folder, a folder with "
+                   "taesd_decoder.safetensors, or the file (without it previews are the cheap latent projection)");
+    app.add_option("--preview-every", o.taesd_preview_every, "With --taesd: a TAESD preview every N sampler steps")
+        ->capture_default_str();
     add_weight_cache_option(app, a->weight_cache);
     app.add_flag("-v,--verbose", o.verbose, "One line per request on stderr");
     return [a] {
@@ -57,6 +68,14 @@ CommandRun setup(CLI::App& app) {
             throw error("--threads ", o.model_options.threads, " is out of range (0..", cores, ")");
         if (o.model_options.dtype != "f32" && o.model_options.dtype != "bf16")
             throw error("--dtype ", o.model_options.dtype, ": expected f32 or bf16");
+        if (o.taesd_preview_every < 1 || o.taesd_preview_every > 10000)
+            throw error("--preview-every ", o.taesd_preview_every, " is out of range (1..10000)");
+        std::error_code ec;
+        for (const auto& [flag, dir] : {std::pair{"--lora-dir", o.model_options.lora_dir},
+                                        std::pair{"--embeddings-dir", o.model_options.embeddings_dir}})
+            if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) throw error(flag, " ", dir, ": no such folder");
+        if (!o.model_options.taesd.empty() && !std::filesystem::exists(o.model_options.taesd, ec))
+            throw error("--taesd ", o.model_options.taesd, ": no such file or folder");
         if (o.api_auth.empty())
             if (const char* env = std::getenv("SDPP_API_AUTH")) o.api_auth = env;
         o.max_queue = size_t(a->max_queue);

@@ -5,6 +5,7 @@
 // ranges with messages that name the JSON field.
 #include "server/a1111_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -25,7 +26,7 @@ const std::map<std::string, Json>& neutral_fields() {
         {"do_not_save_grid", false}, {"s_min_uncond", 0}, {"s_churn", 0}, {"s_tmax", 0},
         {"s_tmin", 0}, {"s_noise", 1}, {"refiner_checkpoint", ""}, {"refiner_switch_at", 0},
         {"disable_extra_networks", false}, {"firstpass_image", ""}, {"comments", Json::object()},
-        {"enable_hr", false}, {"script_name", ""}, {"script_args", Json::array()},
+        {"script_name", ""}, {"script_args", Json::array()},
         {"alwayson_scripts", Json::object()}, {"infotext", ""}, {"include_init_images", false},
         {"initial_noise_multiplier", 1}, {"latent_mask", ""}, {"mask_round", true},
         {"image_cfg_scale", Json()},
@@ -33,13 +34,27 @@ const std::map<std::string, Json>& neutral_fields() {
     return m;
 }
 
-// Fields that only matter with enable_hr (A1111's hires fix): ignored without it.
+// Fields that only matter with enable_hr (A1111's hires fix): ignored without it. With it, the
+// ones request_from_json knows go to it, the rest must be at their "same as the first pass" value.
 const std::set<std::string>& hires_fields() {
     static const std::set<std::string> s = {
         "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y",
         "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler", "hr_prompt", "hr_negative_prompt",
         "hr_additional_modules", "firstphase_width", "firstphase_height"};
     return s;
+}
+bool hires_field_passed(const std::string& key) {
+    static const std::set<std::string> s = {"hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x",
+                                            "hr_resize_y", "hr_sampler_name", "hr_prompt", "hr_negative_prompt"};
+    return s.count(key) > 0;
+}
+// A1111's "use the first pass's" values of the hires fields sdpp has no choice for.
+bool hires_field_neutral(const std::string& key, const Json& v) {
+    if (v.is_string() && (v.get<std::string>().empty() || v.get<std::string>().rfind("Use same", 0) == 0)) return true;
+    if (key == "hr_additional_modules")
+        return v.is_array() && (v.empty() || (v.size() == 1 && v[0].is_string() && v[0].get<std::string>() == "Use same choices"));
+    if (key == "firstphase_width" || key == "firstphase_height") return v.is_number() && v.get<double>() == 0;
+    return false;
 }
 
 // Fields of img2img that a txt2img body may carry (some clients share one body) without effect.
@@ -151,6 +166,21 @@ void check_limits(const Json& body, const GenerateRequest& r, const RequestLimit
     } catch (const Error& e) {
         throw error("request: ", e.what());
     }
+    if (r.hires) {  // (after validate_request: the scale is finite) the second pass's size and steps are under the same limits
+        check_range(body, "hr_second_pass_steps", 0, lim.max_steps);
+        int64_t hw = r.hires_width, hh = r.hires_height;
+        if (hw == 0 && hh == 0) {
+            hw = int64_t(double(r.width) * r.hires_scale);
+            hh = int64_t(double(r.height) * r.hires_scale);
+        } else if (hw == 0) {
+            hw = hh * r.width / std::max(1, r.height);
+        } else if (hh == 0) {
+            hh = hw * r.height / std::max(1, r.width);
+        }
+        if (hw > lim.max_side || hh > lim.max_side || hw * hh * r.batch_size > lim.max_pixels)
+            throw error("hires fix: the second pass's ", hw, "x", hh, " x \"batch_size\" ", r.batch_size,
+                        " is over the server's limits (sides ", lim.max_side, ", ", lim.max_pixels, " pixels)");
+    }
 }
 
 // The body's fields with A1111's defaults for the ones it left out: the "parameters" echo.
@@ -195,16 +225,6 @@ nlohmann::json parse_json_object(const std::string& body) {
     return j;
 }
 
-const char* inpainting_fill_name(int mode) {
-    switch (mode) {
-    case 0: return "fill";
-    case 1: return "original";
-    case 2: return "latent noise";
-    case 3: return "latent nothing";
-    default: return "unknown";
-    }
-}
-
 JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const RequestLimits& limits) {
     const Json j = parse_json_object(body);
     JobSpec spec;
@@ -213,7 +233,7 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
     const bool hires = j.contains("enable_hr") && !j["enable_hr"].is_null() && as_bool("enable_hr", j["enable_hr"]);
     const bool img2img = endpoint == Endpoint::Img2Img;
     Json pass = Json::object();  // what request_from_json reads
-    int fill = -1;
+    bool fill_given = false;
     bool mask_given = false, full_res_given = false, padding_given = false;
     for (const auto& [key, value] : j.items()) {
         if (value.is_null()) continue;
@@ -230,12 +250,19 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
             spec.restore_checkpoint = as_bool(key, value);
         } else if (key == "force_task_id") {
             // A1111's id for its task queue; sdpp's /progress is not per task
+        } else if (key == "enable_hr") {
+            if (hires && img2img) spec.not_honoured.push_back(key);  // A1111's img2img has no hires fix
+            else if (hires) pass[key] = true;
         } else if (hires_fields().count(key) || (key == "denoising_strength" && !img2img)) {
-            if (hires) continue;  // named once, as enable_hr
+            if (!hires || img2img) continue;  // only read with enable_hr, as A1111
+            if (key == "hr_sampler_name" && value.is_string() && value.get<std::string>().rfind("Use same", 0) == 0) continue;
+            if (hires_field_passed(key) || key == "denoising_strength") pass[key] = value;
+            else if (!hires_field_neutral(key, value)) spec.not_honoured.push_back(key);
         } else if (!img2img && img2img_only_fields().count(key)) {
             spec.not_honoured.push_back(key);
         } else if (key == "inpainting_fill") {
-            fill = int(as_int(key, value));
+            fill_given = true;
+            pass[key] = value;  // request_from_json reads 0-3 or a name
         } else if (key == "mask_blur_x" || key == "mask_blur_y") {
             // A1111 blurs x and y apart; sdpp blurs both with mask_blur (which wins when given)
             if (!j.contains("mask_blur") || j["mask_blur"].is_null()) {
@@ -256,22 +283,18 @@ JobSpec parse_a1111_body(const std::string& body, Endpoint endpoint, const Reque
             pass[key] = value;
         }
     }
-    if (hires) spec.not_honoured.push_back("enable_hr");
-    // A1111's img2img defaults where they differ from sdpp's: "Only masked" on, no padding.
+    // A1111's img2img defaults where they differ from sdpp's: "Only masked" on, no padding, and
+    // masked content "fill" (0; sdpp's own default is "original").
     if (img2img && mask_given) {
         if (!full_res_given) pass["inpaint_full_res"] = true;
         if (!padding_given) pass["inpaint_full_res_padding"] = 0;
+        if (!fill_given) pass["inpainting_fill"] = 0;
     }
     std::vector<std::string> unknown;
     spec.request = request_from_json(pass.dump(), &unknown);
     for (const std::string& u : unknown) spec.not_honoured.push_back(u);
     if (img2img) {
         if (!spec.request.init_image) throw Error("\"init_images\" must hold one base64 image for img2img");
-        if (fill != -1 && fill != 1 && spec.request.mask) {
-            if (fill < 0 || fill > 3) throw error("\"inpainting_fill\" ", fill, " is not a mode (0..3)");
-            throw error("\"inpainting_fill\" ", fill, " (", inpainting_fill_name(fill),
-                        ") is not implemented yet: use 1 (original)");
-        }
     }
     check_limits(j, spec.request, limits);
     spec.parameters = echo_parameters(j, endpoint);

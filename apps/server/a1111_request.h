@@ -47,7 +47,4 @@ JobSpec parse_openai_body(const std::string& body, const RequestLimits& limits =
 // A request body that must be a JSON object; anything else throws sdpp::Error ("body: ...").
 nlohmann::json parse_json_object(const std::string& body);
 
-// A1111's inpainting_fill modes: 0 fill, 1 original, 2 latent noise, 3 latent nothing.
-const char* inpainting_fill_name(int mode);
-
 }  // namespace sdpp::server

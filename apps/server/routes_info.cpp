@@ -169,6 +169,55 @@ Json png_info(const std::string& body) {
             {"parameters", fields}};
 }
 
+// The options the served model's add-on folders follow (lora_dir, embeddings_dir beside it).
+ModelOptions selected_model_options(ServerContext& ctx) {
+    ModelOptions mo = ctx.options.model_options;
+    mo.model = ctx.worker.selected().path;
+    return mo;
+}
+
+// A1111 /sdapi/v1/loras: [{name, alias, path, metadata}] (sdpp leaves metadata empty: inspect has it).
+Json loras(ServerContext& ctx) {
+    Json list = Json::array();
+    for (const NetworkFileInfo& n : list_networks(selected_model_options(ctx)))
+        list.push_back({{"name", n.name}, {"alias", n.alias.empty() ? n.name : n.alias}, {"path", n.path},
+                        {"metadata", Json::object()}});
+    return list;
+}
+
+// A1111 /sdapi/v1/embeddings: {"loaded": {name: {...}}, "skipped": {name: {...}}}; an embedding is
+// skipped when its vectors do not fit the loaded model's text encoder (or its file is unreadable).
+Json embeddings(ServerContext& ctx) {
+    const LoadedModel lm = ctx.worker.loaded();
+    const std::vector<int64_t> widths = lm.loaded ? lm.description.text_widths : std::vector<int64_t>{};
+    Json loaded = Json::object(), skipped = Json::object();
+    for (const EmbeddingFileInfo& e : list_embeddings(selected_model_options(ctx))) {
+        Json item = {{"step", nullptr}, {"sd_checkpoint", nullptr}, {"sd_checkpoint_name", nullptr},
+                     {"shape", e.sdxl || e.width == 0 ? Json() : Json(e.width)}, {"vectors", e.vectors}};
+        bool fits = e.error.empty();
+        if (fits && widths.size() == 1) fits = !e.sdxl && e.width == widths[0];
+        if (fits && widths.size() == 2) fits = e.sdxl;  // SDXL takes clip_l + clip_g files only, as A1111
+        (fits ? loaded : skipped)[e.name] = std::move(item);
+    }
+    return {{"loaded", loaded}, {"skipped", skipped}};
+}
+
+// The hires fix's upscalers (hr_upscaler): A1111's latent modes, and the pixel ones sdpp has.
+Json latent_upscale_modes() {
+    Json list = Json::array();
+    for (const char* n : {"Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+                          "Latent (nearest)", "Latent (nearest-exact)"})
+        list.push_back({{"name", n}});
+    return list;
+}
+
+Json upscalers() {
+    Json list = Json::array();
+    for (const char* n : {"Lanczos", "Nearest"})
+        list.push_back({{"name", n}, {"model_name", nullptr}, {"model_path", nullptr}, {"model_url", nullptr}, {"scale", 4}});
+    return list;
+}
+
 }  // namespace
 
 void add_info_routes(httplib::Server& svr, ServerContext& ctx) {
@@ -190,14 +239,14 @@ void add_info_routes(httplib::Server& svr, ServerContext& ctx) {
     });
     svr.Get("/sdapi/v1/samplers", [](Req, Res res) { reply(res, [&] { write_json(res, samplers()); }); });
     svr.Get("/sdapi/v1/schedulers", [](Req, Res res) { reply(res, [&] { write_json(res, schedulers()); }); });
-    svr.Get("/sdapi/v1/upscalers", [](Req, Res res) { write_json(res, Json::array()); });
+    svr.Get("/sdapi/v1/upscalers", [](Req, Res res) { write_json(res, upscalers()); });
     svr.Get("/sdapi/v1/sd-vae", [](Req, Res res) { write_json(res, Json::array()); });
-    svr.Get("/sdapi/v1/embeddings", [](Req, Res res) {
-        write_json(res, {{"loaded", Json::object()}, {"skipped", Json::object()}});
-    });
-    svr.Get("/sdapi/v1/loras", [](Req, Res res) { write_json(res, Json::array()); });
+    // Both folders are read on every call, so the refresh routes have nothing to do.
+    svr.Get("/sdapi/v1/embeddings", [&ctx](Req, Res res) { reply(res, [&] { write_json(res, embeddings(ctx)); }); });
+    svr.Get("/sdapi/v1/loras", [&ctx](Req, Res res) { reply(res, [&] { write_json(res, loras(ctx)); }); });
     // Lists of features sdpp does not have: empty, so clients that read them at start work.
-    for (const char* path : {"/sdapi/v1/latent-upscale-modes", "/sdapi/v1/prompt-styles", "/sdapi/v1/face-restorers",
+    svr.Get("/sdapi/v1/latent-upscale-modes", [](Req, Res res) { write_json(res, latent_upscale_modes()); });
+    for (const char* path : {"/sdapi/v1/prompt-styles", "/sdapi/v1/face-restorers",
                              "/sdapi/v1/hypernetworks", "/sdapi/v1/realesrgan-models", "/sdapi/v1/extensions",
                              "/sdapi/v1/sd-modules", "/sdapi/v1/script-info"})
         svr.Get(path, [](Req, Res res) { write_json(res, Json::array()); });

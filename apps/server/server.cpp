@@ -127,6 +127,7 @@ int serve(const ServeOptions& o) {
     wo.model = o.model_options;
     wo.model.keep_weights = true;
     wo.max_queue = o.max_queue;
+    wo.taesd_preview_every = o.taesd_preview_every;
     std::optional<ModelCatalog> scanned;
     scanned.emplace(o.models_dir, o.model);
     CatalogEntry first = first_model(o, *scanned, wo.default_model);

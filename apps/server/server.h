@@ -20,7 +20,8 @@ struct ServeOptions {
     size_t max_queue = 16;
     size_t max_body_bytes = size_t(64) << 20;
     int http_threads = 0;            // 0 = max_queue + 16
-    ModelOptions model_options;      // dtype, threads, vocab, vae, weight cache
+    ModelOptions model_options;      // dtype, threads, vocab, vae, weight cache, taesd, lora_dir, embeddings_dir
+    int taesd_preview_every = 4;     // with model_options.taesd: live previews through TAESD every N steps
     RequestLimits limits;
     bool verbose = false;            // one line per request on stderr
 };

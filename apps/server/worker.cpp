@@ -204,6 +204,7 @@ void Worker::run(Job& job) {
         std::lock_guard lock(mu_);
         state_ = ProgressSnapshot{};
         preview_.reset();
+        preview_image_.reset();
         if (!job.is_switch && out.status == 200) avg_job_seconds_ = 0.8 * avg_job_seconds_ + 0.2 * out.seconds;
         if (engine_) loaded_.memory = engine_->memory();
     }
@@ -225,10 +226,13 @@ void Worker::run(Job& job) {
 
 bool Worker::on_progress(const Progress& p, int batch) {
     std::lock_guard lock(mu_);
-    if (p.stage == "sample") {
+    if (p.stage == "sample" || p.stage == "hires") {
         state_.sampling_step = p.step;
         state_.sampling_steps = p.total;
-        if (p.preview) {
+        if (p.preview_image) {
+            preview_image_ = std::make_shared<const Image>(*p.preview_image);
+            ++preview_serial_;
+        } else if (p.preview && !preview_image_) {  // the cheap preview, made when /progress asks
             preview_ = std::make_shared<const Latent>(*p.preview);
             ++preview_serial_;
         }
@@ -286,7 +290,14 @@ void Worker::run_generation(Job& job, JobOutcome& out) {
         one.batch_count = 1;
         one.seed = image_seed(resolved.seed, resolved.subseed_strength, int64_t(b) * resolved.batch_size);
         if (resolved.subseed_strength != 0.0f) one.subseed = seed_plus(resolved.subseed, int64_t(b) * resolved.batch_size);
+        // Latents every step (the cheap preview costs nothing until /progress asks), and a TAESD
+        // picture every taesd_preview_every steps when the server has TAESD.
         one.preview_every = 1;
+        one.preview_method = "none";
+        if (!opt_.model.taesd.empty() && opt_.taesd_preview_every > 0) {
+            one.preview_every = opt_.taesd_preview_every;
+            one.preview_method = "taesd";
+        }
         skip_ = false;
         GenerateResult res = engine_->generate(one, [&](const Progress& p) { return on_progress(p, b); });
         for (GeneratedImage& g : res.images) {
@@ -299,6 +310,7 @@ void Worker::run_generation(Job& job, JobOutcome& out) {
 
 ProgressSnapshot Worker::progress(bool with_image) {
     std::shared_ptr<const Latent> preview;
+    std::shared_ptr<const Image> picture;
     std::string family;
     ProgressSnapshot s;
     int serial = 0;
@@ -312,17 +324,18 @@ ProgressSnapshot Worker::progress(bool with_image) {
             const double elapsed = std::chrono::duration<double>(Clock::now() - job_start_).count();
             s.eta_relative = s.progress > 0 ? elapsed / s.progress - elapsed : 0;
         }
-        if (!with_image || !preview_) return s;
+        if (!with_image || (!preview_ && !preview_image_)) return s;
         if (encoded_serial_ == preview_serial_) {
             s.current_image = encoded_preview_;
             return s;
         }
         preview = preview_;
+        picture = preview_image_;
         family = preview_family_;
         serial = preview_serial_;
     }
     // Encode outside the lock: the sampler goes on meanwhile.
-    Image img = latent_preview(*preview, family);
+    Image img = picture ? *picture : latent_preview(*preview, family);
     if (img.empty()) return s;
     GeneratedImage g;
     g.image = std::move(img);

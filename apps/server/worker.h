@@ -24,6 +24,7 @@ struct WorkerOptions {
     ModelOptions model;            // everything but .model/.name, which come from the catalog entry
     size_t max_queue = 16;         // jobs waiting (the running one not counted)
     std::string default_model;     // path of sdpp's default model when it is the one served ("" = none)
+    int taesd_preview_every = 4;   // with model.taesd: a TAESD preview every N sampler steps
 };
 
 struct JobOutcome {
@@ -107,6 +108,7 @@ private:
     ProgressSnapshot state_;
     std::chrono::steady_clock::time_point job_start_;
     std::shared_ptr<const Latent> preview_;
+    std::shared_ptr<const Image> preview_image_;  // the engine's TAESD preview (newer than preview_ when set)
     std::string preview_family_;
     int preview_serial_ = 0, encoded_serial_ = -1;
     std::string encoded_preview_;

@@ -83,6 +83,7 @@ struct ModelDescription {
     int default_steps = 20;      // Turbo/LCM: 4
     float default_cfg = 7.0f;    // Turbo/LCM: 1
     std::string default_sampler = "euler_a";  // Turbo: euler_a, LCM: lcm
+    std::vector<int64_t> text_widths;  // token-embedding widths of the text encoders (SD1 768, SD2 1024, SDXL 768 + 1280)
 };
 
 // A float tensor crossing the API: latents [N, C, h, w], or float images [1, 3, H, W] in [-1, 1].
@@ -342,6 +343,28 @@ SDPP_API void save_latent(const std::string& path, const Latent& latent, const s
 // Short model hash as A1111 shows it ("Model hash"): first 10 hex digits of the file's sha256.
 // Cached by path, size and mtime in $XDG_CACHE_HOME/sdpp/hashes.json; "" for folders.
 SDPP_API std::string model_short_hash(const std::string& path);
+
+// ---- add-on folders (what a front end lists) -------------------------------------------------
+// The LoRA / LyCORIS files <lora:NAME> can name for a model (ModelOptions::model and lora_dir), as
+// A1111's /sdapi/v1/loras lists them. Files are not read beyond a safetensors header.
+struct NetworkFileInfo {
+    std::string name;   // file stem: what <lora:NAME> uses
+    std::string alias;  // ss_output_name from the metadata ("" when absent)
+    std::string path;
+};
+SDPP_API std::vector<NetworkFileInfo> list_networks(const ModelOptions& options);
+
+// The textual-inversion embeddings of ModelOptions::embeddings_dir (or the folder beside the
+// model), each read to tell its size; a file that cannot be used carries the reason in `error`.
+struct EmbeddingFileInfo {
+    std::string name;  // file stem: the word a prompt uses
+    std::string path;
+    int64_t vectors = 0;
+    int64_t width = 0;        // vector width (768 SD 1.x, 1024 SD 2.x); 0 for SDXL files
+    bool sdxl = false;        // clip_l + clip_g vectors
+    std::string error;        // why it cannot be used ("" = readable)
+};
+SDPP_API std::vector<EmbeddingFileInfo> list_embeddings(const ModelOptions& options);
 
 // ---- the default model ----------------------------------------------------------------------
 // The model `sdpp generate` uses when no model is given (docs/hub.md): SD-Turbo

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "io/embedding_file.h"
 
 #include <filesystem>
 
@@ -33,3 +34,26 @@ std::string run_ti_hashes(const std::string& requested, const std::vector<text::
 }
 
 }  // namespace sdpp::pipeline
+
+namespace sdpp {
+
+std::vector<EmbeddingFileInfo> list_embeddings(const ModelOptions& options) {
+    std::vector<EmbeddingFileInfo> out;
+    for (const auto& [stem, path] : text::embedding_files(pipeline::embeddings_folder(options.model, options.embeddings_dir))) {
+        EmbeddingFileInfo e;
+        e.name = stem;
+        e.path = path;
+        try {
+            const EmbeddingData d = read_embedding_file(path);
+            e.vectors = d.n_vectors;
+            e.sdxl = d.format == "sdxl";
+            if (!e.sdxl) e.width = d.vectors.dim(1);
+        } catch (const Error& err) {
+            e.error = err.what();
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+}  // namespace sdpp

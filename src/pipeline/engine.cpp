@@ -57,6 +57,9 @@ ModelDescription describe(const LoadedModel& m, const std::string& path, const s
     d.family = family_name(m.family);
     d.prediction = prediction_name(m.prediction());
     d.inpaint = m.inpaint;
+    for (const char* te : {"te1.", "te2."})
+        if (auto s = m.weights().peek_shape(std::string(te) + "text_model.embeddings.token_embedding.weight"); s && s->size() == 2)
+            d.text_widths.push_back((*s)[1]);
     switch (m.family) {
         case Family::SD2:
             d.default_width = d.default_height = m.prediction() == Prediction::V ? 768 : 512;

@@ -182,3 +182,14 @@ PreparedNetworks NetworkSession::prepare(Ctx& ctx, LoadedModel& model, const Mod
 }
 
 }  // namespace sdpp::pipeline
+
+namespace sdpp {
+
+std::vector<NetworkFileInfo> list_networks(const ModelOptions& options) {
+    std::vector<NetworkFileInfo> out;
+    for (const std::filesystem::path& p : pipeline::network_files(pipeline::NetworkSession::lora_dirs(options)))
+        out.push_back({p.stem().string(), pipeline::network_alias(p), p.string()});
+    return out;
+}
+
+}  // namespace sdpp

@@ -78,23 +78,17 @@ std::vector<std::pair<std::string, std::string>> parse_ti_hashes(const std::stri
 
 EmbeddingLibrary::EmbeddingLibrary(std::string dir) : dir_(std::move(dir)) {}
 
-void EmbeddingLibrary::scan(const ClipTokenizer& tok) {
-    entries_.clear();
-    by_first_id_.clear();
-    warned_.clear();
-    std::error_code ec;
-    if (dir_.empty() || !fs::is_directory(dir_, ec)) {
-        if (!dir_.empty()) log_debug("embeddings: no folder ", dir_);
-        return;
-    }
+std::vector<std::pair<std::string, std::string>> embedding_files(const std::string& dir) {
     std::vector<std::pair<std::string, std::string>> found;  // (stem, path)
-    fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
-    if (ec) throw error("embeddings folder ", dir_, ": ", ec.message());
+    std::error_code ec;
+    if (dir.empty() || !fs::is_directory(dir, ec)) return found;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+    if (ec) throw error("embeddings folder ", dir, ": ", ec.message());
     size_t seen = 0;
     for (; it != end; it.increment(ec)) {
-        if (ec) throw error("embeddings folder ", dir_, ": ", ec.message());
+        if (ec) throw error("embeddings folder ", dir, ": ", ec.message());
         if (++seen > kMaxScannedFiles)
-            throw error("embeddings folder ", dir_, " holds more than ", kMaxScannedFiles, " entries: not an embeddings folder?");
+            throw error("embeddings folder ", dir, " holds more than ", kMaxScannedFiles, " entries: not an embeddings folder?");
         const fs::path& p = it->path();
         const std::string fname = p.filename().string();
         if (fname.empty() || fname[0] == '.') {
@@ -105,6 +99,19 @@ void EmbeddingLibrary::scan(const ClipTokenizer& tok) {
         found.emplace_back(p.stem().string(), p.string());
     }
     std::sort(found.begin(), found.end());
+    return found;
+}
+
+void EmbeddingLibrary::scan(const ClipTokenizer& tok) {
+    entries_.clear();
+    by_first_id_.clear();
+    warned_.clear();
+    std::error_code ec;
+    if (dir_.empty() || !fs::is_directory(dir_, ec)) {
+        if (!dir_.empty()) log_debug("embeddings: no folder ", dir_);
+        return;
+    }
+    const std::vector<std::pair<std::string, std::string>> found = embedding_files(dir_);
     for (size_t i = 0; i < found.size(); ++i) {
         Entry e{found[i].first, found[i].second, tok.encode(found[i].first), false};
         e.duplicate = (i > 0 && found[i - 1].first == e.name) || (i + 1 < found.size() && found[i + 1].first == e.name);

@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace sdpp::text {
@@ -50,6 +51,10 @@ struct EmbeddingMatch {
     Tensor vectors;       // [N, W] f32 for the encoder the matcher is for
     std::string name;
 };
+
+// The embedding files under `dir` (recursively; hidden entries and empty files skipped) as
+// (stem, path), sorted; none when `dir` is "" or not a folder.
+std::vector<std::pair<std::string, std::string>> embedding_files(const std::string& dir);
 
 class EmbeddingLibrary {
 public:

@@ -4,12 +4,14 @@
 // the field, 401, 404, 413), CORS, model listing and switching, png-info and the OpenAI endpoint.
 #include "common/cli_run.h"
 #include "common/server_process.h"
+#include "io/safetensors.h"
 
 #include <sdpp/sdpp.hpp>
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace sdpp;
 using namespace sdpp::testing;
@@ -60,7 +62,10 @@ protected:
         fs::create_directories(dir_ / "models");
         link_model(sd1(), dir_ / "models");
         link_model(sd2(), dir_ / "models");
-        server_ = new ServerProcess({"--models-dir", (dir_ / "models").string(), "-m", sd1(), "--threads", "1"},
+        make_addons();
+        server_ = new ServerProcess({"--models-dir", (dir_ / "models").string(), "-m", sd1(), "--threads", "1",
+                                     "--lora-dir", (dir_ / "Lora").string(), "--embeddings-dir",
+                                     (dir_ / "embeddings").string()},
                                     dir_.string());
         ASSERT_TRUE(server_->running()) << server_->stderr_text();
     }
@@ -71,6 +76,22 @@ protected:
         fs::remove_all(dir_);
     }
     static httplib::Client client() { return server_->client(); }
+    // A random LoRA for the sd1 model, an embedding of its text width, one too wide, one broken.
+    static void make_addons() {
+        fs::create_directories(dir_ / "Lora");
+        fs::create_directories(dir_ / "embeddings");
+        CliRun l = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " make-random-lora " + quote(sd1()) +
+                             " --rank 4 -o " + quote((dir_ / "Lora" / "tinylora.safetensors").string()),
+                             dir_.string());
+        ASSERT_EQ(l.code, 0) << l.err;
+        const SafetensorsFile model = SafetensorsFile::open(sd1());
+        const SafetensorsEntry* tok = model.find("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight");
+        ASSERT_TRUE(tok && tok->shape.size() == 2);
+        const int64_t w = tok->shape[1];
+        save_safetensors((dir_ / "embeddings" / "tinyemb.safetensors").string(), {{"emb_params", Tensor::zeros({2, w})}});
+        save_safetensors((dir_ / "embeddings" / "wideemb.safetensors").string(), {{"emb_params", Tensor::zeros({1, w + 8})}});
+        std::ofstream((dir_ / "embeddings" / "brokenemb.safetensors").string()) << "not a safetensors file";
+    }
 
     static inline fs::path dir_;
     static inline ServerProcess* server_ = nullptr;
@@ -177,16 +198,17 @@ TEST_F(ServerApi, Img2ImgAndInpaint) {
     // Outside the mask the original is pasted back.
     Image out = decode_b64(in.body["images"][0]);
     EXPECT_EQ(out.at(2, 2, 0), 128);
-    // Masked-content modes sdpp does not have yet: 422 naming the field and the mode.
+    // Every masked-content mode runs (A1111's inpainting_fill 0-3); a mode that is not one is a 422.
     for (int mode : {0, 2, 3}) {
-        JsonReply bad = post_json(c, "/sdapi/v1/img2img",
-                                  small({{"init_images", {init}}, {"mask", png_b64(mask)}, {"inpainting_fill", mode}}));
-        EXPECT_EQ(bad.status, 422) << bad.raw;
-        EXPECT_NE(bad.raw.find("inpainting_fill"), std::string::npos) << bad.raw;
+        JsonReply m = post_json(c, "/sdapi/v1/img2img",
+                                small({{"init_images", {init}}, {"mask", png_b64(mask)}, {"inpainting_fill", mode}}));
+        ASSERT_EQ(m.status, 200) << m.raw;
+        EXPECT_EQ(m.body["images"].size(), 1u);
     }
-    JsonReply fill = post_json(c, "/sdapi/v1/img2img",
-                               small({{"init_images", {init}}, {"mask", png_b64(mask)}, {"inpainting_fill", 0}}));
-    EXPECT_NE(fill.raw.find("fill"), std::string::npos);
+    JsonReply bad = post_json(c, "/sdapi/v1/img2img",
+                              small({{"init_images", {init}}, {"mask", png_b64(mask)}, {"inpainting_fill", 7}}));
+    EXPECT_EQ(bad.status, 422) << bad.raw;
+    EXPECT_NE(bad.raw.find("inpainting_fill"), std::string::npos) << bad.raw;
     JsonReply missing = post_json(c, "/sdapi/v1/img2img", small());
     EXPECT_EQ(missing.status, 422);
     EXPECT_NE(missing.raw.find("init_images"), std::string::npos) << missing.raw;
@@ -201,12 +223,31 @@ TEST_F(ServerApi, UnimplementedFieldsAreAcceptedAndNamed) {
     ASSERT_EQ(r.status, 200) << r.raw;
     const Json info = Json::parse(r.body["info"].get<std::string>());
     const Json nh = info["not_honoured"];
-    for (const char* f : {"restore_faces", "enable_hr", "save_images", "some_extension_field",
+    for (const char* f : {"restore_faces", "save_images", "some_extension_field",
                           "override_settings.eta_noise_seed_delta"})
         EXPECT_NE(std::find(nh.begin(), nh.end(), Json(f)), nh.end()) << f << " in " << nh.dump();
-    for (const char* f : {"tiling", "styles", "hr_scale"})  // at their "off" value, or only with hires
+    // enable_hr runs A1111's hires fix: the picture is twice the size and the infotext says so.
+    EXPECT_NE(info["infotexts"][0].get<std::string>().find("Hires upscale: 2"), std::string::npos) << info.dump();
+    const Image hi = decode_b64(r.body["images"][0]);
+    EXPECT_EQ(hi.width, 2 * info["width"].get<int>());
+    for (const char* f : {"tiling", "styles", "hr_scale", "enable_hr"})  // at their "off" value, or honoured
         EXPECT_EQ(std::find(nh.begin(), nh.end(), Json(f)), nh.end()) << f << " in " << nh.dump();
     EXPECT_EQ(info["clip_skip"], 2);
+}
+
+TEST_F(ServerApi, LoraTagsAndEmbeddingsInPromptsAreApplied) {
+    auto c = client();
+    JsonReply plain = post_json(c, "/sdapi/v1/txt2img", small());
+    JsonReply r = post_json(c, "/sdapi/v1/txt2img", small({{"prompt", "a red cube tinyemb <lora:tinylora:0.7>"}}));
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const std::string it = Json::parse(r.body["info"].get<std::string>())["infotexts"][0].get<std::string>();
+    EXPECT_NE(it.find("<lora:tinylora:0.7>"), std::string::npos) << it;  // the infotext keeps the tag
+    EXPECT_NE(it.find("Lora hashes: \"tinylora: "), std::string::npos) << it;
+    EXPECT_NE(it.find("TI hashes: \"tinyemb: "), std::string::npos) << it;
+    EXPECT_NE(r.body["images"][0], plain.body["images"][0]);
+    JsonReply missing = post_json(c, "/sdapi/v1/txt2img", small({{"prompt", "a <lora:nosuchlora:1>"}}));
+    EXPECT_EQ(missing.status, 422) << missing.raw;
+    EXPECT_NE(missing.raw.find("nosuchlora"), std::string::npos) << missing.raw;
 }
 
 TEST_F(ServerApi, BadInputGets422NamingTheField) {
@@ -311,10 +352,19 @@ TEST_F(ServerApi, InformationRoutes) {
         expect_type(s, "label", T::string);
     }
     EXPECT_TRUE(get_json(c, "/sdapi/v1/upscalers").body.is_array());
-    EXPECT_TRUE(get_json(c, "/sdapi/v1/loras").body.is_array());
+    JsonReply loras = get_json(c, "/sdapi/v1/loras");
+    ASSERT_EQ(loras.body.size(), 1u) << loras.raw;
+    EXPECT_EQ(loras.body[0]["name"], "tinylora");
+    expect_type(loras.body[0], "alias", T::string);
+    expect_type(loras.body[0], "path", T::string);
     JsonReply emb = get_json(c, "/sdapi/v1/embeddings");
     expect_type(emb.body, "loaded", T::object);
     expect_type(emb.body, "skipped", T::object);
+    ASSERT_TRUE(emb.body["loaded"].contains("tinyemb")) << emb.raw;
+    EXPECT_EQ(emb.body["loaded"]["tinyemb"]["vectors"], 2);
+    EXPECT_TRUE(emb.body["skipped"].contains("wideemb")) << emb.raw;
+    EXPECT_TRUE(emb.body["skipped"].contains("brokenemb")) << emb.raw;
+    EXPECT_EQ(get_json(c, "/sdapi/v1/latent-upscale-modes").body.size(), 6u);
     JsonReply mem = get_json(c, "/sdapi/v1/memory");
     expect_type(mem.body, "ram", T::object);
     for (const char* k : {"free", "used", "total"}) expect_type(mem.body["ram"], k, T::number_integer);
@@ -326,7 +376,7 @@ TEST_F(ServerApi, InformationRoutes) {
     expect_type(opts.body, "sd_model_checkpoint", T::string);
     expect_type(opts.body, "CLIP_stop_at_last_layers", T::number_integer);
     EXPECT_TRUE(get_json(c, "/sdapi/v1/sd-vae").body.is_array());
-    for (const char* path : {"/sdapi/v1/latent-upscale-modes", "/sdapi/v1/prompt-styles", "/sdapi/v1/face-restorers",
+    for (const char* path : {"/sdapi/v1/prompt-styles", "/sdapi/v1/face-restorers",
                              "/sdapi/v1/hypernetworks", "/sdapi/v1/realesrgan-models", "/sdapi/v1/extensions",
                              "/sdapi/v1/sd-modules", "/sdapi/v1/script-info"})
         EXPECT_TRUE(get_json(c, path).body.is_array()) << path;

@@ -106,6 +106,23 @@ TEST_F(ServerLoad, ProgressPreviewAndInterrupt) {
     EXPECT_EQ(s->terminate(), 0);
 }
 
+// With --taesd the preview is the TAESD decode (picture-sized) every --preview-every steps.
+TEST_F(ServerLoad, TaesdPreviewIsPictureSized) {
+    auto s = start({"--taesd", fixture_path("a1111/taesd/taesd-tiny/taesd_decoder.safetensors"), "--preview-every", "2"});
+    auto job = post_async(*s, request(150, 1));
+    Json p = wait_progress(*s, [](const Json& j) {
+        return j["state"]["sampling_step"].get<int>() >= 2 && j["current_image"].is_string();
+    }, true);
+    std::vector<uint8_t> png = base64_decode(p["current_image"].get<std::string>(), "preview");
+    Image preview = decode_image(png.data(), png.size());
+    EXPECT_EQ(preview.width, 64);  // TAESD decodes to the picture's size (the cheap one is 8)
+    EXPECT_EQ(preview.height, 64);
+    auto c = s->client();
+    ASSERT_EQ(post_json(c, "/sdapi/v1/interrupt", Json::object()).status, 200);
+    EXPECT_EQ(job.get().status, 200);
+    EXPECT_EQ(s->terminate(), 0);
+}
+
 TEST_F(ServerLoad, SkipMovesToTheNextBatch) {
     auto s = start();
     auto job = post_async(*s, request(150, 2));

@@ -67,10 +67,39 @@ TEST(ServerRequest, FieldsAtTheirOffValueAreNotReported) {
     EXPECT_TRUE(s.not_honoured.empty()) << s.not_honoured.front();
     JobSpec t = parse_a1111_body(R"({"restore_faces":true,"tiling":true,"enable_hr":true,"hr_scale":2,"save_images":true,
         "styles":["x"],"my_extension":{"a":1},"override_settings":{"sd_vae":"x","eta_noise_seed_delta":31337}})", Endpoint::Txt2Img);
-    for (const char* f : {"restore_faces", "tiling", "enable_hr", "save_images", "styles", "my_extension",
+    for (const char* f : {"restore_faces", "tiling", "save_images", "styles", "my_extension",
                           "override_settings.sd_vae", "override_settings.eta_noise_seed_delta"})
         EXPECT_TRUE(has(t.not_honoured, f)) << f;
     EXPECT_FALSE(has(t.not_honoured, "hr_scale"));
+    EXPECT_FALSE(has(t.not_honoured, "enable_hr"));  // the hires fix runs
+}
+
+TEST(ServerRequest, HiresFixFieldsReachTheRequest) {
+    JobSpec s = parse_a1111_body(R"J({"prompt":"a","width":64,"height":64,"enable_hr":true,"hr_scale":1.5,
+        "hr_upscaler":"Latent (nearest)","hr_second_pass_steps":3,"denoising_strength":0.4,
+        "hr_sampler_name":"Use same sampler","hr_checkpoint_name":"Use same checkpoint","hr_scheduler":"Use same scheduler",
+        "hr_prompt":"b","hr_negative_prompt":"","hr_additional_modules":["Use same choices"],"firstphase_width":0})J",
+                                 Endpoint::Txt2Img);
+    EXPECT_TRUE(s.not_honoured.empty()) << s.not_honoured.front();
+    EXPECT_TRUE(s.request.hires);
+    EXPECT_FLOAT_EQ(s.request.hires_scale, 1.5f);
+    EXPECT_EQ(s.request.hires_upscaler, "Latent (nearest)");
+    EXPECT_EQ(s.request.hires_steps, 3);
+    EXPECT_FLOAT_EQ(s.request.hires_denoise, 0.4f);
+    EXPECT_EQ(s.request.hires_sampler, "");
+    EXPECT_EQ(s.request.hires_prompt, "b");
+    // Without enable_hr the hr_ fields change nothing.
+    JobSpec off = parse_a1111_body(R"({"prompt":"a","hr_scale":3,"hr_upscaler":"nope","denoising_strength":0.4})", Endpoint::Txt2Img);
+    EXPECT_FALSE(off.request.hires);
+    EXPECT_TRUE(off.not_honoured.empty());
+    // Bad hires values are one-line errors; a second pass over the server's limits is refused.
+    EXPECT_NE(error_of(R"({"enable_hr":true,"hr_upscaler":"ESRGAN_4x","width":64,"height":64})", Endpoint::Txt2Img)
+                  .find("upscaler"), std::string::npos);
+    EXPECT_NE(error_of(R"({"enable_hr":true,"hr_scale":8,"width":1024,"height":1024})", Endpoint::Txt2Img).find("hires"),
+              std::string::npos);
+    JobSpec other = parse_a1111_body(R"({"enable_hr":true,"hr_checkpoint_name":"other.safetensors","width":64,"height":64})",
+                                     Endpoint::Txt2Img);
+    EXPECT_TRUE(has(other.not_honoured, "hr_checkpoint_name"));
 }
 
 TEST(ServerRequest, Img2ImgDefaultsAndFill) {
@@ -83,8 +112,12 @@ TEST(ServerRequest, Img2ImgDefaultsAndFill) {
     EXPECT_TRUE(s.request.only_masked);           // A1111's inpaint_full_res default
     EXPECT_EQ(s.request.only_masked_padding, 0);  // and its padding default
     EXPECT_TRUE(s.parameters["init_images"].is_null());
-    EXPECT_NE(error_of("{" + init + ",\"mask\":\"" + png + "\",\"inpainting_fill\":2}", Endpoint::Img2Img).find("latent noise"),
-              std::string::npos);
+    EXPECT_EQ(s.request.inpaint_fill, InpaintFill::Original);
+    // A1111's API default is 0 (fill), unlike sdpp's own.
+    EXPECT_EQ(parse_a1111_body("{" + init + ",\"mask\":\"" + png + "\"}", Endpoint::Img2Img).request.inpaint_fill,
+              InpaintFill::Fill);
+    EXPECT_EQ(parse_a1111_body("{" + init + ",\"mask\":\"" + png + "\",\"inpainting_fill\":2}", Endpoint::Img2Img)
+                  .request.inpaint_fill, InpaintFill::LatentNoise);
     EXPECT_NE(error_of("{" + init + ",\"mask\":\"" + png + "\",\"inpainting_fill\":9}", Endpoint::Img2Img).find("inpainting_fill"),
               std::string::npos);
     // Without a mask the fill mode does not matter.
