@@ -20,7 +20,9 @@ fi
 # NodeSource nodejs conflicts with Debian's npm). scripts/run.sh does not need them.
 if [ "${1:-}" = "--with-test-tools" ]; then
   extra=()
-  dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || extra+=(chromium)
+  for p in chromium ca-certificates; do  # (npm needs the CA certificates to reach its registry)
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || extra+=("$p")
+  done
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then extra+=(nodejs npm); fi
   if [ ${#extra[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
