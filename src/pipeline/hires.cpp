@@ -10,7 +10,7 @@
 //                take setup_img2img_steps' branch: total = int(hr_steps / min(denoise, 0.999)),
 //                sigmas = get_sigmas(total)[total - hr_steps:], x = upscaled + noise * sigmas[0];
 //                the prompt schedule on the hires timeline; the CFG call counter restarts.
-// Orchestration helpers only; engine.cpp runs the passes.
+// Orchestration helpers only; engine.cpp runs the passes. The plan (sizes, checks) is hires_plan.cpp.
 #include "pipeline/pipeline.h"
 
 #include "core/error.h"
@@ -22,11 +22,6 @@
 namespace sdpp::pipeline {
 
 namespace {
-
-// A float the user typed, as the double Python would hold for it (0.7f -> 0.7).
-double decimal(float v) { return std::round(double(v) * 1e6) / 1e6; }
-
-bool is_pixel_upscaler(const std::string& name) { return name == "Lanczos" || name == "Nearest"; }
 
 // PIL Image.resize(NEAREST): source = int((x + 0.5) * in / out).
 Image resize_nearest(const Image& im, int w, int h) {
@@ -45,79 +40,8 @@ Image resize_nearest(const Image& im, int w, int h) {
 
 }  // namespace
 
-int schedule_calls(SamplerKind kind, int steps) {
-    // A1111 SamplerData.total_steps: second-order samplers call the denoiser twice per step.
-    switch (kind) {
-        case SamplerKind::Heun:
-        case SamplerKind::Dpm2:
-        case SamplerKind::Dpm2Ancestral:
-        case SamplerKind::Dpmpp2sAncestral:
-        case SamplerKind::DpmppSde: return 2 * steps;
-        default: return steps;
-    }
-}
-
-void validate_hires(const GenerateRequest& r) {
-    if (!r.hires) return;
-    if (r.init_image || r.init_pixels || r.mask) throw Error("hires fix is for txt2img (no init image or mask)");
-    if (!std::isfinite(r.hires_scale) || r.hires_scale < 1.0f || r.hires_scale > 8.0f)
-        throw error("hires scale ", r.hires_scale, " is out of range (1..8)");
-    for (auto [what, v] : {std::pair{"hires width", r.hires_width}, std::pair{"hires height", r.hires_height}}) {
-        if (v == 0) continue;
-        if (v < 8 || v > 16384) throw error(what, " ", v, " is out of range (8..16384)");
-        if (v % 8 != 0) throw error(what, " ", v, " is not a multiple of 8");
-    }
-    if (r.hires_steps < 0 || r.hires_steps > 10000) throw error("hires steps ", r.hires_steps, " is out of range (0..10000)");
-    if (!std::isfinite(r.hires_denoise) || r.hires_denoise <= 0.0f || r.hires_denoise > 1.0f)
-        throw error("hires denoising strength ", r.hires_denoise, " is out of range (0 < d <= 1)");
-    LatentUpscaler lu;
-    if (!latent_upscaler_from_name(r.hires_upscaler, lu) && !is_pixel_upscaler(r.hires_upscaler)) {
-        std::string names;
-        for (const std::string& n : latent_upscaler_names()) names += "'" + n + "', ";
-        throw error("unknown hires upscaler '", r.hires_upscaler, "' (", names, "'Lanczos', 'Nearest')");
-    }
-    if (!r.hires_sampler.empty()) resolve_sampler(r.hires_sampler, r.scheduler);
-}
-
-HiresPlan plan_hires(const GenerateRequest& r, int downscale) {
-    HiresPlan p;
-    p.pixel = is_pixel_upscaler(r.hires_upscaler);
-    p.upscaler = r.hires_upscaler;
-    const int w = r.width, h = r.height;
-    int tx = w, ty = h;
-    if (r.hires_width == 0 && r.hires_height == 0) {
-        const double s = decimal(r.hires_scale);
-        tx = int(w * s);
-        ty = int(h * s);
-    } else if (r.hires_height == 0) {
-        tx = r.hires_width;
-        ty = r.hires_width * h / w;
-    } else if (r.hires_width == 0) {
-        tx = r.hires_height * w / h;
-        ty = r.hires_height;
-    } else {
-        const double src_ratio = double(w) / h, dst_ratio = double(r.hires_width) / r.hires_height;
-        if (src_ratio < dst_ratio) {
-            tx = r.hires_width;
-            ty = r.hires_width * h / w;
-        } else {
-            tx = r.hires_height * w / h;
-            ty = r.hires_height;
-        }
-        p.truncate_x = (tx - r.hires_width) / downscale;
-        p.truncate_y = (ty - r.hires_height) / downscale;
-    }
-    p.upscale_w = tx;
-    p.upscale_h = ty;
-    p.latent_w = tx / downscale - p.truncate_x;
-    p.latent_h = ty / downscale - p.truncate_y;
-    SDPP_CHECK(p.latent_w >= 1 && p.latent_h >= 1, "hires size ", tx, "x", ty, " is too small");
-    p.steps = r.hires_steps > 0 ? r.hires_steps : r.steps;
-    return p;
-}
-
 std::vector<float> hires_sigmas(const SamplerChoice& sampler, int hr_steps, float denoise, const DiscreteSchedule& schedule) {
-    const double d = std::min(decimal(denoise), 0.999);
+    const double d = std::min(typed_decimal(denoise), 0.999);
     const int total = int(double(hr_steps) / d);
     SDPP_CHECK(total >= hr_steps && total >= 1, "hires: ", hr_steps, " steps at denoising ", denoise, " make no schedule");
     std::vector<float> full = full_sigmas(sampler, total, schedule);

@@ -163,7 +163,9 @@ Tensor batch_init_latents(const LatentInputs& lat, const std::vector<int64_t>& s
 // [1, ...] -> [n, ...] by copying (the U-Net gets contiguous batches).
 Tensor repeat_batch(Ctx& ctx, const Tensor& t, int64_t n);
 
-// ---- hires.cpp ----------------------------------------------------------------------------------
+// ---- hires_plan.cpp (sizes, steps, checks) and hires.cpp (the tensors) ---------------------------
+// A float the user typed, as the double Python holds it (0.7f -> 0.7): A1111's arithmetic on it.
+double typed_decimal(float v);
 // A1111 SamplerData.total_steps: the denoiser calls of `steps` (2x for second-order samplers);
 // what prompt schedules count in.
 int schedule_calls(SamplerKind kind, int steps);
