@@ -15,6 +15,12 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
 CliRun run_shell(const std::string& command, const std::string& scratch_dir) {
     const std::string out = scratch_dir + "/cli_stdout.txt", err = scratch_dir + "/cli_stderr.txt";
     int st = std::system((command + " > '" + out + "' 2> '" + err + "'").c_str());

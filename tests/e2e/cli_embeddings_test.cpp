@@ -48,12 +48,6 @@ Picked pick() {
     return p;
 }
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CliEmbeddings : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -74,8 +68,8 @@ protected:
 
     CliRun gen(const std::string& args, const std::string& model = "") const {
         const std::string m = model.empty() ? p_.model : model;
-        return run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + quote(m) + " --vocab " +
-                             quote(fixture_path("clip/vocab.json")) +
+        return run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + shell_quote(m) + " --vocab " +
+                             shell_quote(fixture_path("clip/vocab.json")) +
                              " -W 64 -H 64 --steps 2 --threads 1 --seed 7 --sampler euler -q " + args,
                          dir_.string());
     }
@@ -101,11 +95,11 @@ TEST_F(CliEmbeddings, NamesInBothPromptsWriteTiHashesAndChangeTheImage) {
     const auto& [a, ha] = p_.emb[0];
     const auto& [b, hb] = p_.emb[1];
     const std::string prompts = "-p 'a photo of " + a + "' -n 'blurry, " + b + "' ";
-    CliRun plain = gen(prompts + "-o " + quote(out("plain.png")));
+    CliRun plain = gen(prompts + "-o " + shell_quote(out("plain.png")));
     ASSERT_EQ(plain.code, 0) << plain.err;
     EXPECT_EQ(params(out("plain.png")).find("TI hashes"), std::string::npos);  // no folder: plain text
 
-    CliRun r = gen("--embeddings-dir " + quote(emb()) + " " + prompts + "-o " + quote(out("ti.png")));
+    CliRun r = gen("--embeddings-dir " + shell_quote(emb()) + " " + prompts + "-o " + shell_quote(out("ti.png")));
     ASSERT_EQ(r.code, 0) << r.err;
     const std::string p = params(out("ti.png"));
     const InfoText info = parse_infotext(p);
@@ -116,8 +110,8 @@ TEST_F(CliEmbeddings, NamesInBothPromptsWriteTiHashesAndChangeTheImage) {
     EXPECT_NE(read_file(out("plain.png")), read_file(out("ti.png")));
 
     // --from-png: same prompt, same embeddings, same pixels, the hashes read back and written again.
-    CliRun again = gen("--embeddings-dir " + quote(emb()) + " --from-png " + quote(out("ti.png")) + " -o " +
-                       quote(out("again.png")));
+    CliRun again = gen("--embeddings-dir " + shell_quote(emb()) + " --from-png " + shell_quote(out("ti.png")) + " -o " +
+                       shell_quote(out("again.png")));
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_EQ(load_image(out("again.png")).pixels, load_image(out("ti.png")).pixels);
     EXPECT_EQ(*parse_infotext(params(out("again.png"))).get("TI hashes"), *info.get("TI hashes"));
@@ -129,7 +123,7 @@ TEST_F(CliEmbeddings, DefaultFolderBesideTheModel) {
     fs::copy_file(model, dir_ / "models" / model.filename());
     if (fs::exists(yaml)) fs::copy_file(yaml, dir_ / "models" / yaml.filename());
     fs::rename(dir_ / "emb", dir_ / "models" / "embeddings");
-    CliRun r = gen("-p '" + p_.emb[1].first + ", a cat' -o " + quote(out("d.png")), (dir_ / "models" / model.filename()).string());
+    CliRun r = gen("-p '" + p_.emb[1].first + ", a cat' -o " + shell_quote(out("d.png")), (dir_ / "models" / model.filename()).string());
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(*parse_infotext(params(out("d.png"))).get("TI hashes"), p_.emb[1].first + ": " + p_.emb[1].second);
 }
@@ -137,29 +131,29 @@ TEST_F(CliEmbeddings, DefaultFolderBesideTheModel) {
 TEST_F(CliEmbeddings, BadInputsExitTwoWithOneLine) {
     {  // a broken file whose name is used
         std::ofstream(dir_ / "emb" / "sdppbroken.pt", std::ios::binary) << "PK\x03\x04 not really a zip";
-        CliRun r = gen("--embeddings-dir " + quote(emb()) + " -p 'a sdppbroken cat' -o " + quote(out("x.png")));
+        CliRun r = gen("--embeddings-dir " + shell_quote(emb()) + " -p 'a sdppbroken cat' -o " + shell_quote(out("x.png")));
         expect_one_line_error(r, "embedding 'sdppbroken'");
         EXPECT_FALSE(fs::exists(out("x.png")));
         // Unused, the broken file changes nothing.
-        CliRun ok = gen("--embeddings-dir " + quote(emb()) + " -p 'a " + p_.emb[0].first + " cat' -o " + quote(out("ok.png")));
+        CliRun ok = gen("--embeddings-dir " + shell_quote(emb()) + " -p 'a " + p_.emb[0].first + " cat' -o " + shell_quote(out("ok.png")));
         EXPECT_EQ(ok.code, 0) << ok.err;
     }
     {  // hostile: a bare pickle calling os.system (refused as a legacy format before it is parsed;
        // the same code inside a torch zip is refused by the unpickler: text_embeddings_test)
         std::string pkl = std::string("\x80\x02") + "cos\nsystem\nX\x04\x00\x00\x00" + "echo" + "\x85R.";
         std::ofstream(dir_ / "emb" / "sdppevil.pt", std::ios::binary) << pkl;
-        CliRun r = gen("--embeddings-dir " + quote(emb()) + " -p 'sdppevil' -o " + quote(out("e.png")));
+        CliRun r = gen("--embeddings-dir " + shell_quote(emb()) + " -p 'sdppevil' -o " + shell_quote(out("e.png")));
         expect_one_line_error(r, "sdppevil");
     }
     {  // too many vectors for a chunk
         std::vector<float> v(76 * 4, 0.1f);  // refused when read, before its width matters
         save_safetensors((dir_ / "emb" / "sdpplong.safetensors").string(),
                          {{"emb_params", Tensor::from_vector(v, {76, 4})}});
-        CliRun r = gen("--embeddings-dir " + quote(emb()) + " -p 'sdpplong' -o " + quote(out("l.png")));
+        CliRun r = gen("--embeddings-dir " + shell_quote(emb()) + " -p 'sdpplong' -o " + shell_quote(out("l.png")));
         expect_one_line_error(r, "76 vectors");
     }
     {  // a folder that is not there
-        CliRun r = gen("--embeddings-dir " + quote(out("nope")) + " -p 'a cat' -o " + quote(out("n.png")));
+        CliRun r = gen("--embeddings-dir " + shell_quote(out("nope")) + " -p 'a cat' -o " + shell_quote(out("n.png")));
         expect_one_line_error(r, "--embeddings-dir");
         EXPECT_FALSE(fs::exists(out("n.png")));
     }
@@ -172,8 +166,8 @@ TEST(CliInspectEmbedding, EveryManifestEmbedding) {
     const std::string scratch = (fs::temp_directory_path() / ("sdpp_cli_inspect_emb_" + std::to_string(::getpid()))).string();
     fs::create_directories(scratch);
     for (const auto& [name, e] : m.at("embedding_files").items()) {
-        CliRun r = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect --json " +
-                                 quote(fixture_path("lora/" + e.at("file").get<std::string>())),
+        CliRun r = run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect --json " +
+                                 shell_quote(fixture_path("lora/" + e.at("file").get<std::string>())),
                              scratch);
         ASSERT_EQ(r.code, 0) << r.err;
         const nlohmann::json j = nlohmann::json::parse(r.out);

@@ -22,12 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CliFindings : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -38,17 +32,17 @@ protected:
     }
     void TearDown() override { fs::remove_all(dir_); }
 
-    static std::string sdpp() { return quote(std::string(SDPP_BINARY_DIR) + "/sdpp"); }
+    static std::string sdpp() { return shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp"); }
     static std::string model() { return fixture_path("models/sd1-tiny/sd1-tiny.safetensors"); }
     static std::string vocab() { return fixture_path("clip/vocab.json"); }
 
     // sdpp generate on the tiny model, 64x64, 2 steps, one thread, plus `args`.
     CliRun gen(const std::string& args) const {
-        return sh(sdpp() + " generate -m " + quote(model()) + " --vocab " + quote(vocab()) +
+        return sh(sdpp() + " generate -m " + shell_quote(model()) + " --vocab " + shell_quote(vocab()) +
                   " -W 64 -H 64 --steps 2 --threads 1 " + args);
     }
     CliRun sh(const std::string& cmd) const { return run_shell(cmd, dir_.string()); }
-    std::string out(const std::string& name) const { return quote((dir_ / "out" / name).string()); }
+    std::string out(const std::string& name) const { return shell_quote((dir_ / "out" / name).string()); }
     std::string params(const std::string& name) const {
         return read_image_file((dir_ / "out" / name).string()).text.at("parameters");
     }
@@ -96,12 +90,12 @@ TEST_F(CliFindings, ModelFileErrorsComeFirst) {
         std::ofstream(dir_ / "broken.safetensors") << "\x10\x00\x00\x00\x00\x00\x00\x00{not json at all";
         std::ofstream(dir_ / "model.gguf", std::ios::binary) << std::string("GGUF\x03\0\0\0", 8) << "rest of a file";
     }
-    CliRun broken = sh(sdpp() + " generate -m " + quote((dir_ / "broken.safetensors").string()) + " --vocab " +
-                       quote(vocab()) + " -p x -o " + out("b.png"));
+    CliRun broken = sh(sdpp() + " generate -m " + shell_quote((dir_ / "broken.safetensors").string()) + " --vocab " +
+                       shell_quote(vocab()) + " -p x -o " + out("b.png"));
     expect_one_line_error(broken, "broken.safetensors", "broken model");
-    CliRun gguf = sh(sdpp() + " generate -m " + quote((dir_ / "model.gguf").string()) + " -p x -o " + out("g.png"));
+    CliRun gguf = sh(sdpp() + " generate -m " + shell_quote((dir_ / "model.gguf").string()) + " -p x -o " + out("g.png"));
     expect_one_line_error(gguf, "GGUF is not supported (yet)", "gguf model");
-    CliRun gguf_vae = gen("-p x --vae " + quote((dir_ / "model.gguf").string()) + " -o " + out("v.png"));
+    CliRun gguf_vae = gen("-p x --vae " + shell_quote((dir_ / "model.gguf").string()) + " -o " + out("v.png"));
     expect_one_line_error(gguf_vae, "GGUF is not supported (yet)", "gguf vae");
     EXPECT_EQ(outputs(), 0u);
 }
@@ -126,7 +120,7 @@ TEST_F(CliFindings, SeedsAreTakenModulo2To64) {
     EXPECT_EQ(pixels("wrapped.png"), pixels("s5.png"));
     EXPECT_EQ(pixels("big.png"), pixels("s5.png"));
     // --from-png reads the big seed back.
-    CliRun again = sh(sdpp() + " generate -m " + quote(model()) + " --vocab " + quote(vocab()) +
+    CliRun again = sh(sdpp() + " generate -m " + shell_quote(model()) + " --vocab " + shell_quote(vocab()) +
                       " --threads 1 -q --from-png " + out("big.png") + " -o " + out("again.png"));
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_NE(params("again.png").find("Seed: 9223372036854775813,"), std::string::npos);
@@ -148,7 +142,7 @@ TEST_F(CliFindings, VerboseLeavesKernelDetailToTheMostVerbose) {
 
 TEST_F(CliFindings, DiffusersFolderAndVaeAreNamedAndHashed) {
     const std::string folder = fixture_path("models/sd1-tiny/diffusers");
-    CliRun r = sh(sdpp() + " generate -m " + quote(folder) + " -W 64 -H 64 --steps 2 --threads 1 -q -p cat -o " +
+    CliRun r = sh(sdpp() + " generate -m " + shell_quote(folder) + " -W 64 -H 64 --steps 2 --threads 1 -q -p cat -o " +
                   out("d.png"));
     ASSERT_EQ(r.code, 0) << r.err;
     const std::string p = params("d.png");
@@ -156,9 +150,9 @@ TEST_F(CliFindings, DiffusersFolderAndVaeAreNamedAndHashed) {
     EXPECT_TRUE(std::regex_search(p, std::regex("Model hash: [0-9a-f]{10},"))) << p;
 
     const std::string vae = folder + "/vae/diffusion_pytorch_model.safetensors";
-    CliRun s = sh("sha256sum " + quote(vae));
+    CliRun s = sh("sha256sum " + shell_quote(vae));
     ASSERT_EQ(s.code, 0);
-    CliRun v = gen("-p cat -q --vae " + quote(vae) + " -o " + out("vae.png"));
+    CliRun v = gen("-p cat -q --vae " + shell_quote(vae) + " -o " + out("vae.png"));
     ASSERT_EQ(v.code, 0) << v.err;
     const std::string pv = params("vae.png");
     EXPECT_NE(pv.find("VAE hash: " + s.out.substr(0, 10) + ", VAE: diffusion_pytorch_model.safetensors"),
@@ -171,9 +165,9 @@ TEST_F(CliFindings, EachBatchIsWrittenWhenItIsDone) {
     // Interrupt a long run as soon as its first image exists: it was written before the run ended,
     // and the command reports how many of them are on disk.
     const fs::path first = dir_ / "out" / "b-0.png";
-    const std::string cmd = "( " + sdpp() + " generate -m " + quote(model()) + " --vocab " + quote(vocab()) +
+    const std::string cmd = "( " + sdpp() + " generate -m " + shell_quote(model()) + " --vocab " + shell_quote(vocab()) +
                             " -W 64 -H 64 --steps 2 --threads 1 -p cat --seed 3 --batch-count 200 -o " +
-                            out("b-{index}.png") + " & pid=$!; for i in $(seq 600); do [ -s " + quote(first.string()) +
+                            out("b-{index}.png") + " & pid=$!; for i in $(seq 600); do [ -s " + shell_quote(first.string()) +
                             " ] && break; sleep 0.05; done; kill -INT $pid; wait $pid )";
     CliRun r = sh(cmd);
     EXPECT_EQ(r.code, 130) << r.err;
@@ -191,14 +185,14 @@ TEST_F(CliFindings, FromPngOfAnImg2ImgImageNeedsItsInitImage) {
     for (int y = 0; y < 64; ++y)
         for (int x = 0; x < 64; ++x) init.at(x, y, 0) = uint8_t(x * 4);
     write_png((dir_ / "init.png").string(), init);
-    ASSERT_EQ(gen("-p cat -q --init-image " + quote((dir_ / "init.png").string()) + " --strength 0.5 -o " + out("i2i.png"))
+    ASSERT_EQ(gen("-p cat -q --init-image " + shell_quote((dir_ / "init.png").string()) + " --strength 0.5 -o " + out("i2i.png"))
                   .code,
               0);
-    const std::string rerun = sdpp() + " generate -m " + quote(model()) + " --vocab " + quote(vocab()) +
+    const std::string rerun = sdpp() + " generate -m " + shell_quote(model()) + " --vocab " + shell_quote(vocab()) +
                               " --threads 1 -q --from-png " + out("i2i.png");
     expect_one_line_error(sh(rerun + " -o " + out("again.png")), "--init-image", "img2img png without init image");
     EXPECT_FALSE(fs::exists(dir_ / "out" / "again.png"));
-    CliRun ok = sh(rerun + " --init-image " + quote((dir_ / "init.png").string()) + " -o " + out("again.png"));
+    CliRun ok = sh(rerun + " --init-image " + shell_quote((dir_ / "init.png").string()) + " -o " + out("again.png"));
     ASSERT_EQ(ok.code, 0) << ok.err;
     EXPECT_NE(params("again.png").find("Denoising strength: 0.5"), std::string::npos);
 }
@@ -214,7 +208,7 @@ TEST_F(CliFindings, VariationSeedsAsA1111) {
     EXPECT_NE(p1.find("Variation seed: 41, Variation seed strength: 0.5"), std::string::npos) << p1;
     // The second image alone, from its own parameters, is the same picture (to rounding: oneDNN may
     // sum in another order for another batch size).
-    ASSERT_EQ(sh(sdpp() + " generate --from-png " + out("v-1.png") + " -m " + quote(model()) + " --vocab " + quote(vocab()) +
+    ASSERT_EQ(sh(sdpp() + " generate --from-png " + out("v-1.png") + " -m " + shell_quote(model()) + " --vocab " + shell_quote(vocab()) +
                  " --threads 1 -q -o " + out("again.png")).code, 0);
     const auto again = read_image_file((dir_ / "out" / "again.png").string()).image.pixels;
     const auto v1 = read_image_file((dir_ / "out" / "v-1.png").string()).image.pixels;

@@ -29,12 +29,6 @@ using sdpp::testing::CliRun;
 using sdpp::testing::read_file;
 using sdpp::testing::run_shell;
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CliGenerate : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -48,8 +42,8 @@ protected:
 
     // sdpp generate with the tiny model, 64x64, 2 steps, plus `args`.
     static CliRun gen(const std::string& args, bool with_model = true, const std::string& env = "") {
-        std::string base = env + quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate ";
-        if (with_model) base += "-m " + quote(model()) + " --vocab " + quote(vocab()) + " ";
+        std::string base = env + shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate ";
+        if (with_model) base += "-m " + shell_quote(model()) + " --vocab " + shell_quote(vocab()) + " ";
         base += "-W 64 -H 64 --steps 2 --threads 1 ";
         return sh(base + args);
     }
@@ -78,7 +72,7 @@ void expect_usage_error(const CliRun& r, const std::string& needle, const std::s
 
 TEST_F(CliGenerate, WritesPngWithParsableParameters) {
     fs::path out = dir_ / "cat.png";
-    CliRun r = gen("-p 'a photo of a cat, on a sofa' -n 'blurry' --seed 42 --sampler 'Euler a' -o " + quote(out.string()));
+    CliRun r = gen("-p 'a photo of a cat, on a sofa' -n 'blurry' --seed 42 --sampler 'Euler a' -o " + shell_quote(out.string()));
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("seed: 42"), std::string::npos) << r.err;
     EXPECT_NE(r.out.find(out.string()), std::string::npos);
@@ -100,17 +94,17 @@ TEST_F(CliGenerate, WritesPngWithParsableParameters) {
 
     // --from-png reproduces the same pixels.
     fs::path again = dir_ / "again.png";
-    CliRun r2 = sh(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + quote(model()) + " --vocab " +
-                quote(vocab()) + " --threads 1 --from-png " + quote(out.string()) + " -o " + quote(again.string()) + " -q");
+    CliRun r2 = sh(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + shell_quote(model()) + " --vocab " +
+                shell_quote(vocab()) + " --threads 1 --from-png " + shell_quote(out.string()) + " -o " + shell_quote(again.string()) + " -q");
     ASSERT_EQ(r2.code, 0) << r2.err;
     EXPECT_EQ(read_image(again.string()).pixels, f.image.pixels);
 
     // Existing output: exit 2, file untouched; --overwrite replaces it.
     auto before = read_file(out.string());
-    CliRun r3 = gen("-p x --seed 1 -o " + quote(out.string()));
+    CliRun r3 = gen("-p x --seed 1 -o " + shell_quote(out.string()));
     expect_usage_error(r3, "exists", "existing output");
     EXPECT_EQ(read_file(out.string()), before);
-    CliRun r4 = gen("-p x --seed 1 --overwrite -q -o " + quote(out.string()));
+    CliRun r4 = gen("-p x --seed 1 --overwrite -q -o " + shell_quote(out.string()));
     ASSERT_EQ(r4.code, 0) << r4.err;
     EXPECT_NE(read_file(out.string()), before);
     EXPECT_EQ(request_from_parameters(read_image_file(out.string()).text.at("parameters")).seed, 1);
@@ -120,7 +114,7 @@ TEST_F(CliGenerate, JsonBatchesAndLatents) {
     fs::path sub = dir_ / "batch";
     fs::create_directories(sub);
     CliRun r = gen("-p 'a red sofa' --seed 7 --batch-size 2 --batch-count 2 --json --save-latent " +
-                quote((sub / "lat.safetensors").string()) + " -o " + quote((sub / "img-{seed}-{index}.png").string()));
+                shell_quote((sub / "lat.safetensors").string()) + " -o " + shell_quote((sub / "img-{seed}-{index}.png").string()));
     ASSERT_EQ(r.code, 0) << r.err;
     nlohmann::json j = nlohmann::json::parse(r.out);
     ASSERT_EQ(j["images"].size(), 4u);
@@ -138,7 +132,7 @@ TEST_F(CliGenerate, JsonBatchesAndLatents) {
     // Image 1 of the first batch equals a single run with seed 8 (per-image torch generators), up to
     // the rounding a different U-Net batch size brings (GEMM blocking).
     fs::path single = dir_ / "single8.png";
-    CliRun r2 = gen("-p 'a red sofa' --seed 8 -q -o " + quote(single.string()));
+    CliRun r2 = gen("-p 'a red sofa' --seed 8 -q -o " + shell_quote(single.string()));
     ASSERT_EQ(r2.code, 0) << r2.err;
     Image a = read_image(single.string()), b = read_image(j["images"][1]["path"].get<std::string>());
     Image c = read_image(j["images"][0]["path"].get<std::string>());
@@ -158,7 +152,7 @@ TEST_F(CliGenerate, WeightCacheModesGiveTheSameImage) {
     std::vector<std::vector<uint8_t>> pixels;
     for (const char* mode : {"all", "none", "1", "auto"}) {
         fs::path out = dir_ / (std::string("wc-") + mode + ".png");
-        CliRun r = gen(std::string("-p 'a red sofa' --seed 3 -q --weight-cache ") + mode + " -o " + quote(out.string()));
+        CliRun r = gen(std::string("-p 'a red sofa' --seed 3 -q --weight-cache ") + mode + " -o " + shell_quote(out.string()));
         ASSERT_EQ(r.code, 0) << mode << ": " << r.err;
         pixels.push_back(read_image(out.string()).pixels);
     }
@@ -178,8 +172,8 @@ TEST_F(CliGenerate, Img2ImgInpaintOutpaint) {
     for (int y = 16; y < 48; ++y)
         for (int x = 8; x < 40; ++x) mask.at(x, y) = 255;
     write_png((sub / "mask.png").string(), mask);
-    CliRun r = gen("-p cat --seed 3 --init-image " + quote((sub / "init.png").string()) + " --strength 0.6 --mask " +
-                quote((sub / "mask.png").string()) + " -q -o " + quote((sub / "inpaint.png").string()));
+    CliRun r = gen("-p cat --seed 3 --init-image " + shell_quote((sub / "init.png").string()) + " --strength 0.6 --mask " +
+                shell_quote((sub / "mask.png").string()) + " -q -o " + shell_quote((sub / "inpaint.png").string()));
     ASSERT_EQ(r.code, 0) << r.err;
     ImageFile f = read_image_file((sub / "inpaint.png").string());
     EXPECT_NE(f.text.at("parameters").find("Denoising strength: 0.6"), std::string::npos);
@@ -189,9 +183,9 @@ TEST_F(CliGenerate, Img2ImgInpaintOutpaint) {
     EXPECT_EQ(f.image.at(60, 2, 1), init.at(60, 2, 1));
 
     // Outpainting grows the canvas; the output takes the canvas size.
-    CliRun o = sh(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " img2img -m " + quote(model()) + " --vocab " +
-               quote(vocab()) + " --steps 2 --threads 1 -p cat --seed 3 --init-image " + quote((sub / "init.png").string()) +
-               " --outpaint 16,0,16,8 -q -o " + quote((sub / "outpaint.png").string()));
+    CliRun o = sh(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " img2img -m " + shell_quote(model()) + " --vocab " +
+               shell_quote(vocab()) + " --steps 2 --threads 1 -p cat --seed 3 --init-image " + shell_quote((sub / "init.png").string()) +
+               " --outpaint 16,0,16,8 -q -o " + shell_quote((sub / "outpaint.png").string()));
     ASSERT_EQ(o.code, 0) << o.err;
     Image op = read_image((sub / "outpaint.png").string());
     EXPECT_EQ(op.width, 96);
@@ -207,33 +201,33 @@ TEST_F(CliGenerate, BadInputsExit2WithOneLineAndWriteNothing) {
     {
         std::ofstream(sub / "notimage.png") << "this is not a png";
     }
-    const std::string out = " -o " + quote((sub / "out-{seed}.png").string());
+    const std::string out = " -o " + shell_quote((sub / "out-{seed}.png").string());
     const auto before = files_in(sub);
     struct Case {
         std::string args, needle, what;
         bool with_model = true;
     };
     std::vector<Case> cases = {
-        {"-m " + quote((sub / "missing.safetensors").string()) + " -p x", "no such file", "missing model", false},
+        {"-m " + shell_quote((sub / "missing.safetensors").string()) + " -p x", "no such file", "missing model", false},
         // No --model: the default model, not cached (empty cache) and the hub unreachable (closed port).
         {"-p x --env-offline", "no --model given", "no model, offline", false},
-        {"-p x --init-image " + quote((sub / "notimage.png").string()), "notimage.png", "unreadable image"},
-        {"-p x --init-image " + quote((sub / "nope.png").string()), "nope.png", "missing image"},
-        {"-p x --init-image " + quote((sub / "init.png").string()) + " --mask " + quote((sub / "mask32.png").string()),
+        {"-p x --init-image " + shell_quote((sub / "notimage.png").string()), "notimage.png", "unreadable image"},
+        {"-p x --init-image " + shell_quote((sub / "nope.png").string()), "nope.png", "missing image"},
+        {"-p x --init-image " + shell_quote((sub / "init.png").string()) + " --mask " + shell_quote((sub / "mask32.png").string()),
          "mask is 32x64", "mask of another size"},
         {"-p x -W 60", "multiple of 8", "width not a multiple of 8"},
         {"-p x --sampler warp_drive", "unknown sampler", "unknown sampler"},
         {"-p x --scheduler wobbly", "unknown scheduler", "unknown scheduler"},
         {"-p x --steps -3", "steps", "negative steps"},
-        {"-p x --init-image " + quote((sub / "init.png").string()) + " --strength 1.5", "strength", "bad strength"},
+        {"-p x --init-image " + shell_quote((sub / "init.png").string()) + " --strength 1.5", "strength", "bad strength"},
         {"-p x --strength 0.5", "--init-image", "strength without an init image"},
         {"-p x --outpaint 1,2", "L,T,R,B", "bad outpaint"},
         {"-p x --batch-size 0", "batch size", "bad batch size"},
         {"-p x --cfg-scale -2", "cfg", "negative cfg"},
-        {"-p x -o " + quote((sub / "no_dir" / "x.png").string()), "does not exist", "output folder missing"},
-        {"-p x -o " + quote((sub / "x.jpg").string()), ".png", "not a png"},
-        {"-p x --vocab " + quote((sub / "novocab.json").string()), "novocab.json", "missing vocab"},
-        {"--from-png " + quote((sub / "init.png").string()), "parameters", "png without parameters"},
+        {"-p x -o " + shell_quote((sub / "no_dir" / "x.png").string()), "does not exist", "output folder missing"},
+        {"-p x -o " + shell_quote((sub / "x.jpg").string()), ".png", "not a png"},
+        {"-p x --vocab " + shell_quote((sub / "novocab.json").string()), "novocab.json", "missing vocab"},
+        {"--from-png " + shell_quote((sub / "init.png").string()), "parameters", "png without parameters"},
         {"-p x --weight-cache lots", "--weight-cache", "bad weight cache"},
         {"-p x --weight-cache -5", "--weight-cache", "negative weight cache"},
     };
@@ -242,7 +236,7 @@ TEST_F(CliGenerate, BadInputsExit2WithOneLineAndWriteNothing) {
         std::string env;
         if (size_t at = args.find(" --env-offline"); at != std::string::npos) {
             args.erase(at, std::strlen(" --env-offline"));
-            env = "env SDPP_HUB_ENDPOINT=http://127.0.0.1:9 XDG_CACHE_HOME=" + quote((sub / "cache").string()) + " ";
+            env = "env SDPP_HUB_ENDPOINT=http://127.0.0.1:9 XDG_CACHE_HOME=" + shell_quote((sub / "cache").string()) + " ";
         }
         CliRun r = c.with_model ? gen(args + (args.find(" -o ") == std::string::npos ? out : ""))
                              : gen(args + out, false, env);

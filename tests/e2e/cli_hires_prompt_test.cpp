@@ -21,12 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CliHiresPrompt : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -36,16 +30,16 @@ protected:
     static void TearDownTestSuite() { fs::remove_all(dir_); }
 
     static CliRun gen(const std::string& args) {
-        std::string cmd = quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
-                          quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
-                          quote(fixture_path("clip/vocab.json")) + " -W 64 -H 64 --steps 2 --threads 1 --seed 5 ";
+        std::string cmd = shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
+                          shell_quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
+                          shell_quote(fixture_path("clip/vocab.json")) + " -W 64 -H 64 --steps 2 --threads 1 --seed 5 ";
         return run_shell(cmd + args, dir_.string());
     }
     static std::string out(const std::string& name) { return (dir_ / name).string(); }
 
     static void expect_usage_error(const std::string& args, const std::string& needle) {
         const std::string png = out("bad.png");
-        CliRun r = gen(args + " -o " + quote(png));
+        CliRun r = gen(args + " -o " + shell_quote(png));
         EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
         EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\n" << r.err;
         EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
@@ -59,7 +53,7 @@ TEST_F(CliHiresPrompt, EveryHiresFlagRunsAndReadsBack) {
     const std::string png = out("hr.png");
     CliRun r = gen("-p 'a [cat:dog:0.5] on a sofa' -n blurry --sampler Euler --hires-scale 1.5 --hires-steps 2 "
                    "--hires-denoise 0.6 --hires-upscaler 'Latent (bicubic antialiased)' --hires-sampler euler_a "
-                   "--hires-prompt 'a [cat|dog]' --hires-negative-prompt 'ugly' -o " + quote(png));
+                   "--hires-prompt 'a [cat|dog]' --hires-negative-prompt 'ugly' -o " + shell_quote(png));
     ASSERT_EQ(r.code, 0) << r.err;
     std::string params;
     Image im = load_image(png, &params);
@@ -70,10 +64,10 @@ TEST_F(CliHiresPrompt, EveryHiresFlagRunsAndReadsBack) {
                           "Hires negative prompt: ugly"})
         EXPECT_NE(params.find(k), std::string::npos) << k << " missing from " << params;
     const std::string again = out("hr2.png");
-    CliRun r2 = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
-                              quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
-                              quote(fixture_path("clip/vocab.json")) + " --threads 1 --from-png " + quote(png) + " -o " +
-                              quote(again),
+    CliRun r2 = run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
+                              shell_quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
+                              shell_quote(fixture_path("clip/vocab.json")) + " --threads 1 --from-png " + shell_quote(png) + " -o " +
+                              shell_quote(again),
                           dir_.string());
     ASSERT_EQ(r2.code, 0) << r2.err;
     Image im2 = load_image(again);
@@ -83,8 +77,8 @@ TEST_F(CliHiresPrompt, EveryHiresFlagRunsAndReadsBack) {
 TEST_F(CliHiresPrompt, SizeAndPixelUpscalers) {
     for (const char* up : {"Lanczos", "Nearest", "Latent (nearest)", "Latent (antialiased)", "Latent (bicubic)"}) {
         const std::string png = out("px.png");
-        CliRun r = gen(std::string("-p x --hires-width 128 --hires-height 96 --hires-upscaler ") + quote(up) +
-                       " --overwrite -o " + quote(png));
+        CliRun r = gen(std::string("-p x --hires-width 128 --hires-height 96 --hires-upscaler ") + shell_quote(up) +
+                       " --overwrite -o " + shell_quote(png));
         ASSERT_EQ(r.code, 0) << up << "\n" << r.err;
         std::string params;
         Image im = load_image(png, &params);
@@ -97,12 +91,12 @@ TEST_F(CliHiresPrompt, SizeAndPixelUpscalers) {
 TEST_F(CliHiresPrompt, PromptSyntaxRuns) {
     for (const char* p : {"[cat|dog|] AND a sofa :0.7", "a dog:0.5", "[(red:1.2):blue:1] car BREAK [snow::0.5]",
                           "a [unbalanced", "a [b|c d", "a [b:c:25] d", "\\[not:an:edit\\]"}) {
-        CliRun r = gen(std::string("-p ") + quote(p) + " --overwrite -o " + quote(out("p.png")));
+        CliRun r = gen(std::string("-p ") + shell_quote(p) + " --overwrite -o " + shell_quote(out("p.png")));
         EXPECT_EQ(r.code, 0) << p << "\n" << r.err;
     }
-    CliRun w = gen("-v -p 'a [b:c:25] d' --overwrite -o " + quote(out("p.png")));
+    CliRun w = gen("-v -p 'a [b:c:25] d' --overwrite -o " + shell_quote(out("p.png")));
     EXPECT_NE(w.err.find("never switches"), std::string::npos) << w.err;
-    CliRun w2 = gen("-v -p 'a [b|c d' --overwrite -o " + quote(out("p.png")));
+    CliRun w2 = gen("-v -p 'a [b|c d' --overwrite -o " + shell_quote(out("p.png")));
     EXPECT_NE(w2.err.find("literally"), std::string::npos) << w2.err;
 }
 

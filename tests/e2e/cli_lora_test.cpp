@@ -23,12 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CliLora : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -44,9 +38,9 @@ protected:
     std::string out(const std::string& n) const { return (dir_ / "out" / n).string(); }
 
     CliRun gen(const std::string& args) const {
-        std::string cmd = quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
-                          quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
-                          quote(fixture_path("clip/vocab.json")) + " -W 64 -H 64 --steps 2 --threads 1 --seed 7 -q " + args;
+        std::string cmd = shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
+                          shell_quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
+                          shell_quote(fixture_path("clip/vocab.json")) + " -W 64 -H 64 --steps 2 --threads 1 --seed 7 -q " + args;
         return run_shell(cmd, dir_.string());
     }
     // One "error: ..." line naming every needle, exit 2, no output file.
@@ -63,11 +57,11 @@ protected:
 };
 
 TEST_F(CliLora, FlagAndTagGiveTheSameImageWithHashes) {
-    auto a = gen("-p 'a cat' --lora " + quote(net("sdpp_sd1_kohya") + ":0.8") + " -o " + quote(out("a.png")));
+    auto a = gen("-p 'a cat' --lora " + shell_quote(net("sdpp_sd1_kohya") + ":0.8") + " -o " + shell_quote(out("a.png")));
     ASSERT_EQ(a.code, 0) << a.err;
-    auto b = gen("-p 'a cat <lora:sdpp_sd1_kohya:0.8>' --lora-dir " + quote(nets()) + " -o " + quote(out("b.png")));
+    auto b = gen("-p 'a cat <lora:sdpp_sd1_kohya:0.8>' --lora-dir " + shell_quote(nets()) + " -o " + shell_quote(out("b.png")));
     ASSERT_EQ(b.code, 0) << b.err;
-    auto c = gen("-p 'a cat' -o " + quote(out("c.png")));
+    auto c = gen("-p 'a cat' -o " + shell_quote(out("c.png")));
     ASSERT_EQ(c.code, 0) << c.err;
     std::string pa, pb;
     Image ia = pixels(out("a.png"), &pa), ib = pixels(out("b.png"), &pb), ic = pixels(out("c.png"));
@@ -79,7 +73,7 @@ TEST_F(CliLora, FlagAndTagGiveTheSameImageWithHashes) {
         EXPECT_NE(p.find("Lora hashes: \"sdpp_sd1_kohya: 80d86cfa2579\""), std::string::npos) << p;
 
     // --from-png re-runs the tag (and checks the hash).
-    auto d = gen("--from-png " + quote(out("b.png")) + " --lora-dir " + quote(nets()) + " -o " + quote(out("d.png")));
+    auto d = gen("--from-png " + shell_quote(out("b.png")) + " --lora-dir " + shell_quote(nets()) + " -o " + shell_quote(out("d.png")));
     ASSERT_EQ(d.code, 0) << d.err;
     EXPECT_EQ(pixels(out("d.png")).pixels, ib.pixels);
 }
@@ -87,30 +81,30 @@ TEST_F(CliLora, FlagAndTagGiveTheSameImageWithHashes) {
 TEST_F(CliLora, NameFoundByHashFromPng) {
     // The PNG names the network "sdpp_sd1_peft"; the folder has the file (no ss_output_name alias)
     // as "renamed": --from-png finds it by the "Lora hashes" entry; a plain tag does not.
-    auto b = gen("-p 'a cat <lora:sdpp_sd1_peft:1>' --lora-dir " + quote(nets()) + " -o " + quote(out("b.png")));
+    auto b = gen("-p 'a cat <lora:sdpp_sd1_peft:1>' --lora-dir " + shell_quote(nets()) + " -o " + shell_quote(out("b.png")));
     ASSERT_EQ(b.code, 0) << b.err;
     fs::create_directories(dir_ / "Lora");
     fs::copy_file(net("sdpp_sd1_peft"), dir_ / "Lora" / "renamed.safetensors");
     const std::string lora = (dir_ / "Lora").string();
-    auto c = gen("--from-png " + quote(out("b.png")) + " --lora-dir " + quote(lora) + " -o " + quote(out("c.png")));
+    auto c = gen("--from-png " + shell_quote(out("b.png")) + " --lora-dir " + shell_quote(lora) + " -o " + shell_quote(out("c.png")));
     ASSERT_EQ(c.code, 0) << c.err;
     EXPECT_EQ(pixels(out("c.png")).pixels, pixels(out("b.png")).pixels);
     fs::remove(out("b.png"));
     fs::remove(out("c.png"));
-    auto d = gen("-p 'a cat <lora:sdpp_sd1_peft:1>' --lora-dir " + quote(lora) + " -o " + quote(out("d.png")));
+    auto d = gen("-p 'a cat <lora:sdpp_sd1_peft:1>' --lora-dir " + shell_quote(lora) + " -o " + shell_quote(out("d.png")));
     expect_error(d, {"network 'sdpp_sd1_peft' not found in " + lora, "closest: renamed"});
 }
 
 TEST_F(CliLora, UnknownNameNamesFoldersAndClosest) {
-    auto r = gen("-p 'a <lora:sdpp_sd1_kohyaa:1>' --lora-dir " + quote(nets()) + " -o " + quote(out("x.png")));
+    auto r = gen("-p 'a <lora:sdpp_sd1_kohyaa:1>' --lora-dir " + shell_quote(nets()) + " -o " + shell_quote(out("x.png")));
     expect_error(r, {"network 'sdpp_sd1_kohyaa' not found in " + nets(), "closest: sdpp_sd1_kohya"});
     // Default folders: Lora / loras beside the model.
-    auto d = gen("-p 'a <lora:nothere:1>' -o " + quote(out("x.png")));
+    auto d = gen("-p 'a <lora:nothere:1>' -o " + shell_quote(out("x.png")));
     expect_error(d, {"network 'nothere' not found", "/Lora", "/loras"});
 }
 
 TEST_F(CliLora, NetworkForAnotherFamily) {
-    auto r = gen("-p a --lora " + quote(net("sdpp_sdxl_kohya")) + " -o " + quote(out("x.png")));
+    auto r = gen("-p a --lora " + shell_quote(net("sdpp_sdxl_kohya")) + " -o " + shell_quote(out("x.png")));
     expect_error(r, {"network 'sdpp_sdxl_kohya'", "is for SDXL; the model is SD1"});
 }
 
@@ -119,42 +113,42 @@ TEST_F(CliLora, TruncatedHostileAndWrongFiles) {
     const std::string full = read_file(net("sdpp_sd1_kohya"));
     const std::string trunc = (dir_ / "trunc.safetensors").string();
     std::ofstream(trunc, std::ios::binary).write(full.data(), std::streamsize(full.size() / 2));
-    expect_error(gen("-p a --lora " + quote(trunc) + " -o " + quote(out("x.png"))), {trunc});
+    expect_error(gen("-p a --lora " + shell_quote(trunc) + " -o " + shell_quote(out("x.png"))), {trunc});
     // header cut inside
     const std::string cut = (dir_ / "cut.safetensors").string();
     std::ofstream(cut, std::ios::binary).write(full.data(), 100);
-    expect_error(gen("-p a --lora " + quote(cut) + " -o " + quote(out("x.png"))), {cut});
+    expect_error(gen("-p a --lora " + shell_quote(cut) + " -o " + shell_quote(out("x.png"))), {cut});
     // a pickle that runs code
     const std::string marker = (dir_ / "pwned").string();
     PickleWriter w;
     w.proto(2).global("os", "system").str("touch " + marker).tuple(1).op('R').stop();
     const std::string pt = (dir_ / "evil.pt").string();
     write_zip(pt, {{"archive/data.pkl", w.bytes()}, {"archive/version", "3\n"}});
-    expect_error(gen("-p a --lora " + quote(pt) + " -o " + quote(out("x.png"))), {pt, "tries to run code"});
+    expect_error(gen("-p a --lora " + shell_quote(pt) + " -o " + shell_quote(out("x.png"))), {pt, "tries to run code"});
     EXPECT_FALSE(fs::exists(marker));
     // an embedding is not a network; neither is a checkpoint
-    expect_error(gen("-p a --lora " + quote(fixture_path("lora/embeddings/sdppstyle.safetensors")) + " -o " +
-                     quote(out("x.png"))),
+    expect_error(gen("-p a --lora " + shell_quote(fixture_path("lora/embeddings/sdppstyle.safetensors")) + " -o " +
+                     shell_quote(out("x.png"))),
                  {"textual-inversion embedding"});
-    expect_error(gen("-p a --lora " + quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " -o " +
-                     quote(out("x.png"))),
+    expect_error(gen("-p a --lora " + shell_quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " -o " +
+                     shell_quote(out("x.png"))),
                  {"a checkpoint"});
 }
 
 TEST_F(CliLora, BadTagsAndFlags) {
-    expect_error(gen("-p 'a <lora:sdpp_sd1_kohya:lots>' --lora-dir " + quote(nets()) + " -o " + quote(out("x.png"))),
+    expect_error(gen("-p 'a <lora:sdpp_sd1_kohya:lots>' --lora-dir " + shell_quote(nets()) + " -o " + shell_quote(out("x.png"))),
                  {"'lots' is not a number"});
-    expect_error(gen("-p a --lora-dir " + quote((dir_ / "nope").string()) + " -o " + quote(out("x.png"))),
+    expect_error(gen("-p a --lora-dir " + shell_quote((dir_ / "nope").string()) + " -o " + shell_quote(out("x.png"))),
                  {"--lora-dir", "no such folder"});
-    expect_error(gen("-p a --lora ':0.5' -o " + quote(out("x.png"))), {"--lora"});
+    expect_error(gen("-p a --lora ':0.5' -o " + shell_quote(out("x.png"))), {"--lora"});
 }
 
 TEST_F(CliLora, InspectNetwork) {
-    auto r = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect " + quote(net("sdpp_sd1_lokr")),
+    auto r = run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect " + shell_quote(net("sdpp_sd1_lokr")),
                        dir_.string());
     ASSERT_EQ(r.code, 0) << r.err;
     for (const char* s : {"LoKr", "sd1", "139037be57fe", "modules: 8"}) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
-    auto x = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect --json " + quote(net("sdpp_sdxl_kohya")),
+    auto x = run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " inspect --json " + shell_quote(net("sdpp_sdxl_kohya")),
                        dir_.string());
     ASSERT_EQ(x.code, 0) << x.err;
     auto j = nlohmann::json::parse(x.out);

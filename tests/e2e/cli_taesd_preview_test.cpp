@@ -21,12 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CliTAESD : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -49,9 +43,9 @@ protected:
     static std::string file(const std::string& n) { return (dir_ / n).string(); }
 
     static CliRun gen(const std::string& args) {
-        std::string cmd = quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
-                          quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
-                          quote(fixture_path("clip/vocab.json")) + " -W 64 -H 64 --steps 2 --threads 1 --seed 7 -q " +
+        std::string cmd = shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " +
+                          shell_quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) + " --vocab " +
+                          shell_quote(fixture_path("clip/vocab.json")) + " -W 64 -H 64 --steps 2 --threads 1 --seed 7 -q " +
                           "-p 'a cat' ";
         return run_shell(cmd + args, dir_.string());
     }
@@ -70,32 +64,32 @@ void expect_usage_error(const CliRun& r, const std::string& needle, const std::s
 }  // namespace
 
 TEST_F(CliTAESD, VaeDecoderTaesdDecodesThroughTaesd) {
-    CliRun full = gen("-o " + quote(file("full.png")));
+    CliRun full = gen("-o " + shell_quote(file("full.png")));
     ASSERT_EQ(full.code, 0) << full.err;
-    CliRun tiny = gen("--vae-decoder taesd " + quote(taesd()) + " -o " + quote(file("taesd.png")));
+    CliRun tiny = gen("--vae-decoder taesd " + shell_quote(taesd()) + " -o " + shell_quote(file("taesd.png")));
     ASSERT_EQ(tiny.code, 0) << tiny.err;
     Image a = read_image(file("full.png")), b = read_image(file("taesd.png"));
     EXPECT_EQ(a.width, b.width);
     EXPECT_EQ(a.height, b.height);
     EXPECT_NE(a.pixels, b.pixels);  // a different decoder, the same latent
     // The diffusers folder gives the same picture.
-    CliRun folder = gen("--vae-decoder taesd " + quote(fixture_path("a1111/taesd/taesd-tiny/diffusers")) + " -o " +
-                        quote(file("taesd_folder.png")));
+    CliRun folder = gen("--vae-decoder taesd " + shell_quote(fixture_path("a1111/taesd/taesd-tiny/diffusers")) + " -o " +
+                        shell_quote(file("taesd_folder.png")));
     ASSERT_EQ(folder.code, 0) << folder.err;
     EXPECT_EQ(read_image(file("taesd_folder.png")).pixels, b.pixels);
     // --vae-decoder full is the default decode.
-    CliRun again = gen("--vae-decoder full -o " + quote(file("full2.png")));
+    CliRun again = gen("--vae-decoder full -o " + shell_quote(file("full2.png")));
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_EQ(read_image(file("full2.png")).pixels, a.pixels);
 }
 
 TEST_F(CliTAESD, PreviewFilesAreWritten) {
-    CliRun cheap = gen("--preview " + quote(file("cheap_preview.png")) + " -o " + quote(file("p1.png")));
+    CliRun cheap = gen("--preview " + shell_quote(file("cheap_preview.png")) + " -o " + shell_quote(file("p1.png")));
     ASSERT_EQ(cheap.code, 0) << cheap.err;
     Image pc = read_image(file("cheap_preview.png"));
     EXPECT_EQ(pc.width, 8);  // latent-sized
-    CliRun tiny = gen("--taesd " + quote(taesd()) + " --preview " + quote(file("taesd_preview.png")) +
-                      " --preview-every 1 -o " + quote(file("p2.png")));
+    CliRun tiny = gen("--taesd " + shell_quote(taesd()) + " --preview " + shell_quote(file("taesd_preview.png")) +
+                      " --preview-every 1 -o " + shell_quote(file("p2.png")));
     ASSERT_EQ(tiny.code, 0) << tiny.err;
     Image pt = read_image(file("taesd_preview.png"));
     EXPECT_EQ(pt.width, 64);
@@ -107,8 +101,8 @@ TEST_F(CliTAESD, PreviewFilesAreWritten) {
 TEST_F(CliTAESD, InpaintFillModesRunAndReadBack) {
     for (const char* mode : {"fill", "latent-noise", "latent-nothing", "original"}) {
         const std::string out = file(std::string("fill_") + mode + ".png");
-        CliRun r = gen("--init-image " + quote(file("init.png")) + " --mask " + quote(file("mask.png")) +
-                       " --mask-blur 0 --inpaint-fill " + mode + " -o " + quote(out));
+        CliRun r = gen("--init-image " + shell_quote(file("init.png")) + " --mask " + shell_quote(file("mask.png")) +
+                       " --mask-blur 0 --inpaint-fill " + mode + " -o " + shell_quote(out));
         ASSERT_EQ(r.code, 0) << mode << ": " << r.err;
         std::string params;
         ImageFile f = read_image_file(out);
@@ -117,35 +111,35 @@ TEST_F(CliTAESD, InpaintFillModesRunAndReadBack) {
         else EXPECT_NE(params.find("Masked content: "), std::string::npos) << params;
     }
     // --from-png keeps the masked content.
-    CliRun again = gen("--from-png " + quote(file("fill_latent-noise.png")) + " --init-image " + quote(file("init.png")) +
-                       " --mask " + quote(file("mask.png")) + " -o " + quote(file("again.png")));
+    CliRun again = gen("--from-png " + shell_quote(file("fill_latent-noise.png")) + " --init-image " + shell_quote(file("init.png")) +
+                       " --mask " + shell_quote(file("mask.png")) + " -o " + shell_quote(file("again.png")));
     ASSERT_EQ(again.code, 0) << again.err;
     EXPECT_EQ(read_image(file("again.png")).pixels, read_image(file("fill_latent-noise.png")).pixels);
 }
 
 TEST_F(CliTAESD, BadValuesExitTwoWithOneLine) {
-    const std::string inp = " --init-image " + quote(file("init.png")) + " --mask " + quote(file("mask.png"));
-    expect_usage_error(gen("--vae-decoder taesd " + quote(file("missing.safetensors")) + " -o " + quote(file("x1.png"))),
+    const std::string inp = " --init-image " + shell_quote(file("init.png")) + " --mask " + shell_quote(file("mask.png"));
+    expect_usage_error(gen("--vae-decoder taesd " + shell_quote(file("missing.safetensors")) + " -o " + shell_quote(file("x1.png"))),
                        "no such file", "missing TAESD file");
-    expect_usage_error(gen("--vae-decoder taesd " + quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) +
-                           " -o " + quote(file("x2.png"))),
+    expect_usage_error(gen("--vae-decoder taesd " + shell_quote(fixture_path("models/sd1-tiny/sd1-tiny.safetensors")) +
+                           " -o " + shell_quote(file("x2.png"))),
                        "not a TAESD", "a checkpoint as TAESD");
-    expect_usage_error(gen("--vae-decoder taesd -o " + quote(file("x3.png"))), "needs the TAESD weights",
+    expect_usage_error(gen("--vae-decoder taesd -o " + shell_quote(file("x3.png"))), "needs the TAESD weights",
                        "taesd without a path");
-    expect_usage_error(gen("--vae-decoder tiny x -o " + quote(file("x4.png"))), "unknown VAE decoder", "unknown decoder");
-    expect_usage_error(gen("--taesd " + quote(file("nope")) + " -o " + quote(file("x5.png"))), "no such file",
+    expect_usage_error(gen("--vae-decoder tiny x -o " + shell_quote(file("x4.png"))), "unknown VAE decoder", "unknown decoder");
+    expect_usage_error(gen("--taesd " + shell_quote(file("nope")) + " -o " + shell_quote(file("x5.png"))), "no such file",
                        "missing --taesd");
-    expect_usage_error(gen(inp + " --inpaint-fill blur -o " + quote(file("x6.png"))), "unknown masked content",
+    expect_usage_error(gen(inp + " --inpaint-fill blur -o " + shell_quote(file("x6.png"))), "unknown masked content",
                        "unknown fill mode");
-    expect_usage_error(gen("--inpaint-fill fill -o " + quote(file("x7.png"))), "needs --mask", "fill without a mask");
-    expect_usage_error(gen("--preview " + quote(file("pv.png")) + " --preview-every 0 -o " + quote(file("x8.png"))),
+    expect_usage_error(gen("--inpaint-fill fill -o " + shell_quote(file("x7.png"))), "needs --mask", "fill without a mask");
+    expect_usage_error(gen("--preview " + shell_quote(file("pv.png")) + " --preview-every 0 -o " + shell_quote(file("x8.png"))),
                        "--preview-every 0", "preview-every 0");
-    expect_usage_error(gen("--preview " + quote(file("pv.png")) + " --preview-every -3 -o " + quote(file("x9.png"))),
+    expect_usage_error(gen("--preview " + shell_quote(file("pv.png")) + " --preview-every -3 -o " + shell_quote(file("x9.png"))),
                        "--preview-every", "negative preview-every");
-    expect_usage_error(gen("--preview-every 2 -o " + quote(file("x10.png"))), "needs --preview", "every without file");
-    expect_usage_error(gen("--preview " + quote(file("pv.jpg")) + " -o " + quote(file("x11.png"))), "only .png",
+    expect_usage_error(gen("--preview-every 2 -o " + shell_quote(file("x10.png"))), "needs --preview", "every without file");
+    expect_usage_error(gen("--preview " + shell_quote(file("pv.jpg")) + " -o " + shell_quote(file("x11.png"))), "only .png",
                        "preview not png");
-    expect_usage_error(gen("--preview " + quote(file("pv.png")) + " --preview-method taesd -o " + quote(file("x12.png"))),
+    expect_usage_error(gen("--preview " + shell_quote(file("pv.png")) + " --preview-method taesd -o " + shell_quote(file("x12.png"))),
                        "needs --taesd", "taesd previews without TAESD");
     for (int i = 1; i <= 12; ++i) EXPECT_FALSE(fs::exists(file("x" + std::to_string(i) + ".png"))) << i;
     EXPECT_FALSE(fs::exists(file("pv.png")));

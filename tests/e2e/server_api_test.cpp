@@ -20,12 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 std::string sd1() { return fixture_path("models/sd1-tiny/sd1-tiny.safetensors"); }
 std::string sd2() { return fixture_path("models/sd2-tiny-v/sd2-tiny-v.safetensors"); }
 
@@ -80,8 +74,8 @@ protected:
     static void make_addons() {
         fs::create_directories(dir_ / "Lora");
         fs::create_directories(dir_ / "embeddings");
-        CliRun l = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " make-random-lora " + quote(sd1()) +
-                             " --rank 4 -o " + quote((dir_ / "Lora" / "tinylora.safetensors").string()),
+        CliRun l = run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " make-random-lora " + shell_quote(sd1()) +
+                             " --rank 4 -o " + shell_quote((dir_ / "Lora" / "tinylora.safetensors").string()),
                              dir_.string());
         ASSERT_EQ(l.code, 0) << l.err;
         const SafetensorsFile model = SafetensorsFile::open(sd1());
@@ -164,10 +158,10 @@ TEST_F(ServerApi, Txt2ImgGivesTheSamePixelsAsGenerate) {
     ASSERT_EQ(r.status, 200) << r.raw;
     ASSERT_EQ(r.body["images"].size(), 2u);
     const std::string out = (dir_ / "gen-{index}.png").string();
-    CliRun g = run_shell(quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + quote(sd1()) + " --vocab " +
-                             quote(fixture_path("clip/vocab.json")) +
+    CliRun g = run_shell(shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " generate -m " + shell_quote(sd1()) + " --vocab " +
+                             shell_quote(fixture_path("clip/vocab.json")) +
                              " --threads 1 -p 'a red cube' -n blurry -W 64 -H 64 --steps 3 --cfg-scale 5.5"
-                             " --sampler 'Euler a' --seed 1234 --batch-count 2 -q --overwrite -o " + quote(out),
+                             " --sampler 'Euler a' --seed 1234 --batch-count 2 -q --overwrite -o " + shell_quote(out),
                          dir_.string());
     ASSERT_EQ(g.code, 0) << g.err;
     for (int i = 0; i < 2; ++i) {

@@ -1,5 +1,6 @@
 // `sdpp tokenize`: ids as a JSON array (a 300-word prompt comes out whole), --weights chunks, and
 // a one-line error with exit code 2 when no vocabulary can be found.
+#include "common/cli_run.h"
 #include "common/parity_support.h"
 #include "text/bpe.h"
 #include "text/prompt_parser.h"
@@ -20,14 +21,8 @@ struct Result {
     std::string out;  // stdout + stderr
 };
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 Result run(const std::string& args, const std::string& env = "") {
-    std::string cmd = env + " " + quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " tokenize " + args + " 2>&1";
+    std::string cmd = env + " " + shell_quote(std::string(SDPP_BINARY_DIR) + "/sdpp") + " tokenize " + args + " 2>&1";
     Result r;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return r;
@@ -53,13 +48,13 @@ TEST(TextTokenizeCli, PrintsAllIdsOfA300WordPrompt) {
     const std::string vocab = sdpp::testing::fixture_path("clip/bpe_simple_vocab_16e6.txt.gz");
     ClipTokenizer tok = ClipTokenizer::from_path(vocab);
     std::string prompt = long_prompt(300);
-    Result r = run("--vocab " + quote(vocab) + " " + quote(prompt));
+    Result r = run("--vocab " + shell_quote(vocab) + " " + shell_quote(prompt));
     ASSERT_EQ(r.code, 0) << r.out;
     auto ids = nlohmann::json::parse(r.out).get<std::vector<int32_t>>();
     EXPECT_EQ(ids, tok.encode(prompt));
     EXPECT_GT(ids.size(), 225u);  // well past 3 chunks: nothing was cut at 77
 
-    Result w = run("--weights --vocab " + quote(vocab) + " " + quote("(" + prompt + ":1.2) BREAK [cat]"));
+    Result w = run("--weights --vocab " + shell_quote(vocab) + " " + shell_quote("(" + prompt + ":1.2) BREAK [cat]"));
     ASSERT_EQ(w.code, 0) << w.out;
     auto j = nlohmann::json::parse(w.out);
     PromptChunks pc = tokenize_prompt(tok, "(" + prompt + ":1.2) BREAK [cat]", tok.eot_id());
