@@ -23,7 +23,9 @@ for bin in "$@"; do
   fi
   printf '%s\n' "$out" | grep -E '^parity |^  skip ' || true
   for reason in 'no diffusers folder' 'no single file'; do
-    if ! printf '%s\n' "$out" | grep -qE "^parity [a-z_0-9]+: [0-9]+/[0-9]+ passed.*, skipped [0-9]+: $reason"; then
+    # (a here-string, not a pipe: grep -q stops reading at the first match, and with pipefail the
+    # writer's SIGPIPE on a long output would read as "no match")
+    if ! grep -qE "^parity [a-z_0-9]+: [0-9]+/[0-9]+ passed.*, skipped [0-9]+: $reason" <<<"$out"; then
       echo "FAIL $name: no summary line says 'skipped N: $reason'"
       status=1
     fi
