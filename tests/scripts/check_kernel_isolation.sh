@@ -16,7 +16,7 @@ for o in $objs; do
   weak_total=$((weak_total + $(printf '%s\n' "$weak" | grep -c . || true)))
   evex_total=$((evex_total + $(printf '%s\n' "$funcs" | grep -c . || true)))
   for f in $funcs; do
-    if printf '%s\n' "$weak" | grep -qxF "$f"; then
+    if grep -qxF "$f" <<<"$weak"; then
       echo "FAIL: weak symbol $f in $(basename "$o") has AVX-512 code"; bad=1
     fi
   done
