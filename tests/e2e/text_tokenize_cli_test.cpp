@@ -13,6 +13,7 @@
 
 using namespace sdpp;
 using namespace sdpp::text;
+using sdpp::testing::shell_quote;
 
 namespace {
 
