@@ -168,15 +168,11 @@ void check_limits(const Json& body, const GenerateRequest& r, const RequestLimit
     }
     if (r.hires) {  // (after validate_request: the scale is finite) the second pass's size and steps are under the same limits
         check_range(body, "hr_second_pass_steps", 0, lim.max_steps);
-        int64_t hw = r.hires_width, hh = r.hires_height;
-        if (hw == 0 && hh == 0) {
-            hw = int64_t(double(r.width) * r.hires_scale);
-            hh = int64_t(double(r.height) * r.hires_scale);
-        } else if (hw == 0) {
-            hw = hh * r.width / std::max(1, r.height);
-        } else if (hh == 0) {
-            hh = hw * r.height / std::max(1, r.width);
-        }
+        GenerateRequest sized = r;  // 0 = the model's default, unknown here: check at the largest (SDXL's 1024)
+        if (sized.width == 0) sized.width = 1024;
+        if (sized.height == 0) sized.height = 1024;
+        const std::array<int, 2> size = hires_size(sized);
+        const int64_t hw = size[0], hh = size[1];
         if (hw > lim.max_side || hh > lim.max_side || hw * hh * r.batch_size > lim.max_pixels)
             throw error("hires fix: the second pass's ", hw, "x", hh, " x \"batch_size\" ", r.batch_size,
                         " is over the server's limits (sides ", lim.max_side, ", ", lim.max_pixels, " pixels)");

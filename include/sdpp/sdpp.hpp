@@ -296,6 +296,9 @@ SDPP_API void check_model_file(const std::string& path, const char* what);
 // Checks what can be checked without a model: sizes multiple of 8, steps, strength, CFG, sampler
 // and scheduler names, the mask's size against the init image's. Throws a one-line sdpp::Error.
 SDPP_API void validate_request(const GenerateRequest& request);
+// The hires fix's second-pass picture size {width, height} for a valid request with `hires` (the
+// first pass's size otherwise), as the engine will run it (a latent of 1/8 the size).
+SDPP_API std::array<int, 2> hires_size(const GenerateRequest& request);
 
 // Sampler / schedule names: sdpp's (euler, euler_a, heun, dpm2, dpm2_a, lms, dpmpp_2s_a, dpmpp_2m,
 // dpmpp_sde, dpmpp_2m_sde, dpmpp_3m_sde, ddim, lcm, unipc; schedules normal, karras, exponential,

@@ -159,14 +159,24 @@ Tensor empty_channels_last(Ctx& ctx, const Shape& s) {
     return out(ctx, {s[0], s[2], s[3], s[1]}).permute({0, 3, 1, 2});  // NHWC memory, NCHW dims
 }
 
-Tensor conv2d_cl(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act) {
-    SDPP_CHECK(act != Act::SumReLU, "[conv2d_cl] SumReLU needs an output to add into (conv2d_add_relu)");
+namespace {
+
+// conv2d and conv2d_cl: the same call into a fresh output, NCHW or channels-last memory.
+Tensor conv2d_new(Ctx& ctx, const char* name, const Tensor& x, const Tensor& w, const Tensor& bias, int stride,
+                  int padding, Act act, bool channels_last) {
+    SDPP_CHECK(act != Act::SumReLU, "[", name, "] SumReLU needs an output to add into (conv2d_add_relu)");
     const Pad2d pad = Pad2d::all(padding);
-    ConvCall c = conv_call(ctx, "conv2d_cl", x, w, bias, stride, pad);
-    Tensor y = empty_channels_last(ctx, c.out);
+    ConvCall c = conv_call(ctx, name, x, w, bias, stride, pad);
+    Tensor y = channels_last ? empty_channels_last(ctx, c.out) : out(ctx, c.out);
     if (y.numel() == 0) return y;
     ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, act, ctx.compute_dtype, view_of(y));
     return y;
+}
+
+}  // namespace
+
+Tensor conv2d_cl(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act) {
+    return conv2d_new(ctx, "conv2d_cl", x, w, bias, stride, padding, act, true);
 }
 
 void conv2d_add_relu(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding,
@@ -182,13 +192,7 @@ void conv2d_add_relu(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& b
 }
 
 Tensor conv2d(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int padding, Act act) {
-    SDPP_CHECK(act != Act::SumReLU, "[conv2d] SumReLU needs an output to add into (conv2d_add_relu)");
-    const Pad2d pad = Pad2d::all(padding);
-    ConvCall c = conv_call(ctx, "conv2d", x, w, bias, stride, pad);
-    Tensor y = out(ctx, c.out);
-    if (y.numel() == 0) return y;
-    ctx.be().conv2d(view_of(c.x), view_of(c.w), view_of(c.bias), stride, pad, act, ctx.compute_dtype, view_of(y));
-    return y;
+    return conv2d_new(ctx, "conv2d", x, w, bias, stride, padding, act, false);
 }
 
 void conv2d_into(Ctx& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int stride, Pad2d pad,

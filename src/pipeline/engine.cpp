@@ -550,10 +550,7 @@ void Engine::Impl::run_resolved(GenerateResult& res, const SamplerChoice& sample
     std::optional<HiresRun> hires;
     if (r.hires) hires = prepare_hires(ctx, text_request, sampler);
     std::vector<text::UsedEmbedding> used = cond.embeddings_used;
-    if (hires)
-        for (const text::UsedEmbedding& u : hires->cond.embeddings_used)
-            if (std::none_of(used.begin(), used.end(), [&](const text::UsedEmbedding& o) { return o.path == u.path; }))
-                used.push_back(u);
+    if (hires) add_embeddings_used(used, hires->cond.embeddings_used);
     res.request.ti_hashes = run_ti_hashes(r.ti_hashes, used);  // `r` is res.request
     const int64_t lh = r.height / vae_cfg.downscale(), lw = r.width / vae_cfg.downscale();
     const ImageInputs images = prepare_images(r);

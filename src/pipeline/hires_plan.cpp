@@ -92,3 +92,13 @@ HiresPlan plan_hires(const GenerateRequest& r, int downscale) {
 }
 
 }  // namespace sdpp::pipeline
+
+namespace sdpp {
+
+std::array<int, 2> hires_size(const GenerateRequest& r) {
+    if (!r.hires) return {r.width, r.height};
+    const pipeline::HiresPlan p = pipeline::plan_hires(r, 8);
+    return {int(p.latent_w * 8), int(p.latent_h * 8)};  // (from int sizes: no overflow)
+}
+
+}  // namespace sdpp

@@ -24,6 +24,8 @@
 
 #include <sdpp/sdpp.hpp>
 
+#include <algorithm>
+
 #include <functional>
 #include <optional>
 #include <vector>
@@ -65,6 +67,12 @@ struct PromptConditioning {
     // Textual-inversion embeddings the prompts used (positive first), for "TI hashes".
     std::vector<text::UsedEmbedding> embeddings_used;
 };
+// Appends the embeddings of `more` that `to` does not hold yet (by file), in order.
+inline void add_embeddings_used(std::vector<text::UsedEmbedding>& to, const std::vector<text::UsedEmbedding>& more) {
+    for (const text::UsedEmbedding& u : more)
+        if (std::none_of(to.begin(), to.end(), [&](const text::UsedEmbedding& o) { return o.path == u.path; }))
+            to.push_back(u);
+}
 // The entry denoiser call `call` (0-based) uses: the first with call <= end_at_step, else the first.
 inline int cond_index_at(const std::vector<CondRef>& s, int call) {
     for (const CondRef& c : s)

@@ -123,10 +123,7 @@ PromptConditioning encode_prompts(Ctx& ctx, const TextSetup& setup, const Genera
         if (enc.te2) text::equalize_chunk_counts(ch2[i], longest2, tok, pad2, pad2);
     }
     for (const auto* em : {emb1 ? &*emb1 : nullptr, emb2 ? &*emb2 : nullptr})
-        for (const text::UsedEmbedding& u : em ? em->used() : std::vector<text::UsedEmbedding>{})
-            if (std::none_of(out.embeddings_used.begin(), out.embeddings_used.end(),
-                             [&](const text::UsedEmbedding& o) { return o.path == u.path; }))
-                out.embeddings_used.push_back(u);
+        if (em) add_embeddings_used(out.embeddings_used, em->used());
     ConditioningOptions opt;
     opt.clip_skip = std::max(1, r.clip_skip);
     std::vector<Conditioning> encoded;

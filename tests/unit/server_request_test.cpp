@@ -97,6 +97,8 @@ TEST(ServerRequest, HiresFixFieldsReachTheRequest) {
                   .find("upscaler"), std::string::npos);
     EXPECT_NE(error_of(R"({"enable_hr":true,"hr_scale":8,"width":1024,"height":1024})", Endpoint::Txt2Img).find("hires"),
               std::string::npos);
+    // Sides left to the model's default are checked at the largest default (1024): 5x is over 4096.
+    EXPECT_NE(error_of(R"({"enable_hr":true,"hr_scale":5})", Endpoint::Txt2Img).find("hires"), std::string::npos);
     JobSpec other = parse_a1111_body(R"({"enable_hr":true,"hr_checkpoint_name":"other.safetensors","width":64,"height":64})",
                                      Endpoint::Txt2Img);
     EXPECT_TRUE(has(other.not_honoured, "hr_checkpoint_name"));
