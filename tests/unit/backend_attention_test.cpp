@@ -117,3 +117,33 @@ TEST_P(BackendAttention, StableDiffusionSizesTiledWithoutSeqBySeqBuffers) {
     Ctx cbf = cpu_ctx(DType::BF16);
     check_rows(q2, kc, vc, attention(cbf, q2, kc, vc, heads), heads, rows, 2e-2);
 }
+
+// The bf16 dot-product kernel (attention_bf16.cpp, AVX-512 BF16 CPUs): key counts around its
+// 128-key blocks and 16-key panels, odd head sizes (pairs padded), causal masks that end on an odd
+// key (a pair half past the mask), and a head size past its 256 limit (the f32 kernel takes it).
+TEST_P(BackendAttention, Bf16DotProductKernelMatchesReference) {
+    if (GetParam().name != "cpu_avx512" || !cpu::cpu_features().avx512_bf16) {
+        std::printf("[ SKIPPED  ] %s: this CPU or kernel set has no AVX-512 BF16 (bf16 compute runs the f32 kernel)\n",
+                    GetParam().name.c_str());
+        GTEST_SKIP();
+    }
+    Ctx cpu = cpu_ctx(), ref = ref_ctx(), cbf = cpu_ctx(DType::BF16);
+    struct C {
+        int64_t b, sq, sk, h, d;
+        bool causal;
+    } cases[] = {{1, 65, 129, 2, 40, false}, {2, 3, 257, 1, 80, false}, {1, 130, 130, 1, 41, true},
+                 {1, 33, 77, 8, 40, false},  {1, 17, 16, 3, 160, false}, {1, 40, 1, 2, 7, false},
+                 {1, 20, 300, 1, 300, false}, {2, 129, 129, 2, 64, true}};
+    uint32_t seed = 50;
+    for (const C& c : cases) {
+        SCOPED_TRACE(::testing::Message() << "b" << c.b << " sq" << c.sq << " sk" << c.sk << " h" << c.h << " d" << c.d
+                                          << (c.causal ? " causal" : ""));
+        Tensor q = randn({c.b, c.sq, c.h * c.d}, seed++, 1.5f), k = randn({c.b, c.sk, c.h * c.d}, seed++);
+        Tensor v = randn({c.b, c.sk, c.h * c.d}, seed++);
+        Tensor r = attention(ref, q, k, v, int(c.h), c.causal);
+        Tensor y = attention(cbf, q, k, v, int(c.h), c.causal);
+        EXPECT_LT(rel_err(y, r), 2e-2);
+        // bf16 products really ran (f32 agrees with the reference to ~1e-6), except past the head-size limit.
+        if (c.d <= 256) EXPECT_GT(rel_err(y, attention(cpu, q, k, v, int(c.h), c.causal)), 1e-5);
+    }
+}

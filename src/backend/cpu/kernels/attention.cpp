@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/kernel_set.h"
 #include "backend/cpu/kernels/isa.h"
 
 SDPP_KERNELS_BEGIN
@@ -193,9 +194,15 @@ void scores(int64_t nq, int64_t np, int64_t d, const float* Qt, int64_t ldq, con
 
 }  // namespace
 
-void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType,
+void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType compute,
                const View& y) {
     const int64_t bs = q.shape[0], sq = q.shape[1], sk = k.shape[1], hd = q.shape[2], d = hd / heads;
+#if defined(SDPP_KERNEL_ISA_AVX512)
+    if (compute == DType::BF16 && d <= 256 && cpu_features().avx512_bf16)
+        return attention_bf16(q, k, v, heads, causal, scale, y);
+#else
+    (void)compute;  // AVX2 has no bf16 dot product: bf16 compute runs this f32 kernel
+#endif
     const int64_t dp = round_up(d, kW), nvec = dp / kW, skp = round_up(sk, 16);
     const int nv_pv = pv_chunk(nvec);
     const int64_t nqb = (sq + kBq - 1) / kBq, ntask = bs * heads * nqb;

@@ -6,6 +6,10 @@
 // attention.cpp
 void attention(const View& q, const View& k, const View& v, int heads, bool causal, float scale, DType compute,
                const View& y);
+#if defined(SDPP_KERNEL_ISA_AVX512)
+// attention_bf16.cpp: bf16 products on AVX-512 BF16 (the caller checks cpuid); head dim <= 256.
+void attention_bf16(const View& q, const View& k, const View& v, int heads, bool causal, float scale, const View& y);
+#endif
 
 // norm.cpp
 void group_norm(const View& x, int groups, const View& gamma, const View& beta, float eps, bool silu,
