@@ -1,11 +1,11 @@
 #include "core/allocator.h"
 
+#include "core/big_pages.h"
 #include "core/error.h"
 
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
-#include <sys/mman.h>
 
 namespace sdpp {
 
@@ -20,13 +20,12 @@ constexpr size_t kMapMin = size_t(1) << 20;
 
 std::byte* system_alloc(size_t cls) {
     if (cls < kMapMin) return static_cast<std::byte*>(std::aligned_alloc(64, cls));
-    void* p = mmap(nullptr, cls, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+    return map_big(cls);  // huge pages from 2 MiB: a step's re-mapped blocks cost few faults
 }
 
 void system_free(std::byte* p, size_t cls) {
     if (cls < kMapMin) std::free(p);
-    else munmap(p, cls);
+    else unmap_big(p, cls);
 }
 }  // namespace
 

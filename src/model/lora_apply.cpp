@@ -3,13 +3,13 @@
 // finalize_updown (W + updown * scale * m).
 #include "model/lora_apply.h"
 
+#include "core/big_pages.h"
 #include "core/error.h"
 #include "core/log.h"
 
 #include <algorithm>
 #include <chrono>
 
-#include <sys/mman.h>
 #include <time.h>
 
 namespace sdpp {
@@ -30,10 +30,9 @@ std::string upper(std::string s) {
 Tensor merged_tensor(const Shape& shape) {
     const size_t bytes = size_t(numel_of(shape)) * sizeof(float);
     if (bytes < (size_t(4) << 20)) return Tensor::empty(shape);
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw error("networks: cannot allocate ", bytes >> 20, " MiB for a merged weight");
-    madvise(p, bytes, MADV_HUGEPAGE);  // a hint; ignored where THP is off
-    std::shared_ptr<void> owner(p, [bytes](void* q) { munmap(q, bytes); });
+    std::byte* p = map_big(bytes);
+    if (!p) throw error("networks: cannot allocate ", bytes >> 20, " MiB for a merged weight");
+    std::shared_ptr<void> owner(p, [bytes](void* q) { unmap_big(static_cast<std::byte*>(q), bytes); });
     return Tensor::borrow(owner, p, shape, DType::F32);
 }
 
