@@ -3,10 +3,15 @@
 // compute, broadcasting batch dims, and the front ends' error messages.
 #include "backend_testing.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <tuple>
 
 #include "backend/cpu/cpu_kernels.h"
 #include "core/dtype.h"
+#include "io/mapped_file.h"
 
 using namespace sdpp;
 using namespace sdpp::testing;
@@ -342,4 +347,59 @@ TEST_P(BackendDense, NoPrimitiveFallsBackToOneDnnReferenceKernels) {
     Tensor x = randn({2, 32, 16, 16}, 1), w = randn({64, 32, 1, 1}, 2), b = randn({64}, 3);
     conv2d(cpu, x, w, b);
     EXPECT_EQ(cpu.be().counters().reference_fallbacks, 0u);
+}
+
+namespace {
+
+// Resident bytes of the mapping that contains p (/proc/self/smaps "Rss:"), -1 when not found.
+long long resident_bytes_of_mapping(const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    std::string line;
+    bool in = false;
+    while (std::getline(smaps, line)) {
+        unsigned long lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+            in = a >= lo && a < hi;
+        } else if (in && line.rfind("Rss:", 0) == 0) {
+            return std::atoll(line.c_str() + 4) * 1024;
+        }
+    }
+    return -1;
+}
+
+}  // namespace
+
+// A weight that is a view of a mapped file gives back its file pages once the backend keeps a
+// prepared copy (the first step's peak is then the copies, not copies + file); a weight the
+// budget does not keep is converted on each use and keeps its pages.
+TEST_P(BackendDense, KeptWeightGivesBackItsFilePages) {
+    const int64_t out = 1024, in = 2048;  // 4 MiB of f16
+    Tensor w16 = randn({out, in}, 5, 0.05f).to(DType::F16);
+    const std::string path = ::testing::TempDir() + "sdpp_file_pages_" + GetParam().name + ".bin";
+    {
+        std::ofstream f(path, std::ios::binary);
+        f.write(static_cast<const char*>(w16.raw()), std::streamsize(w16.nbytes()));
+    }
+    Ctx cpu = cpu_ctx(), ref = ref_ctx();
+    Tensor x = randn({3, in}, 6);
+    const Tensor r = linear(ref, x, w16, Tensor());
+    for (bool kept : {false, true}) {
+        SCOPED_TRACE(kept ? "kept" : "converted per call");
+        auto file = MappedFile::open(path);
+        Tensor w = Tensor::borrow(file, file->data(), {out, in}, DType::F16);
+        const volatile unsigned char* bytes = reinterpret_cast<const unsigned char*>(file->data());
+        unsigned sum = 0;  // touch every page
+        for (size_t i = 0; i < w.nbytes(); i += 4096) sum += bytes[i];
+        (void)sum;
+        ASSERT_GE(resident_bytes_of_mapping(file->data()), (long long)w.nbytes() - 8192);
+        set_prepared_weight_limit(cpu, kept ? SIZE_MAX : 0);
+        EXPECT_LT(rel_err(linear(cpu, x, w, Tensor()), r), 1e-5);
+        if (kept) EXPECT_LE(resident_bytes_of_mapping(file->data()), 8192);
+        else EXPECT_GE(resident_bytes_of_mapping(file->data()), (long long)w.nbytes() - 8192);
+        EXPECT_LT(rel_err(linear(cpu, x, w, Tensor()), r), 1e-5);  // same result after the release
+        release_prepared_weights(cpu);
+    }
+    set_prepared_weight_limit(cpu, SIZE_MAX);
+    std::filesystem::remove(path);
 }

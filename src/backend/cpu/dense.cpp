@@ -8,6 +8,8 @@
 // it runs the f32 kernels (oneDNN 2.6 has no bf16 conv/matmul for AVX2-only CPUs).
 #include "backend/cpu/cpu_kernels.h"
 
+#include "core/big_pages.h"
+#include "core/file_pages.h"
 #include "core/log.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -42,6 +44,7 @@ struct Prepared {
     DType dtype;
     memory::desc md;
     memory mem;
+    std::shared_ptr<std::byte> buffer;  // mem's storage (map_big)
 };
 struct ConvEntry {
     convolution_forward::primitive_desc pd;
@@ -224,7 +227,14 @@ memory get_weight(DenseState& st, const View& w, const memory::desc& plain_f32, 
         purge_expired(st);
         keep = st.weight_bytes + want.get_size() <= st.weight_limit;
     }
-    memory dst = keep ? memory(want, eng()) : memory(want, eng(), t_packed.get((want.get_size() + 3) / 4));
+    // A kept copy gets its own huge-page mapping (a U-Net's are ~1.7 GB of fresh memory in bf16).
+    std::shared_ptr<std::byte> buffer;
+    if (keep) {
+        const size_t n = want.get_size();
+        buffer = std::shared_ptr<std::byte>(map_big(n), [n](std::byte* p) { unmap_big(p, n); });
+        if (!buffer) throw std::bad_alloc();
+    }
+    memory dst(want, eng(), keep ? static_cast<void*>(buffer.get()) : t_packed.get((want.get_size() + 3) / 4));
     if (w.dtype == DType::F32) {
         memory src(plain_f32, eng(), w.data);
         reorder(src, dst).execute(strm(), src, dst);
@@ -249,9 +259,13 @@ memory get_weight(DenseState& st, const View& w, const memory::desc& plain_f32, 
                 ++it;
             }
         }
-        st.weights.emplace(w.data, Prepared{w.storage, w.dtype, want, dst});
+        st.weights.emplace(w.data, Prepared{w.storage, w.dtype, want, dst, std::move(buffer)});
         st.weight_bytes += want.get_size();
     }
+    // The kept copy is what runs from now on: the weight's file pages (when it is a view of a
+    // mapped file) need not stay resident beside it. The peak of a first step is then the
+    // prepared copies, not those plus the whole file.
+    if (keep) release_file_pages(w.data, size_t(w.numel()) * dtype_size(w.dtype));
     return dst;
 }
 
