@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 
+#include <cstring>
+
 namespace sdpp {
 
 Tensor stack_rows(const std::vector<Tensor>& in) {
@@ -101,10 +103,25 @@ Tensor Attention::forward(Ctx& ctx, const Tensor& x, const Tensor& context) cons
                       n_heads);                                           // [B, S, inner]
     } else {
         Tensor qs = q(ctx, x);                                            // [B, S, inner]
-        Tensor kv = qkv(ctx, context);                                    // [B, Sk, 2*inner]
+        Tensor kv = context_keys_values(ctx, context);                    // [B, Sk, 2*inner]
         o = attention(ctx, qs, kv.slice(2, 0, inner), kv.slice(2, inner, 2 * inner), n_heads);
     }
     return out(ctx, o);                                                   // [B, S, C]
+}
+
+Tensor Attention::context_keys_values(Ctx& ctx, const Tensor& context) const {
+    const Tensor c = context.contiguous();
+    const auto* bytes = static_cast<const std::byte*>(c.raw());
+    ContextKV& cache = *context_kv;
+    std::lock_guard lk(cache.mu);
+    if (cache.kv.defined() && cache.shape == c.shape() && cache.compute == ctx.compute_dtype &&
+        cache.context.size() == c.nbytes() && std::memcmp(cache.context.data(), bytes, c.nbytes()) == 0)
+        return cache.kv;
+    cache.kv = qkv(ctx, c);
+    cache.context.assign(bytes, bytes + c.nbytes());
+    cache.shape = c.shape();
+    cache.compute = ctx.compute_dtype;
+    return cache.kv;
 }
 
 // ---- TransformerBlock --------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #pragma once
 #include "model/layers.h"
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -41,11 +43,24 @@ struct Attention {
     Linear out;     // to_out.0
     int n_heads = 1;
     bool self_attn = true;
+    // Cross-attention's K|V of the text context: the context is the same at every step of a
+    // generation, so they are computed once and reused while the context's values, shape and the
+    // compute precision stay the same (weights never change under a bound U-Net: networks rebind it).
+    struct ContextKV {
+        std::mutex mu;
+        std::vector<std::byte> context;  // the bytes they were computed from
+        Shape shape;
+        DType compute = DType::F32;
+        Tensor kv;                       // [B, Sk, 2*inner]
+    };
+    std::shared_ptr<ContextKV> context_kv = std::make_shared<ContextKV>();
 
     static Attention load(const WeightScope& w, int n_heads, bool self_attn);
     int64_t inner_dim() const { return out.in_features(); }
     // x [B, S, C], context [B, Sk, Cctx] (ignored for self-attention) -> [B, S, C]
     Tensor forward(Ctx& ctx, const Tensor& x, const Tensor& context) const;
+    // Cross-attention: to_k|to_v of context [B, Sk, Cctx] -> [B, Sk, 2*inner], from context_kv when it matches.
+    Tensor context_keys_values(Ctx& ctx, const Tensor& context) const;
 };
 
 // BasicTransformerBlock: LN + self-attn, LN + cross-attn, LN + GEGLU feed-forward, each residual.
