@@ -82,12 +82,9 @@ Attention Attention::load(const WeightScope& w, int n_heads, bool self_attn) {
     const int64_t inner = wq.dim(0);
     Tensor wk = w.matrix("to_k.weight", {inner, self_attn ? wq.dim(1) : -1});  // self: keys from x too
     Tensor wv = w.matrix("to_v.weight", {inner, wk.dim(1)});
-    if (self_attn) {
-        a.qkv.weight = stack_rows({wq, wk, wv});                          // [3*inner, C]
-    } else {
-        a.q.weight = wq;                                                  // [inner, C]
-        a.qkv.weight = stack_rows({wk, wv});                              // [2*inner, Cctx]
-    }
+    a.q.weight = wq;  // [inner, C]
+    a.k.weight = wk;  // [inner, C or Cctx]
+    a.v.weight = wv;
     a.out = Linear::load(w.sub("to_out.0"), inner, wq.dim(1));
     if (inner % n_heads != 0)
         throw error("attention '", w.prefix(), "': ", inner, " channels do not split into ", n_heads, " heads");
@@ -95,33 +92,31 @@ Attention Attention::load(const WeightScope& w, int n_heads, bool self_attn) {
 }
 
 Tensor Attention::forward(Ctx& ctx, const Tensor& x, const Tensor& context) const {
-    const int64_t inner = inner_dim();
+    Tensor qs = q(ctx, x);                                                // [B, S, inner]
     Tensor o;
     if (self_attn) {
-        Tensor p = qkv(ctx, x);                                           // [B, S, 3*inner]
-        o = attention(ctx, p.slice(2, 0, inner), p.slice(2, inner, 2 * inner), p.slice(2, 2 * inner, 3 * inner),
-                      n_heads);                                           // [B, S, inner]
+        o = attention(ctx, qs, k(ctx, x), v(ctx, x), n_heads);           // [B, S, inner]
     } else {
-        Tensor qs = q(ctx, x);                                            // [B, S, inner]
-        Tensor kv = context_keys_values(ctx, context);                    // [B, Sk, 2*inner]
-        o = attention(ctx, qs, kv.slice(2, 0, inner), kv.slice(2, inner, 2 * inner), n_heads);
+        const auto [ks, vs] = context_keys_values(ctx, context);          // [B, Sk, inner] each
+        o = attention(ctx, qs, ks, vs, n_heads);
     }
     return out(ctx, o);                                                   // [B, S, C]
 }
 
-Tensor Attention::context_keys_values(Ctx& ctx, const Tensor& context) const {
+std::pair<Tensor, Tensor> Attention::context_keys_values(Ctx& ctx, const Tensor& context) const {
     const Tensor c = context.contiguous();
     const auto* bytes = static_cast<const std::byte*>(c.raw());
     ContextKV& cache = *context_kv;
     std::lock_guard lk(cache.mu);
-    if (cache.kv.defined() && cache.shape == c.shape() && cache.compute == ctx.compute_dtype &&
+    if (cache.k.defined() && cache.shape == c.shape() && cache.compute == ctx.compute_dtype &&
         cache.context.size() == c.nbytes() && std::memcmp(cache.context.data(), bytes, c.nbytes()) == 0)
-        return cache.kv;
-    cache.kv = qkv(ctx, c);
+        return {cache.k, cache.v};
+    cache.k = k(ctx, c);
+    cache.v = v(ctx, c);
     cache.context.assign(bytes, bytes + c.nbytes());
     cache.shape = c.shape();
     cache.compute = ctx.compute_dtype;
-    return cache.kv;
+    return {cache.k, cache.v};
 }
 
 // ---- TransformerBlock --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Cross-attention computes K|V of the text context once and reuses them while the context is the
+// Cross-attention computes K and V of the text context once and reuses them while the context is the
 // same; a context changed in place, of another shape, or another compute precision recomputes them.
 #include "model/unet_blocks.h"
 
@@ -41,9 +41,9 @@ TEST(ModelCrossAttention, ContextKeysAndValuesAreReusedOnlyForTheSameContext) {
     Tensor x = random({2, 5, 8}, 6), c = random({2, 7, 12}, 7);
 
     EXPECT_EQ(max_diff(a.forward(ctx, x, c), fresh(ctx, x, c)), 0.0f);
-    const void* kv = a.context_keys_values(ctx, c).raw();
-    EXPECT_EQ(a.context_keys_values(ctx, c).raw(), kv) << "same context: K|V reused";
-    EXPECT_EQ(a.context_keys_values(ctx, c.clone()).raw(), kv) << "equal values in another tensor: reused";
+    const void* kv = a.context_keys_values(ctx, c).first.raw();
+    EXPECT_EQ(a.context_keys_values(ctx, c).first.raw(), kv) << "same context: K and V reused";
+    EXPECT_EQ(a.context_keys_values(ctx, c.clone()).first.raw(), kv) << "equal values in another tensor: reused";
 
     c.data<float>()[17] += 1.0f;  // changed in place: same pointer, other values
     EXPECT_EQ(max_diff(a.forward(ctx, x, c), fresh(ctx, x, c)), 0.0f);
