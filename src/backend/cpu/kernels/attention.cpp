@@ -20,13 +20,11 @@
 SDPP_KERNELS_BEGIN
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/vec.h"
+#include "backend/cpu/kernels/attention_tasks.h"
 
 namespace {
 
-constexpr int64_t kBq = 64;   // queries per work item
 constexpr int64_t kBk = 128;  // keys per block (multiple of 16); V block of 128 x kW*NV floats stays in L1
-
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // C[R, kW*NV] (+)= A[R, K] @ B[K, kW*NV]; A, B, C row-major with leading dims lda, ldb, ldc.
 using Kernel = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
@@ -212,12 +210,7 @@ void attention(const View& q, const View& k, const View& v, int heads, bool caus
     float* Y = y.f32();
     int nthr = int(std::min<int64_t>(ntask, omp_get_max_threads()));
 
-    // Long key sequences: tasks are (batch, head, query block) in that order; a static schedule
-    // gives each thread a contiguous run, so it packs each head's K/V once and reuses it for all its
-    // query blocks. Short ones (cross-attention over 77 tokens): packing is cheap and the work per
-    // query row small, so tasks are (batch, query block, head): all heads of a block of rows are
-    // done together while those rows of q and y are in cache (measured 4096x77: ~25% faster).
-    const bool head_inner = sk * dp <= 32768;
+    const bool head_inner = heads_innermost(sk, dp);  // the task order (attention_tasks.h)
     Allocator& alloc = current_allocator();  // worker threads have none of their own
 #pragma omp parallel num_threads(nthr)
     {
@@ -225,12 +218,7 @@ void attention(const View& q, const View& k, const View& v, int heads, bool caus
         int64_t packed = -1;  // (b * heads + h) currently in ws.kt / ws.v
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < ntask; ++t) {
-            int64_t b, h, qb;
-            if (head_inner) {
-                b = t / (nqb * heads), qb = (t / heads) % nqb, h = t % heads;
-            } else {
-                b = t / (nqb * heads), h = (t / nqb) % heads, qb = t % nqb;
-            }
+            const auto [b, h, qb] = attention_item(t, head_inner, heads, nqb);
             const int64_t bh = b * heads + h, q0 = qb * kBq;
             const int64_t nq = std::min(kBq, sq - q0);
             if (packed != bh) {

@@ -24,16 +24,14 @@
 SDPP_KERNELS_BEGIN
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/vec.h"
+#include "backend/cpu/kernels/attention_tasks.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")
 
 namespace {
 
-constexpr int64_t kBq = 64;   // queries per work item
 constexpr int64_t kBk = 128;  // keys per block (multiple of 32)
-
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 inline __m512bh as_bh(__m512i x) { return (__m512bh)x; }
 
@@ -230,7 +228,7 @@ void run(const View& q, const View& k, const View& v, int heads, bool causal, fl
     const float* V = v.f32();
     float* Y = y.f32();
     const int nthr = int(std::min<int64_t>(ntask, omp_get_max_threads()));
-    const bool head_inner = sk * dp <= 32768;  // task order as in attention.cpp
+    const bool head_inner = heads_innermost(sk, dp);  // the task order (attention_tasks.h)
     // Short key sequences: every head's packed K/V is kept (a few hundred KB), so a thread packs each
     // (batch, head) once although its tasks cycle through the heads.
     const int64_t slots = head_inner ? heads : 1;
@@ -242,12 +240,7 @@ void run(const View& q, const View& k, const View& v, int heads, bool causal, fl
         std::vector<int64_t> packed(size_t(slots), -1);  // (b * heads + h) in each slot
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < ntask; ++t) {
-            int64_t b, h, qb;
-            if (head_inner) {
-                b = t / (nqb * heads), qb = (t / heads) % nqb, h = t % heads;
-            } else {
-                b = t / (nqb * heads), h = (t / nqb) % heads, qb = t % nqb;
-            }
+            const auto [b, h, qb] = attention_item(t, head_inner, heads, nqb);
             const int64_t bh = b * heads + h, q0 = qb * kBq, nq = std::min(kBq, sq - q0);
             const int64_t slot = head_inner ? h : 0;
             uint16_t* kt = ws.kt + slot * skp * dq;
