@@ -20,6 +20,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -304,6 +305,8 @@ void print_settings(const Args& a, const Engine& engine, const GenerateRequest& 
         std::fprintf(stderr, "%dx%d, %d steps, %s (%s), CFG %g, %d x %d image(s)\n", resolved.width, resolved.height,
                      resolved.steps, resolved.sampler.c_str(), resolved.scheduler.c_str(), double(*resolved.cfg_scale),
                      resolved.batch_count, resolved.batch_size);
+    if (a.verbose && !a.quiet && std::getenv("SDPP_WAIT_POLICY_CHOSEN"))
+        std::fprintf(stderr, "OpenMP: passive waiting (another task was busy at start; cli/wait_policy.cpp)\n");
 }
 
 // What the batches produced, summed over them.

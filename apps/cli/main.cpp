@@ -1,6 +1,7 @@
 // The `sdpp` command: dispatches to the registered subcommands. Every sdpp::Error becomes one line
 // on stderr and exit code 2; anything unexpected is exit code 1.
 #include "cli/command.h"
+#include "cli/wait_policy.h"
 
 #include <sdpp/error.hpp>
 #include <sdpp/version.h>
@@ -29,6 +30,7 @@ const std::vector<Command>& commands() { return registry(); }
 
 int main(int argc, char** argv) {
     using namespace sdpp::cli;
+    choose_wait_policy(argv);
     CLI::App app{"sdpp: Stable Diffusion in C++ (SD 1.x, SD 2.x, SDXL)", "sdpp"};
     app.require_subcommand(1);
     if (argc <= 1) {  // bare `sdpp`: show what it can do instead of an error
