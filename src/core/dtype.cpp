@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 
+#include <cstring>
 #include <string>
 #if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -54,6 +55,21 @@ uint16_t f32_to_f16(float value) {
     return uint16_t(o | (sign >> 16));
 }
 
+namespace {
+// Element i of a buffer that may be misaligned (tensor data in a file starts wherever its header
+// ends): loads and stores through memcpy, which compile to plain moves.
+template <class T>
+T load_at(const void* p, size_t i) {
+    T v;
+    std::memcpy(&v, static_cast<const char*>(p) + i * sizeof(T), sizeof(T));
+    return v;
+}
+template <class T>
+void store_at(void* p, size_t i, T v) {
+    std::memcpy(static_cast<char*>(p) + i * sizeof(T), &v, sizeof(T));
+}
+}  // namespace
+
 void convert_f16_to_f32(const uint16_t* src, float* dst, size_t n) {
     size_t i = 0;
 #if defined(__F16C__) && defined(__AVX__)
@@ -62,7 +78,7 @@ void convert_f16_to_f32(const uint16_t* src, float* dst, size_t n) {
         _mm256_storeu_ps(dst + 8 * j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src + 8 * j))));
     i = n / 8 * 8;
 #endif
-    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+    for (; i < n; ++i) store_at<float>(dst, i, f16_to_f32(load_at<uint16_t>(src, i)));
 }
 
 void convert_f32_to_f16(const float* src, uint16_t* dst, size_t n) {
@@ -74,7 +90,7 @@ void convert_f32_to_f16(const float* src, uint16_t* dst, size_t n) {
                          _mm256_cvtps_ph(_mm256_loadu_ps(src + 8 * j), _MM_FROUND_TO_NEAREST_INT));
     i = n / 8 * 8;
 #endif
-    for (; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+    for (; i < n; ++i) store_at<uint16_t>(dst, i, f32_to_f16(load_at<float>(src, i)));
 }
 
 void convert_bf16_to_f32(const uint16_t* src, float* dst, size_t n) {
@@ -87,7 +103,7 @@ void convert_bf16_to_f32(const uint16_t* src, float* dst, size_t n) {
     }
     i = n / 8 * 8;
 #endif
-    for (; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+    for (; i < n; ++i) store_at<float>(dst, i, bf16_to_f32(load_at<uint16_t>(src, i)));
 }
 
 void convert_f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
@@ -109,36 +125,36 @@ void convert_f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
     }
     i = n / 8 * 8;
 #endif
-    for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+    for (; i < n; ++i) store_at<uint16_t>(dst, i, f32_to_bf16(load_at<float>(src, i)));
 }
 
 namespace {
 double load_as_double(const void* p, DType t, size_t i) {
     switch (t) {
-        case DType::F32: return static_cast<const float*>(p)[i];
-        case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-        case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-        case DType::F64: return static_cast<const double*>(p)[i];
-        case DType::I64: return double(static_cast<const int64_t*>(p)[i]);
-        case DType::I32: return static_cast<const int32_t*>(p)[i];
-        case DType::I16: return static_cast<const int16_t*>(p)[i];
-        case DType::I8: return static_cast<const int8_t*>(p)[i];
-        case DType::U8: case DType::Bool: return static_cast<const uint8_t*>(p)[i];
+        case DType::F32: return load_at<float>(p, i);
+        case DType::F16: return f16_to_f32(load_at<uint16_t>(p, i));
+        case DType::BF16: return bf16_to_f32(load_at<uint16_t>(p, i));
+        case DType::F64: return load_at<double>(p, i);
+        case DType::I64: return double(load_at<int64_t>(p, i));
+        case DType::I32: return load_at<int32_t>(p, i);
+        case DType::I16: return load_at<int16_t>(p, i);
+        case DType::I8: return load_at<int8_t>(p, i);
+        case DType::U8: case DType::Bool: return load_at<uint8_t>(p, i);
     }
     return 0;
 }
 void store_double(void* p, DType t, size_t i, double v) {
     switch (t) {
-        case DType::F32: static_cast<float*>(p)[i] = float(v); break;
-        case DType::F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(float(v)); break;
-        case DType::BF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(float(v)); break;
-        case DType::F64: static_cast<double*>(p)[i] = v; break;
-        case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
-        case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
-        case DType::I16: static_cast<int16_t*>(p)[i] = int16_t(v); break;
-        case DType::I8: static_cast<int8_t*>(p)[i] = int8_t(v); break;
-        case DType::U8: static_cast<uint8_t*>(p)[i] = uint8_t(v); break;
-        case DType::Bool: static_cast<uint8_t*>(p)[i] = v != 0; break;
+        case DType::F32: store_at(p, i, float(v)); break;
+        case DType::F16: store_at(p, i, f32_to_f16(float(v))); break;
+        case DType::BF16: store_at(p, i, f32_to_bf16(float(v))); break;
+        case DType::F64: store_at(p, i, v); break;
+        case DType::I64: store_at(p, i, int64_t(v)); break;
+        case DType::I32: store_at(p, i, int32_t(v)); break;
+        case DType::I16: store_at(p, i, int16_t(v)); break;
+        case DType::I8: store_at(p, i, int8_t(v)); break;
+        case DType::U8: store_at(p, i, uint8_t(v)); break;
+        case DType::Bool: store_at(p, i, uint8_t(v != 0)); break;
     }
 }
 }  // namespace
@@ -153,7 +169,7 @@ void convert(const void* src, DType st, void* dst, DType dt, size_t n) {
     if (st == DType::F32 && dt == DType::BF16) return convert_f32_to_bf16(static_cast<const float*>(src), d16, n);
     if (st == DType::F16 && dt == DType::BF16) {
         // exact: f16 -> f32 is exact, then one rounding to bf16
-        for (size_t i = 0; i < n; ++i) d16[i] = f32_to_bf16(f16_to_f32(s16[i]));
+        for (size_t i = 0; i < n; ++i) store_at(dst, i, f32_to_bf16(f16_to_f32(load_at<uint16_t>(src, i))));
         return;
     }
     for (size_t i = 0; i < n; ++i) store_double(dst, dt, i, load_as_double(src, st, i));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 using namespace sdpp;
@@ -82,6 +83,42 @@ TEST(DType, BulkConversionsMatchScalar) {
         EXPECT_EQ(b[i], f32_to_bf16(src[i])) << i;
         EXPECT_EQ(f32_to_bits(hb[i]), f32_to_bits(f16_to_f32(h[i]))) << i;
         EXPECT_EQ(f32_to_bits(bb[i]), f32_to_bits(bf16_to_f32(b[i]))) << i;
+    }
+}
+
+// Tensor data inside a file starts wherever its header ends, so conversions read and write buffers
+// at odd addresses (a fuzzed embedding file found the f16 tail loading a misaligned uint16_t; the
+// sanitizer job runs this test under UBSan).
+TEST(DType, ConversionsAcceptMisalignedBuffers) {
+    const std::vector<float> values = {1.0f, -2.5f, 0.375f, 65504.0f, -0.0f, 3.0f, 7.25f, 1e-3f, 42.0f, -8.0f, 0.5f};
+    const size_t n = values.size();
+    for (DType wide : {DType::F16, DType::BF16, DType::F32, DType::I32, DType::F64}) {
+        std::vector<unsigned char> packed(n * 8 + 3), back(n * 4 + 3), wider(n * 8 + 3);
+        unsigned char* odd = packed.data() + 1;   // misaligned for every multi-byte type
+        convert(values.data(), DType::F32, odd, wide, n);
+        convert(odd, wide, back.data() + 3, DType::F32, n);
+        convert(odd, wide, wider.data() + 1, DType::F64, n);
+        for (size_t i = 0; i < n; ++i) {
+            float f;
+            double d;
+            std::memcpy(&f, back.data() + 3 + i * 4, 4);
+            std::memcpy(&d, wider.data() + 1 + i * 8, 8);
+            const float want = wide == DType::F16   ? f16_to_f32(f32_to_f16(values[i]))
+                               : wide == DType::BF16 ? bf16_to_f32(f32_to_bf16(values[i]))
+                               : wide == DType::I32  ? float(int32_t(values[i]))
+                                                     : values[i];
+            EXPECT_EQ(f, want) << dtype_name(wide) << " " << i;
+            EXPECT_EQ(float(d), want) << dtype_name(wide) << " " << i;
+        }
+    }
+    // F16 -> BF16 directly, both misaligned.
+    std::vector<unsigned char> h(2 * n + 1), b(2 * n + 1);
+    convert(values.data(), DType::F32, h.data() + 1, DType::F16, n);
+    convert(h.data() + 1, DType::F16, b.data() + 1, DType::BF16, n);
+    for (size_t i = 0; i < n; ++i) {
+        uint16_t got;
+        std::memcpy(&got, b.data() + 1 + 2 * i, 2);
+        EXPECT_EQ(got, f32_to_bf16(f16_to_f32(f32_to_f16(values[i])))) << i;
     }
 }
 
