@@ -43,6 +43,4 @@ MappedFile::~MappedFile() {
     munmap(const_cast<std::byte*>(data_), size_);
 }
 
-size_t MappedFile::release_pages(const void* p, size_t n) { return release_file_pages(p, n); }
-
 }  // namespace sdpp

@@ -18,11 +18,7 @@ public:
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
 
-    // Drops the resident pages of [p, p + n) from this process (madvise DONTNEED, whole pages
-    // inside the range only). The mapping is read-only, so nothing is lost: a later read faults the
-    // pages back in from the page cache. Returns the bytes released; 0 when the range is not
-    // (entirely) inside a live mapping, so callers may pass any tensor's memory.
-    static size_t release_pages(const void* p, size_t n);
+    // Its pages can be given back with release_file_pages (core/file_pages.h): it registers itself there.
 
 private:
     MappedFile() = default;

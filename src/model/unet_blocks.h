@@ -16,8 +16,8 @@
 
 namespace sdpp {
 
-// Concatenates tensors of equal trailing shape and dtype along dim 0 into a new contiguous tensor (packs
-// q/k/v projection weights into one matrix at load).
+// Concatenates tensors of equal trailing shape and dtype along dim 0 into a new contiguous tensor (the
+// VAE's mid-block attention packs its q/k/v into one matrix at load).
 Tensor stack_rows(const std::vector<Tensor>& ms);
 
 // ResBlock with time-embedding injection (GroupNorm eps 1e-5, 32 groups).

@@ -1,7 +1,7 @@
 #include "model/weights.h"
 
 #include "core/error.h"
-#include "io/mapped_file.h"
+#include "core/file_pages.h"
 
 namespace sdpp {
 
@@ -75,7 +75,7 @@ size_t WeightStore::release_pages(const std::string& prefix) const {
     std::lock_guard lock(mu_);
     size_t released = 0;
     for (auto it = tensors_.lower_bound(prefix); it != tensors_.end() && it->first.starts_with(prefix); ++it)
-        released += MappedFile::release_pages(it->second.t.raw(), it->second.t.nbytes());
+        released += release_file_pages(it->second.t.raw(), it->second.t.nbytes());
     return released;
 }
 

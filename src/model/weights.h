@@ -43,7 +43,7 @@ public:
     std::vector<std::string> unused(const std::vector<std::string>& ignored_prefixes = {}) const;
     // Drops every tensor under prefix (e.g. release the text encoder after encoding).
     void erase_prefix(const std::string& prefix);
-    // Gives back the resident file pages of the tensors under prefix (MappedFile::release_pages)
+    // Gives back the resident file pages of the tensors under prefix (release_file_pages)
     // when a stage is done with them; the tensors stay valid (the next read maps them back).
     // Returns the bytes released.
     size_t release_pages(const std::string& prefix) const;

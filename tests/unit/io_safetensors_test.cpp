@@ -2,6 +2,7 @@
 // trips through save_safetensors, metadata, zero-copy mapping, and files whose data area is not
 // aligned (the format allows any header length), which must read back correctly by copying.
 #include "io/safetensors.h"
+#include "core/file_pages.h"
 #include "io/mapped_file.h"
 
 #include <gtest/gtest.h>
@@ -113,7 +114,7 @@ TEST_F(SafetensorsTest, ReleasedFilePagesLeaveTheResidentSetAndReadBackIntact) {
     Tensor w = f.get("w");
     EXPECT_EQ(w.to_vector(), v);  // touch every page
     const size_t before = resident_bytes();
-    const size_t released = MappedFile::release_pages(w.raw(), w.nbytes());
+    const size_t released = release_file_pages(w.raw(), w.nbytes());
     EXPECT_GE(released, w.nbytes() - 2 * 4096);
     EXPECT_LE(released, w.nbytes());
     EXPECT_LT(resident_bytes() + released / 2, before);  // the pages really left the process
@@ -121,8 +122,8 @@ TEST_F(SafetensorsTest, ReleasedFilePagesLeaveTheResidentSetAndReadBackIntact) {
 
     // Memory that is not a file mapping is never touched (DONTNEED would zero it).
     Tensor heap = Tensor::from_vector(v, {int64_t(v.size())});
-    EXPECT_EQ(MappedFile::release_pages(heap.raw(), heap.nbytes()), 0u);
+    EXPECT_EQ(release_file_pages(heap.raw(), heap.nbytes()), 0u);
     EXPECT_EQ(heap.to_vector(), v);
     // Nor a range running past the end of the mapping.
-    EXPECT_EQ(MappedFile::release_pages(w.raw(), w.nbytes() + (size_t(1) << 30)), 0u);
+    EXPECT_EQ(release_file_pages(w.raw(), w.nbytes() + (size_t(1) << 30)), 0u);
 }
